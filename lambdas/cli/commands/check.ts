@@ -1,0 +1,141 @@
+import { type Catalog, defaultCatalog } from '../../core/catalog';
+import { describeParty, plan, probeTargets } from '../../core/plan';
+import { formatPortList } from '../../core/ports';
+import { probe, type ProbeRun } from '../../core/probe';
+import { indexResults, judgeFlow, type LiveVerdict } from '../../core/verdict';
+import { intOption, parseCommandArgs, UsageError } from '../args';
+import { readEnvironmentFile } from '../env-file';
+import { formatMs, type Io, type Paint, painter, ProgressLine, table } from '../output';
+
+export const checkHelp = `Usage: preflight check --config FILE [--timeout MS] [--concurrency N] [--json] [--exit-zero]
+
+Runs a check of an environment from this machine: plans its flows, probes every flow that can be
+probed live, and gives each flow a verdict with its cause:
+  pass           every port accepted a connection
+  fail           closed (nothing listening), filtered (dropped), unreachable, DNS or other errors
+  skipped        the time budget ran out before it was probed
+  audit-only     cannot be probed from the VPC (ingress, CIDR or vantage-to-vantage flows)
+  not-checkable  both ends are outside the VPC
+
+This machine stands in for every vantage of the file: the vantages' subnets and Security Groups
+are not applied here. (Checks from inside the VPC run through the service.)
+
+Options:
+  --config FILE      the environment file (see examples/)
+  --timeout MS       ceiling for one probe attempt (default: the file's probe.timeoutMs, 3000)
+  --concurrency N    sockets in flight at once, 1-512 (default: the file's probe.concurrency, 256)
+  --json             machine-readable output
+  --exit-zero        exit 0 even when flows fail (for demos and reports)
+  -h, --help         show this help
+
+Exit status: 0 when every required probed flow passes, 1 when any fails or is skipped (optional
+flows are reported but do not fail the check), 2 for usage or input errors.
+
+Example:
+  preflight check --config examples/localhost.yaml`;
+
+const VERDICT_COLOUR: Record<LiveVerdict, Parameters<Paint>[0]> = {
+  pass: 'green',
+  fail: 'red',
+  skipped: 'yellow',
+  'audit-only': 'blue',
+  'not-checkable': 'grey',
+};
+
+/** `preflight check`: plan + live probes from this machine, a verdict per flow. */
+export async function checkCommand(argv: string[], io: Io, catalog: Catalog = defaultCatalog()): Promise<number> {
+  const { values } = parseCommandArgs('check', argv, {
+    config: { type: 'string' },
+    timeout: { type: 'string' },
+    concurrency: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    'exit-zero': { type: 'boolean', default: false },
+  });
+  if (values.config === undefined) throw new UsageError('--config FILE is required', 'check');
+  const env = readEnvironmentFile(values.config, io.cwd, catalog);
+  const timeoutMs = intOption('check', 'timeout', values.timeout, 1, 600_000, 'milliseconds') ?? env.probe.timeoutMs;
+  const concurrency = intOption('check', 'concurrency', values.concurrency, 1, 512) ?? env.probe.concurrency;
+  const startedAt = new Date();
+  const thePlan = plan(env, catalog);
+
+  const merged = new Map<string, Set<number>>();
+  for (const job of probeTargets(thePlan)) {
+    for (const t of job.targets) merged.set(t.host, new Set([...(merged.get(t.host) ?? []), ...t.ports]));
+  }
+  const targets = [...merged].map(([host, ports]) => ({ host, ports: [...ports].sort((a, b) => a - b) }));
+  const progress = new ProgressLine(io.stderr);
+  let run: ProbeRun = { results: [], durationMs: 0, stats: { maxInFlight: 0, attempts: 0, hosts: {} } };
+  if (targets.length > 0) {
+    try {
+      run = await probe(targets, {
+        timeoutMs,
+        concurrency,
+        retries: env.probe.retries,
+        onProgress: (p) => progress.update(`probing ${p.done}/${p.total} ports · ${formatMs(p.elapsedMs)}`),
+      });
+    } finally {
+      progress.done();
+    }
+  }
+  const index = indexResults(run.results);
+  const outcomes = thePlan.flows.map((flow) => ({ flow, ...judgeFlow(flow, index) }));
+  const count = (v: LiveVerdict) => outcomes.filter((o) => o.verdict === v).length;
+  const blocking = outcomes.filter((o) => (o.verdict === 'fail' || o.verdict === 'skipped') && !o.flow.optional);
+  const summary = {
+    pass: count('pass'),
+    fail: count('fail'),
+    skipped: count('skipped'),
+    auditOnly: count('audit-only'),
+    notCheckable: count('not-checkable'),
+    unplaced: thePlan.unplaced.length,
+    go: blocking.length === 0,
+  };
+
+  if (values.json) {
+    const out = {
+      environment: env.name,
+      mode: 'local',
+      startedAt: startedAt.toISOString(),
+      durationMs: Date.now() - startedAt.getTime(),
+      summary,
+      flows: outcomes.map(({ flow, verdict, cause, ports }) => ({ ...flow, verdict, cause, probed: ports })),
+      unplaced: thePlan.unplaced,
+      probe: { durationMs: run.durationMs, results: run.results },
+    };
+    io.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  } else {
+    const paint = painter(io.stdout, io.env);
+    const vantages = env.vantages.map((v) => v.name).join(', ');
+    const lines = [
+      `${paint('bold', `Check of ${env.name}`)} from this machine, standing in for vantage ${vantages} ` +
+        paint('grey', '(subnets and Security Groups not applied locally)'),
+      '',
+      table(
+        [
+          ['VERDICT', 'FROM', 'TO', 'PORTS', 'CAUSE'].map((h) => paint('bold', h)),
+          ...outcomes.map(({ flow, verdict, cause }) => [
+            paint(VERDICT_COLOUR[verdict], verdict) + (flow.optional ? paint('grey', ' (optional)') : ''),
+            describeParty(flow.source),
+            describeParty(flow.destination),
+            `${formatPortList(flow.ports)}/${flow.protocol}`,
+            verdict === 'pass' ? '' : verdict === 'fail' ? cause : paint('grey', cause),
+          ]),
+        ],
+        '  ',
+      ),
+    ];
+    if (thePlan.unplaced.length > 0) {
+      lines.push('', `${thePlan.unplaced.length} requirements have no flow (see preflight plan): ${thePlan.unplaced.map((u) => u.requirement).join(', ')}`);
+    }
+    lines.push(
+      '',
+      `${summary.pass} pass, ${summary.fail} fail, ${summary.skipped} skipped, ${summary.auditOnly} audit only, ` +
+        `${summary.notCheckable} not checkable; probes took ${formatMs(run.durationMs)}`,
+      summary.go
+        ? paint('green', 'GO: every required flow that can be probed from here passes')
+        : paint('red', `NO-GO: ${blocking.length} required flow${blocking.length === 1 ? '' : 's'} failed or went unprobed`),
+    );
+    io.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return summary.go || values['exit-zero'] ? 0 : 1;
+}

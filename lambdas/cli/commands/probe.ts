@@ -1,0 +1,212 @@
+import { type Catalog, defaultCatalog } from '../../core/catalog';
+import { classifyAddress } from '../../core/environment';
+import { plan, probeTargets } from '../../core/plan';
+import { expandPorts, formatPortList, parsePortList, PortListError, portsToRanges } from '../../core/ports';
+import { probe, type ProbeResult, type ProbeRun, type ProbeState, type ProbeTarget } from '../../core/probe';
+import { intOption, parseCommandArgs, UsageError } from '../args';
+import { readEnvironmentFile } from '../env-file';
+import { formatMs, type Io, type Paint, painter, ProgressLine, table } from '../output';
+
+export const probeHelp = `Usage: preflight probe --target HOST:PORTS [--target …] [--config FILE]
+                       [--timeout MS] [--concurrency N] [--retries N] [--json]
+
+Probes TCP ports live from this machine and classifies each one:
+  open         a listener accepted the connection
+  closed       refused: the host was reached but nothing listens on the port
+  filtered     no answer: a firewall, Security Group, NACL, route or VPN drops it
+  unreachable  ICMP host/network unreachable (EHOSTUNREACH/ENETUNREACH)
+  dns-error    the host name did not resolve
+  error        anything else, with its code
+  skipped      not probed before the time budget ran out
+
+HOST is a host name, an IPv4 address or an IPv6 address in brackets ([fd00::5]); PORTS is a list
+such as 22,443,8000-8010. Timeouts adapt to each host's round-trip time (like nmap), and what
+looks filtered is retried, so a lost SYN is not reported as a firewall.
+
+Options:
+  --target HOST:PORTS  a host and its ports; repeat for more hosts
+  --config FILE        an environment file: its probe settings are the defaults, and without
+                       --target every live-probed flow of its plan is probed
+  --timeout MS         ceiling for one attempt (default 3000; the environment's probe.timeoutMs)
+  --concurrency N      sockets in flight at once, 1-512 (default 256)
+  --retries N          extra attempts for ports that look filtered, 0-5 (default 2)
+  --budget MS          stop after this long and mark the rest skipped (default: no limit)
+  --json               {"results":[{"host","port","state","latencyMs","code"?}],"durationMs"}
+  -h, --help           show this help
+
+Exit status: 0 when every port is open, 1 when any is not, 2 for usage or input errors.
+
+Examples:
+  preflight probe --target 10.20.0.5:443,8888 --target app01.corp.example:5994
+  preflight probe --target [::1]:22 --json
+  preflight probe --config examples/wave-1.yaml`;
+
+/** Reads `HOST:PORTS` (IPv6 in brackets) into a probe target. */
+export function parseTargetSpec(spec: string): ProbeTarget {
+  let host: string;
+  let ports: string;
+  if (spec.startsWith('[')) {
+    const close = spec.indexOf(']');
+    if (close < 0 || spec[close + 1] !== ':') {
+      throw new UsageError(`--target: ${JSON.stringify(spec)} is not HOST:PORTS (write IPv6 as [fd00::5]:443)`, 'probe');
+    }
+    host = spec.slice(1, close);
+    ports = spec.slice(close + 2);
+    if (classifyAddress(host) !== 'ip' || !host.includes(':')) {
+      throw new UsageError(`--target: ${JSON.stringify(host)} in brackets is not an IPv6 address`, 'probe');
+    }
+  } else {
+    const colon = spec.indexOf(':');
+    if (colon < 0) throw new UsageError(`--target: ${JSON.stringify(spec)} has no ports; write HOST:PORTS, e.g. db01:1433`, 'probe');
+    host = spec.slice(0, colon);
+    ports = spec.slice(colon + 1);
+    if (ports.includes(':')) {
+      throw new UsageError(`--target: ${JSON.stringify(spec)} looks like a bare IPv6 address; write it in brackets: [${spec.slice(0, spec.lastIndexOf(':'))}]:PORTS`, 'probe');
+    }
+    const kind = classifyAddress(host);
+    if (kind === 'cidr' || kind === undefined) {
+      throw new UsageError(`--target: ${JSON.stringify(host)} is not a host name or IP address`, 'probe');
+    }
+  }
+  try {
+    return { host, ports: expandPorts(parsePortList(ports)) };
+  } catch (err) {
+    if (err instanceof PortListError) throw new UsageError(`--target ${spec}: ${err.message}`, 'probe');
+    throw err;
+  }
+}
+
+const STATE_COLOUR: Record<ProbeState, Parameters<Paint>[0]> = {
+  open: 'green',
+  closed: 'red',
+  filtered: 'yellow',
+  unreachable: 'red',
+  'dns-error': 'magenta',
+  error: 'magenta',
+  skipped: 'grey',
+};
+const STATE_ORDER: ProbeState[] = ['open', 'closed', 'filtered', 'unreachable', 'dns-error', 'error', 'skipped'];
+
+/** Summarises states as `333 open, 324 closed, …` in a fixed order. */
+export function countStates(results: readonly ProbeResult[], paint: Paint = (_c, t) => t): string {
+  const counts = new Map<ProbeState, number>();
+  for (const r of results) counts.set(r.state, (counts.get(r.state) ?? 0) + 1);
+  return STATE_ORDER.filter((s) => counts.has(s))
+    .map((s) => paint(STATE_COLOUR[s], `${counts.get(s)} ${s}`))
+    .join(', ');
+}
+
+/**
+ * The human table: one block per host, consecutive ports in the same state folded into a range
+ * (a thousand closed ports are one line, not a thousand).
+ */
+export function renderProbeTable(run: ProbeRun, paint: Paint): string {
+  const byHost = new Map<string, ProbeResult[]>();
+  for (const r of run.results) byHost.set(r.host, [...(byHost.get(r.host) ?? []), r]);
+  const blocks: string[] = [];
+  for (const [host, results] of byHost) {
+    const address = results.find((r) => r.address && r.address !== host)?.address;
+    const rows: string[][] = [['PORT', 'STATE', 'LATENCY', 'DETAIL'].map((h) => paint('bold', h))];
+    const sorted = [...results].sort((a, b) => a.port - b.port);
+    for (let i = 0; i < sorted.length; ) {
+      const first = sorted[i] as ProbeResult;
+      let j = i + 1;
+      while (j < sorted.length) {
+        const next = sorted[j] as ProbeResult;
+        const prev = sorted[j - 1] as ProbeResult;
+        if (next.port !== prev.port + 1 || next.state !== first.state || (next.code ?? '') !== (first.code ?? '')) break;
+        j++;
+      }
+      const run = sorted.slice(i, j);
+      const last = run[run.length - 1] as ProbeResult;
+      const ports = run.length === 1 ? String(first.port) : `${first.port}-${last.port}`;
+      const latencies = run.map((r) => r.latencyMs).filter((l): l is number => l !== null);
+      const latency = latencies.length === 0 ? '-' : formatMs(Math.max(...latencies)) + (run.length > 1 ? ' max' : '');
+      const detail = [first.code, run.length > 1 ? `${run.length} ports` : ''].filter(Boolean).join(', ');
+      rows.push([ports, paint(STATE_COLOUR[first.state], first.state), latency, paint('grey', detail)]);
+      i = j;
+    }
+    blocks.push(`${paint('bold', host)}${address ? paint('grey', ` (${address})`) : ''}  ${countStates(results, paint)}\n${table(rows, '  ')}`);
+  }
+  return blocks.join('\n\n');
+}
+
+/** `preflight probe`: live TCP probes with an exit status a script can use. */
+export async function probeCommand(argv: string[], io: Io, catalog: Catalog = defaultCatalog()): Promise<number> {
+  const { values } = parseCommandArgs('probe', argv, {
+    target: { type: 'string', multiple: true },
+    config: { type: 'string' },
+    timeout: { type: 'string' },
+    concurrency: { type: 'string' },
+    retries: { type: 'string' },
+    budget: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  const env = values.config !== undefined ? readEnvironmentFile(values.config, io.cwd, catalog) : undefined;
+  let targets: ProbeTarget[] = (values.target ?? []).map(parseTargetSpec);
+  if (targets.length === 0) {
+    if (!env) throw new UsageError('give at least one --target HOST:PORTS, or --config FILE to probe its plan', 'probe');
+    const merged = new Map<string, Set<number>>();
+    for (const job of probeTargets(plan(env, catalog))) {
+      for (const t of job.targets) merged.set(t.host, new Set([...(merged.get(t.host) ?? []), ...t.ports]));
+    }
+    targets = [...merged].map(([host, ports]) => ({ host, ports: [...ports].sort((a, b) => a - b) }));
+    if (targets.length === 0) {
+      io.stderr.write(`preflight probe: the plan of ${values.config} has no flow to probe live (see preflight plan)\n`);
+      return 0;
+    }
+  }
+  const timeoutMs = intOption('probe', 'timeout', values.timeout, 1, 600_000, 'milliseconds') ?? env?.probe.timeoutMs;
+  const concurrency = intOption('probe', 'concurrency', values.concurrency, 1, 512) ?? env?.probe.concurrency;
+  const retries = intOption('probe', 'retries', values.retries, 0, 5) ?? env?.probe.retries;
+  const budgetMs = intOption('probe', 'budget', values.budget, 1, 86_400_000, 'milliseconds');
+
+  const progress = new ProgressLine(io.stderr);
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  let run: ProbeRun;
+  try {
+    run = await probe(targets, {
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      ...(concurrency !== undefined ? { concurrency } : {}),
+      ...(retries !== undefined ? { retries } : {}),
+      ...(budgetMs !== undefined ? { budgetMs } : {}),
+      signal: controller.signal,
+      onProgress: (p) =>
+        progress.update(
+          `probing ${p.done}/${p.total} ports · ${p.counts.open} open · ${p.counts.filtered} filtered · ${p.inFlight} in flight · ${formatMs(p.elapsedMs)}`,
+        ),
+    });
+  } finally {
+    progress.done();
+    process.removeListener('SIGINT', onSignal);
+  }
+
+  if (values.json) {
+    const results = run.results.map((r) => ({
+      host: r.host,
+      ...(r.address !== undefined ? { address: r.address } : {}),
+      port: r.port,
+      state: r.state,
+      latencyMs: r.latencyMs,
+      ...(r.code !== undefined ? { code: r.code } : {}),
+      attempts: r.attempts,
+    }));
+    io.stdout.write(`${JSON.stringify({ results, durationMs: run.durationMs })}\n`);
+  } else {
+    const paint = painter(io.stdout, io.env);
+    const hosts = new Set(run.results.map((r) => r.host)).size;
+    io.stdout.write(`${renderProbeTable(run, paint)}\n\n`);
+    io.stdout.write(
+      `${run.results.length} ports on ${hosts} host${hosts === 1 ? '' : 's'} in ${formatMs(run.durationMs)}: ${countStates(run.results, paint)}\n`,
+    );
+    const skipped = run.results.filter((r) => r.state === 'skipped');
+    if (skipped.length > 0) {
+      io.stdout.write(
+        paint('grey', `skipped (time budget or interrupt): ${formatPortList(portsToRanges(skipped.map((r) => r.port)))}\n`),
+      );
+    }
+  }
+  return run.results.every((r) => r.state === 'open') ? 0 : 1;
+}

@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CatalogError } from '../core/catalog';
+import { ProbeOptionsError } from '../core/probe';
+import { InputError, UsageError } from './args';
+import { catalogCommand, catalogHelp } from './commands/catalog';
+import { checkCommand, checkHelp } from './commands/check';
+import { planCommand, planHelp } from './commands/plan';
+import { probeCommand, probeHelp } from './commands/probe';
+import type { Io } from './output';
+
+const mainHelp = `preflight: prove that every port a migration into AWS needs is really open.
+
+Usage: preflight <command> [options]
+
+Commands:
+  catalog   the migration tools' port requirements, as data (profiles, roles, requirements)
+  plan      turn an environment file into flows, and say how each will be checked
+  probe     probe TCP ports live and classify each one (open, closed, filtered, …)
+  check     plan + live probes from this machine: a verdict and cause per flow
+
+Run 'preflight <command> --help' for a command's options.
+Every command takes --json. Exit status: 0 all good, 1 something failed, 2 usage or input error.
+
+Get started:
+  preflight catalog
+  preflight plan --config examples/wave-1.yaml
+  preflight check --config examples/localhost.yaml`;
+
+interface Command {
+  readonly run: (argv: string[], io: Io) => Promise<number>;
+  readonly help: string;
+}
+
+const COMMANDS: Record<string, Command> = {
+  catalog: { run: catalogCommand, help: catalogHelp },
+  plan: { run: planCommand, help: planHelp },
+  probe: { run: probeCommand, help: probeHelp },
+  check: { run: checkCommand, help: checkHelp },
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+const processIo: Io = { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
+
+/**
+ * Runs the CLI and returns its exit status. Expected failures (usage, input, catalog) are printed as one
+ * clear line on stderr; nothing here prints a stack trace.
+ */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    const topic = name === 'help' ? rest[0] : undefined;
+    const command = topic !== undefined ? COMMANDS[topic] : undefined;
+    io.stdout.write(`${command ? command.help : mainHelp}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    io.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.stderr.write(`preflight: unknown command ${JSON.stringify(name)}; commands: ${Object.keys(COMMANDS).join(', ')} (preflight --help)\n`);
+    return 2;
+  }
+  if (rest.includes('-h') || rest.includes('--help')) {
+    io.stdout.write(`${command.help}\n`);
+    return 0;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`preflight ${name}: ${err.message}\nRun 'preflight ${name} --help' for usage.\n`);
+      return 2;
+    }
+    if (err instanceof InputError || err instanceof CatalogError || err instanceof ProbeOptionsError) {
+      io.stderr.write(`preflight ${name}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,203 @@
+import { isIP } from 'node:net';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import type { Catalog } from './catalog';
+import { placementSchema, portListSchema, protocolSchema } from './catalog/schema';
+import { describeValue, formatIssues, formatPath } from './errors';
+
+/** Raised when an environment file cannot be read or does not validate; `problems` has one line per fault. */
+export class EnvironmentError extends Error {
+  override readonly name = 'EnvironmentError';
+  constructor(
+    readonly source: string,
+    readonly problems: readonly string[],
+  ) {
+    super(
+      problems.length === 1
+        ? `${source}: ${problems[0]}`
+        : `${source}: ${problems.length} problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+  }
+}
+
+const shown = (input: unknown) => describeValue(input);
+
+function idPattern(re: RegExp, what: string, example: string) {
+  return z.string().regex(re, { error: (iss) => `${shown(iss.input)} is not ${what} (${example})` });
+}
+
+/** `subnet-` followed by 8 or 17 hex digits, as EC2 issues them. */
+export const subnetIdSchema = idPattern(/^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$/, 'a subnet id', 'subnet-…');
+/** `sg-` followed by 8 or 17 hex digits. */
+export const securityGroupIdSchema = idPattern(/^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$/, 'a security group id', 'sg-…');
+
+const nameSchema = z
+  .string()
+  .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, {
+    error: (iss) => `${shown(iss.input)} is not a name (1-63 lower-case letters, digits and '-', not at either end)`,
+  });
+
+const HOSTNAME = /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+/** What an endpoint string is: a host name, an IP address or a CIDR block. */
+export type AddressKind = 'hostname' | 'ip' | 'cidr';
+
+/** Classifies an endpoint string, or returns undefined when it is none of a host name, an IP or a CIDR. */
+export function classifyAddress(text: string): AddressKind | undefined {
+  if (isIP(text)) return 'ip';
+  const slash = text.indexOf('/');
+  if (slash > 0) {
+    const ip = text.slice(0, slash);
+    const bits = text.slice(slash + 1);
+    const family = isIP(ip);
+    if (family === 0 || !/^\d{1,3}$/.test(bits)) return undefined;
+    return Number(bits) <= (family === 4 ? 32 : 128) ? 'cidr' : undefined;
+  }
+  // A dotted quad that isIP rejected (10.0.0.300) is a bad address, not a host name.
+  if (/^[\d.]+$/.test(text)) return undefined;
+  return HOSTNAME.test(text) ? 'hostname' : undefined;
+}
+
+const addressSchema = z.string().refine((s) => classifyAddress(s) !== undefined, {
+  error: (iss) => `${shown(iss.input)} is not a host name, IP address or CIDR block`,
+});
+
+export const vantageSchema = z
+  .object({
+    name: nameSchema,
+    roles: z.array(z.string()).min(1, { error: 'a vantage needs at least one role (for example target-worker)' }),
+    subnetIds: z.array(subnetIdSchema).default([]),
+    securityGroupIds: z.array(securityGroupIdSchema).default([]),
+  })
+  .strict();
+export type Vantage = z.infer<typeof vantageSchema>;
+
+export const customFlowSchema = z
+  .object({
+    name: nameSchema,
+    /** A vantage name; default: the first vantage. */
+    from: z.string().optional(),
+    to: z.array(addressSchema).min(1),
+    ports: portListSchema,
+    protocol: protocolSchema.default('tcp'),
+    /** Where the destination is; default `on-prem`. */
+    placement: placementSchema.default('on-prem'),
+    purpose: z.string().min(1).optional(),
+  })
+  .strict();
+export type CustomFlow = z.infer<typeof customFlowSchema>;
+
+/** Defaults for live probes; the configured timeout is a ceiling, the engine adapts below it. */
+export const probeSettingsSchema = z
+  .object({
+    timeoutMs: z.number().int().min(100).max(60_000).default(3000),
+    concurrency: z.number().int().min(1).max(512).default(256),
+    retries: z.number().int().min(0).max(5).default(2),
+  })
+  .strict();
+export type ProbeSettings = z.infer<typeof probeSettingsSchema>;
+
+const scheduleSchema = z
+  .string()
+  .regex(/^(?:rate\(\s*\d+\s+(?:minute|minutes|hour|hours|day|days)\s*\)|cron\([^()]+\)|at\([^()]+\))$/, {
+    error: (iss) =>
+      `${shown(iss.input)} is not an EventBridge schedule expression (rate(1 hour), cron(0 6 * * ? *) or at(2026-12-01T06:00:00))`,
+  });
+
+export const environmentSchema = z
+  .object({
+    name: nameSchema,
+    description: z.string().optional(),
+    profiles: z.array(z.string()).default([]),
+    vantages: z.array(vantageSchema).min(1, { error: 'at least one vantage is needed (where cloud roles run)' }),
+    endpoints: z.record(z.string(), z.array(addressSchema).min(1)).default({}),
+    flows: z.array(customFlowSchema).default([]),
+    /** Requirement ids (see `preflight catalog`) to leave out of the plan; they are listed as excluded. */
+    exclude: z.array(z.string()).default([]),
+    /** Whether requirements the vendor marks optional are checked; default true (they are reported as optional). */
+    includeOptional: z.boolean().default(true),
+    probe: probeSettingsSchema.default({ timeoutMs: 3000, concurrency: 256, retries: 2 }),
+    schedule: scheduleSchema.optional(),
+  })
+  .strict();
+export type Environment = z.infer<typeof environmentSchema>;
+
+function known(ids: Iterable<string>): string {
+  return [...ids].sort().join(', ');
+}
+
+/** Checks what only the catalog can tell: profile, role and requirement ids, vantage and flow names. */
+function crossCheck(env: Environment, catalog: Catalog): string[] {
+  const problems: string[] = [];
+  const at = (path: PropertyKey[], msg: string) => problems.push(`${formatPath(path)}: ${msg}`);
+  const profileIds = catalog.profiles.map((p) => p.id);
+  const roleIds = catalog.roles.map((r) => r.id);
+
+  env.profiles.forEach((p, i) => {
+    if (!catalog.profile(p)) at(['profiles', i], `"${p}" is not a profile (known: ${known(profileIds)})`);
+  });
+  if (env.profiles.length === 0 && env.flows.length === 0) {
+    problems.push('profiles: none given and no flows of your own: nothing to check (known profiles: ' + known(profileIds) + ')');
+  }
+  const vantageNames = new Set<string>();
+  env.vantages.forEach((v, i) => {
+    if (vantageNames.has(v.name)) at(['vantages', i, 'name'], `"${v.name}" is used by another vantage; names must be unique`);
+    vantageNames.add(v.name);
+    v.roles.forEach((r, j) => {
+      if (!catalog.role(r)) at(['vantages', i, 'roles', j], `"${r}" is not a role (known: ${known(roleIds)})`);
+    });
+  });
+  for (const role of Object.keys(env.endpoints)) {
+    if (!catalog.role(role)) at(['endpoints', role], `"${role}" is not a role (known: ${known(roleIds)})`);
+  }
+  const flowNames = new Set<string>();
+  env.flows.forEach((f, i) => {
+    if (flowNames.has(f.name)) at(['flows', i, 'name'], `"${f.name}" is used by another flow; names must be unique`);
+    flowNames.add(f.name);
+    if (f.from !== undefined && !vantageNames.has(f.from)) {
+      at(['flows', i, 'from'], `"${f.from}" is not a vantage (known: ${known(vantageNames)})`);
+    }
+  });
+  const inProfiles = new Set(env.profiles.flatMap((p) => catalog.profile(p)?.requirements.map((r) => r.id) ?? []));
+  env.exclude.forEach((id, i) => {
+    if (!catalog.requirements.some((r) => r.id === id)) {
+      at(['exclude', i], `"${id}" is not a requirement id (see \`preflight catalog\`)`);
+    } else if (env.profiles.every((p) => catalog.profile(p)) && !inProfiles.has(id)) {
+      at(['exclude', i], `"${id}" is not a requirement of the profiles ${known(env.profiles)}`);
+    }
+  });
+  return problems;
+}
+
+/**
+ * Validates an environment object against the schema and the catalog.
+ * @param source - a label for error messages, usually the file name.
+ * @throws EnvironmentError listing every problem, each as `path: what is wrong`.
+ */
+export function parseEnvironment(raw: unknown, catalog: Catalog, source = 'environment'): Environment {
+  const parsed = environmentSchema.safeParse(raw);
+  if (!parsed.success) throw new EnvironmentError(source, formatIssues(parsed.error.issues, raw));
+  const problems = crossCheck(parsed.data, catalog);
+  if (problems.length > 0) throw new EnvironmentError(source, problems);
+  return parsed.data;
+}
+
+/**
+ * Reads environment text (YAML, of which JSON is a subset) and validates it.
+ * @throws EnvironmentError with the line and column of a syntax error, or every validation problem.
+ */
+export function parseEnvironmentText(text: string, catalog: Catalog, source = 'environment'): Environment {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { prettyErrors: true, uniqueKeys: true, maxAliasCount: 100 });
+  } catch (err) {
+    if (err instanceof YAMLParseError) {
+      const pos = err.linePos?.[0];
+      const where = pos ? `line ${pos.line}, column ${pos.col}` : 'syntax';
+      throw new EnvironmentError(source, [`${where}: ${err.message.split('\n')[0]}`]);
+    }
+    throw err;
+  }
+  if (raw === null || raw === undefined) throw new EnvironmentError(source, ['the file is empty']);
+  return parseEnvironment(raw, catalog, source);
+}

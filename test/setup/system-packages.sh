@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the system packages the network tests and the benchmark need, when they are missing:
+#   iproute2 (ip netns, veth), iptables (DROP / REJECT rules inside test namespaces), nmap (the benchmark's peer).
+# The tests create their own network namespaces, which needs root; they fail (never skip) without it.
+set -euo pipefail
+missing=()
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+command -v nmap >/dev/null 2>&1 || missing+=(nmap)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "preflight tests need these system packages: ${missing[*]}; install them as root (apt-get install -y ${missing[*]})" >&2
+  exit 1
+fi
+echo "test setup: installing ${missing[*]} from Debian's packages (needed by the network-namespace tests and the benchmark)" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "test setup: installed ${missing[*]}" >&2
