@@ -19,7 +19,12 @@ export class InputError extends Error {
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** Parses a command's arguments strictly: unknown options and missing values are usage errors. */
-export function parseCommandArgs<O extends Options>(command: string, argv: string[], options: O, allowPositionals = false) {
+export function parseCommandArgs<O extends Options>(
+  command: string,
+  argv: string[],
+  options: O,
+  allowPositionals = false,
+) {
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals });
   } catch (err) {
@@ -40,7 +45,10 @@ export function intOption(
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) {
-    throw new UsageError(`--${flag}: ${JSON.stringify(value)} is not a whole number${unit ? ` of ${unit}` : ''}`, command);
+    throw new UsageError(
+      `--${flag}: ${JSON.stringify(value)} is not a whole number${unit ? ` of ${unit}` : ''}`,
+      command,
+    );
   }
   if (n < min || n > max) throw new UsageError(`--${flag}: ${n} is out of range (${min}-${max})`, command);
   return n;

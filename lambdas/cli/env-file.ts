@@ -11,7 +11,8 @@ export function readEnvironmentFile(file: string, cwd: string, catalog: Catalog)
     text = readFileSync(resolve(cwd, file), 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : (code ?? String(err));
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : (code ?? String(err));
     throw new InputError(`--config: cannot read ${JSON.stringify(file)}: ${why}`);
   }
   try {

@@ -40,11 +40,18 @@ const COMMANDS: Record<string, Command> = {
 };
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 
-const processIo: Io = { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
+const processIo: Io = {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  cwd: process.cwd(),
+};
 
 /**
  * Runs the CLI and returns its exit status. Expected failures (usage, input, catalog) are printed as one
@@ -64,7 +71,9 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   }
   const command = COMMANDS[name];
   if (!command) {
-    io.stderr.write(`preflight: unknown command ${JSON.stringify(name)}; commands: ${Object.keys(COMMANDS).join(', ')} (preflight --help)\n`);
+    io.stderr.write(
+      `preflight: unknown command ${JSON.stringify(name)}; commands: ${Object.keys(COMMANDS).join(', ')} (preflight --help)\n`,
+    );
     return 2;
   }
   if (rest.includes('-h') || rest.includes('--help')) {

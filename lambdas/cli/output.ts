@@ -37,13 +37,16 @@ const visibleLength = (s: string) => s.replace(ANSI, '').length;
 /** Renders rows as left-aligned columns separated by two spaces; cells may carry colour codes. */
 export function table(rows: ReadonlyArray<readonly string[]>, indent = ''): string {
   const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, visibleLength(cell))));
+  for (const row of rows)
+    row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, visibleLength(cell))));
   return rows
     .map(
       (row) =>
         indent +
         row
-          .map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat((widths[i] ?? 0) - visibleLength(cell))))
+          .map((cell, i) =>
+            i === row.length - 1 ? cell : cell + ' '.repeat((widths[i] ?? 0) - visibleLength(cell)),
+          )
           .join('  ')
           .trimEnd(),
     )

@@ -29,15 +29,19 @@ function idPattern(re: RegExp, what: string, example: string) {
 /** `subnet-` followed by 8 or 17 hex digits, as EC2 issues them. */
 export const subnetIdSchema = idPattern(/^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$/, 'a subnet id', 'subnet-…');
 /** `sg-` followed by 8 or 17 hex digits. */
-export const securityGroupIdSchema = idPattern(/^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$/, 'a security group id', 'sg-…');
+export const securityGroupIdSchema = idPattern(
+  /^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$/,
+  'a security group id',
+  'sg-…',
+);
 
-const nameSchema = z
-  .string()
-  .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, {
-    error: (iss) => `${shown(iss.input)} is not a name (1-63 lower-case letters, digits and '-', not at either end)`,
-  });
+const nameSchema = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, {
+  error: (iss) =>
+    `${shown(iss.input)} is not a name (1-63 lower-case letters, digits and '-', not at either end)`,
+});
 
-const HOSTNAME = /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+const HOSTNAME =
+  /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
 /** What an endpoint string is: a host name, an IP address or a CIDR block. */
 export type AddressKind = 'hostname' | 'ip' | 'cidr';
@@ -65,7 +69,9 @@ const addressSchema = z.string().refine((s) => classifyAddress(s) !== undefined,
 export const vantageSchema = z
   .object({
     name: nameSchema,
-    roles: z.array(z.string()).min(1, { error: 'a vantage needs at least one role (for example target-worker)' }),
+    roles: z
+      .array(z.string())
+      .min(1, { error: 'a vantage needs at least one role (for example target-worker)' }),
     subnetIds: z.array(subnetIdSchema).default([]),
     securityGroupIds: z.array(securityGroupIdSchema).default([]),
   })
@@ -109,7 +115,9 @@ export const environmentSchema = z
     name: nameSchema,
     description: z.string().optional(),
     profiles: z.array(z.string()).default([]),
-    vantages: z.array(vantageSchema).min(1, { error: 'at least one vantage is needed (where cloud roles run)' }),
+    vantages: z
+      .array(vantageSchema)
+      .min(1, { error: 'at least one vantage is needed (where cloud roles run)' }),
     endpoints: z.record(z.string(), z.array(addressSchema).min(1)).default({}),
     flows: z.array(customFlowSchema).default([]),
     /** Requirement ids (see `preflight catalog`) to leave out of the plan; they are listed as excluded. */
@@ -137,14 +145,20 @@ function crossCheck(env: Environment, catalog: Catalog): string[] {
     if (!catalog.profile(p)) at(['profiles', i], `"${p}" is not a profile (known: ${known(profileIds)})`);
   });
   if (env.profiles.length === 0 && env.flows.length === 0) {
-    problems.push('profiles: none given and no flows of your own: nothing to check (known profiles: ' + known(profileIds) + ')');
+    problems.push(
+      'profiles: none given and no flows of your own: nothing to check (known profiles: ' +
+        known(profileIds) +
+        ')',
+    );
   }
   const vantageNames = new Set<string>();
   env.vantages.forEach((v, i) => {
-    if (vantageNames.has(v.name)) at(['vantages', i, 'name'], `"${v.name}" is used by another vantage; names must be unique`);
+    if (vantageNames.has(v.name))
+      at(['vantages', i, 'name'], `"${v.name}" is used by another vantage; names must be unique`);
     vantageNames.add(v.name);
     v.roles.forEach((r, j) => {
-      if (!catalog.role(r)) at(['vantages', i, 'roles', j], `"${r}" is not a role (known: ${known(roleIds)})`);
+      if (!catalog.role(r))
+        at(['vantages', i, 'roles', j], `"${r}" is not a role (known: ${known(roleIds)})`);
     });
   });
   for (const role of Object.keys(env.endpoints)) {
@@ -152,13 +166,16 @@ function crossCheck(env: Environment, catalog: Catalog): string[] {
   }
   const flowNames = new Set<string>();
   env.flows.forEach((f, i) => {
-    if (flowNames.has(f.name)) at(['flows', i, 'name'], `"${f.name}" is used by another flow; names must be unique`);
+    if (flowNames.has(f.name))
+      at(['flows', i, 'name'], `"${f.name}" is used by another flow; names must be unique`);
     flowNames.add(f.name);
     if (f.from !== undefined && !vantageNames.has(f.from)) {
       at(['flows', i, 'from'], `"${f.from}" is not a vantage (known: ${known(vantageNames)})`);
     }
   });
-  const inProfiles = new Set(env.profiles.flatMap((p) => catalog.profile(p)?.requirements.map((r) => r.id) ?? []));
+  const inProfiles = new Set(
+    env.profiles.flatMap((p) => catalog.profile(p)?.requirements.map((r) => r.id) ?? []),
+  );
   env.exclude.forEach((id, i) => {
     if (!catalog.requirements.some((r) => r.id === id)) {
       at(['exclude', i], `"${id}" is not a requirement id (see \`preflight catalog\`)`);

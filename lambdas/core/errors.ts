@@ -17,7 +17,8 @@ export function formatPath(path: readonly PathKey[]): string {
 function valueAt(root: unknown, path: readonly PathKey[]): { found: boolean; value: unknown } {
   let cur: unknown = root;
   for (const key of path) {
-    if (cur === null || typeof cur !== 'object' || !(key in (cur as object))) return { found: false, value: undefined };
+    if (cur === null || typeof cur !== 'object' || !(key in (cur as object)))
+      return { found: false, value: undefined };
     cur = (cur as Record<PropertyKey, unknown>)[key];
   }
   return { found: true, value: cur };
@@ -27,7 +28,8 @@ function valueAt(root: unknown, path: readonly PathKey[]): { found: boolean; val
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
-  if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : `a list (${truncate(JSON.stringify(value))})`;
+  if (Array.isArray(value))
+    return value.length === 0 ? 'an empty list' : `a list (${truncate(JSON.stringify(value))})`;
   if (typeof value === 'object') return `an object (${truncate(JSON.stringify(value))})`;
   return truncate(JSON.stringify(value));
 }
@@ -60,7 +62,9 @@ function formatIssue(issue: Issue, root: unknown): string {
     default: {
       // This project's own messages already name the value they reject; zod's generic ones do not.
       const shown = describeValue(value);
-      return issue.message.includes(shown) ? `${where}: ${issue.message}` : `${where}: ${issue.message} (got ${shown})`;
+      return issue.message.includes(shown)
+        ? `${where}: ${issue.message}`
+        : `${where}: ${issue.message} (got ${shown})`;
     }
   }
 }

@@ -88,7 +88,11 @@ export function describeParty(p: Party): string {
   return p.kind === 'vantage' ? `vantage ${p.vantage}` : `${p.address} (${p.roles.join(', ')})`;
 }
 
-function checksFor(source: Party, destination: Party, direction: Direction): Pick<Flow, 'probe' | 'audit' | 'why'> {
+function checksFor(
+  source: Party,
+  destination: Party,
+  direction: Direction,
+): Pick<Flow, 'probe' | 'audit' | 'why'> {
   if (direction === 'outside') {
     return { probe: false, audit: false, why: 'both ends are outside the VPC: not checkable from the VPC' };
   }
@@ -97,7 +101,11 @@ function checksFor(source: Party, destination: Party, direction: Direction): Pic
       return { probe: false, audit: true, why: 'both ends are vantages with no address: audited only' };
     }
     if (destination.kind === 'cidr') {
-      return { probe: false, audit: true, why: 'the destination is a CIDR block: audited only (list hosts to probe them)' };
+      return {
+        probe: false,
+        audit: true,
+        why: 'the destination is a CIDR block: audited only (list hosts to probe them)',
+      };
     }
     return { probe: true, audit: true, why: `probed live from vantage ${source.vantage} and audited` };
   }
@@ -116,7 +124,13 @@ function checksFor(source: Party, destination: Party, direction: Direction): Pic
   };
 }
 
-function flowId(direction: Direction, source: Party, destination: Party, protocol: Protocol, ports: readonly PortRange[]) {
+function flowId(
+  direction: Direction,
+  source: Party,
+  destination: Party,
+  protocol: Protocol,
+  ports: readonly PortRange[],
+) {
   const key = [direction, partyKey(source), partyKey(destination), protocol, formatPortList(ports)].join('|');
   return `f-${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
 }
@@ -149,12 +163,18 @@ export function plan(env: Environment, catalog: Catalog): Plan {
   };
   /** The endpoint addresses of a role and its more specific kinds, each with the role it was listed under. */
   const endpointsFor = (roleId: string) =>
-    catalog.specializations(roleId).flatMap((kind) => (env.endpoints[kind] ?? []).map((address) => ({ kind, address })));
+    catalog
+      .specializations(roleId)
+      .flatMap((kind) => (env.endpoints[kind] ?? []).map((address) => ({ kind, address })));
 
   const partiesFor = (roleId: string, as: 'source' | 'destination'): Party[] => {
     const vantages = vantagesFor(roleId);
     const addresses = endpointsFor(roleId);
-    const vantageParties: Party[] = vantages.map((v) => ({ kind: 'vantage', vantage: v.name, roles: [roleId] }));
+    const vantageParties: Party[] = vantages.map((v) => ({
+      kind: 'vantage',
+      vantage: v.name,
+      roles: [roleId],
+    }));
     // A source on a vantage is probed from there; its addresses add nothing.
     if (as === 'source' && vantages.length > 0) return vantageParties;
     if (addresses.length === 0) return vantageParties;
@@ -216,7 +236,12 @@ export function plan(env: Environment, catalog: Catalog): Plan {
     for (const address of custom.to) {
       drafts.push({
         source: { kind: 'vantage', vantage: from, roles: [] },
-        destination: { kind: classifyAddress(address) as AddressKind, address, roles: [], placement: custom.placement },
+        destination: {
+          kind: classifyAddress(address) as AddressKind,
+          address,
+          roles: [],
+          placement: custom.placement,
+        },
         protocol: custom.protocol,
         ports: custom.ports,
         requirement: `custom:${custom.name}`,
@@ -290,7 +315,8 @@ function mergeDrafts(drafts: readonly Draft[]): Flow[] {
 export function probeTargets(p: Plan): VantageTargets[] {
   const byVantage = new Map<string, Map<string, Set<number>>>();
   for (const f of p.flows) {
-    if (!f.probe || f.protocol !== 'tcp' || f.source.kind !== 'vantage' || f.destination.kind === 'vantage') continue;
+    if (!f.probe || f.protocol !== 'tcp' || f.source.kind !== 'vantage' || f.destination.kind === 'vantage')
+      continue;
     const hosts = byVantage.get(f.source.vantage) ?? new Map<string, Set<number>>();
     byVantage.set(f.source.vantage, hosts);
     const ports = hosts.get(f.destination.address) ?? new Set<number>();

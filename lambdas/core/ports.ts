@@ -7,7 +7,9 @@ export const portRangeSchema = z
     to: z.number().int().min(1).max(65535),
   })
   .strict()
-  .refine((r) => r.from <= r.to, { error: (iss) => `port range ${JSON.stringify(iss.input)} runs backwards` });
+  .refine((r) => r.from <= r.to, {
+    error: (iss) => `port range ${JSON.stringify(iss.input)} runs backwards`,
+  });
 export type PortRange = z.infer<typeof portRangeSchema>;
 
 /** Raised when a port list such as `22,443,8000-8010` cannot be read. */

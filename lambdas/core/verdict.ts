@@ -57,7 +57,8 @@ export function judgeFlow(flow: Flow, results: ReadonlyMap<string, ProbeResult>)
   const failing = [...byState].filter(([state]) => state !== 'open' && state !== 'skipped');
   if (failing.length === 0) {
     const skipped = byState.get('skipped');
-    if (!skipped) return { flowId: flow.id, verdict: 'pass', cause: 'every port accepted a connection', ports };
+    if (!skipped)
+      return { flowId: flow.id, verdict: 'pass', cause: 'every port accepted a connection', ports };
     return { flowId: flow.id, verdict: 'skipped', cause: `${ports.skipped}: ${EXPLAIN.skipped}`, ports };
   }
   const cause = failing

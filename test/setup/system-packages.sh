@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system packages the network tests and the benchmark need, when they are missing:
-#   iproute2 (ip netns, veth), iptables (DROP / REJECT rules inside test namespaces), nmap (the benchmark's peer).
+#   iproute2 (ip netns, veth), iptables (DROP / REJECT rules inside test namespaces),
+#   ethtool and procps (veth offloads and ICMP sysctls in the lab), nmap (the benchmark's peer).
 # The tests create their own network namespaces, which needs root; they fail (never skip) without it.
 set -euo pipefail
 missing=()
-command -v ip >/dev/null 2>&1 || missing+=(iproute2)
-command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(iproute2)
+command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || [ -x /sbin/iptables ] || missing+=(iptables)
+command -v ethtool >/dev/null 2>&1 || [ -x /usr/sbin/ethtool ] || [ -x /sbin/ethtool ] || missing+=(ethtool)
+command -v sysctl >/dev/null 2>&1 || [ -x /usr/sbin/sysctl ] || [ -x /sbin/sysctl ] || missing+=(procps)
 command -v nmap >/dev/null 2>&1 || missing+=(nmap)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then

@@ -14,7 +14,12 @@ const base = {
   name: 'wave-1',
   profiles: ['rivermeadow-os'],
   vantages: [
-    { name: 'workers', roles: ['target-worker'], subnetIds: ['subnet-0123456789abcdef0'], securityGroupIds: ['sg-0123456789abcdef0'] },
+    {
+      name: 'workers',
+      roles: ['target-worker'],
+      subnetIds: ['subnet-0123456789abcdef0'],
+      securityGroupIds: ['sg-0123456789abcdef0'],
+    },
   ],
   endpoints: { 'migration-appliance': ['10.20.0.5'] },
 };
@@ -76,7 +81,9 @@ describe('environment files', () => {
       expect.arrayContaining([
         'vantages[0].subnetIds[0]: "subnet-xyz" is not a subnet id (subnet-…)',
         'endpoints.migration-appliance[0]: "10.20.0.300" is not a host name, IP address or CIDR block',
-        expect.stringMatching(/^flows\[0\]\.ports: "1433,70000" is not a port list \(port 70000 is outside 1-65535\)/),
+        expect.stringMatching(
+          /^flows\[0\]\.ports: "1433,70000" is not a port list \(port 70000 is outside 1-65535\)/,
+        ),
       ]),
     );
     expect(problems).toHaveLength(3);
@@ -84,20 +91,33 @@ describe('environment files', () => {
 
   it('lists the valid ids when a profile or role is unknown', () => {
     // Arrange
-    const raw = { ...structuredClone(base), profiles: ['rivermedow-os'], endpoints: { 'migration-aplliance': ['10.0.0.1'] } };
+    const raw = {
+      ...structuredClone(base),
+      profiles: ['rivermedow-os'],
+      endpoints: { 'migration-aplliance': ['10.0.0.1'] },
+    };
     raw.vantages[0]!.roles = ['target-wroker'];
     // Act
     const problems = problemsOf(raw);
     // Assert
     expect(problems).toHaveLength(3);
-    expect(problems[0]).toMatch(/^profiles\[0\]: "rivermedow-os" is not a profile \(known: livedata-migrator, primaryio-hdm, rivermeadow-os, rivermeadow-vm\)$/);
-    expect(problems[1]).toMatch(/^vantages\[0\]\.roles\[0\]: "target-wroker" is not a role \(known: .*target-worker.*\)$/);
-    expect(problems[2]).toMatch(/^endpoints\.migration-aplliance: "migration-aplliance" is not a role \(known: .*migration-appliance.*\)$/);
+    expect(problems[0]).toMatch(
+      /^profiles\[0\]: "rivermedow-os" is not a profile \(known: livedata-migrator, primaryio-hdm, rivermeadow-os, rivermeadow-vm\)$/,
+    );
+    expect(problems[1]).toMatch(
+      /^vantages\[0\]\.roles\[0\]: "target-wroker" is not a role \(known: .*target-worker.*\)$/,
+    );
+    expect(problems[2]).toMatch(
+      /^endpoints\.migration-aplliance: "migration-aplliance" is not a role \(known: .*migration-appliance.*\)$/,
+    );
   });
 
   it('rejects unknown fields, wrong types and missing fields by path', () => {
     // Arrange
-    const raw = { ...structuredClone(base), vantage: [], probe: { timeoutMs: '3s' } } as Record<string, unknown>;
+    const raw = { ...structuredClone(base), vantage: [], probe: { timeoutMs: '3s' } } as Record<
+      string,
+      unknown
+    >;
     delete raw.name;
     // Act
     const problems = problemsOf(raw);
@@ -134,7 +154,9 @@ describe('environment files', () => {
     // Act
     const problems = problemsOf({ ...structuredClone(base), schedule: 'every hour' });
     // Assert
-    expect(problems).toEqual([expect.stringMatching(/^schedule: "every hour" is not an EventBridge schedule expression/)]);
+    expect(problems).toEqual([
+      expect.stringMatching(/^schedule: "every hour" is not an EventBridge schedule expression/),
+    ]);
   });
 
   it('gives the line and column of a YAML syntax error', () => {

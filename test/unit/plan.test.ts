@@ -16,13 +16,19 @@ function example(file: string): Environment {
 }
 
 const workers = { name: 'workers', roles: ['target-worker'] };
-const to = (f: Flow) => (f.destination.kind === 'vantage' ? `vantage:${f.destination.vantage}` : f.destination.address);
-const find = (flows: readonly Flow[], requirement: string) => flows.filter((f) => f.requirements.includes(requirement));
+const to = (f: Flow) =>
+  f.destination.kind === 'vantage' ? `vantage:${f.destination.vantage}` : f.destination.address;
+const find = (flows: readonly Flow[], requirement: string) =>
+  flows.filter((f) => f.requirements.includes(requirement));
 
 describe('plan', () => {
   it('makes egress flows from a vantage to on-prem hosts, probed live and audited', () => {
     // Arrange
-    const e = env({ profiles: ['rivermeadow-os'], vantages: [workers], endpoints: { 'migration-appliance': ['10.20.0.5'] } });
+    const e = env({
+      profiles: ['rivermeadow-os'],
+      vantages: [workers],
+      endpoints: { 'migration-appliance': ['10.20.0.5'] },
+    });
     // Act
     const p = plan(e, catalog);
     // Assert
@@ -41,13 +47,20 @@ describe('plan', () => {
 
   it('merges duplicate requirements into one flow and keeps every requirement id', () => {
     // Arrange: the general and the VM-based tables both ask for worker → appliance on 443 and 8888.
-    const e = env({ profiles: ['rivermeadow-vm'], vantages: [workers], endpoints: { 'migration-appliance': ['10.20.0.5'] } });
+    const e = env({
+      profiles: ['rivermeadow-vm'],
+      vantages: [workers],
+      endpoints: { 'migration-appliance': ['10.20.0.5'] },
+    });
     // Act
     const p = plan(e, catalog);
     // Assert
     const to443 = p.flows.filter((f) => to(f) === '10.20.0.5' && formatPortList(f.ports) === '443');
     expect(to443).toHaveLength(1);
-    expect(to443[0]!.requirements).toEqual(['rm-worker-appliance-orchestration', 'rm-vm-worker-orchestration']);
+    expect(to443[0]!.requirements).toEqual([
+      'rm-worker-appliance-orchestration',
+      'rm-vm-worker-orchestration',
+    ]);
     const to8888 = p.flows.filter((f) => to(f) === '10.20.0.5' && formatPortList(f.ports) === '8888');
     expect(to8888).toHaveLength(1);
     expect(to8888[0]!.requirements).toEqual(['rm-worker-appliance-api', 'rm-vm-worker-api']);
@@ -69,7 +82,11 @@ describe('plan', () => {
 
   it('audits CIDR endpoints statically instead of probing them', () => {
     // Arrange
-    const e = env({ profiles: ['rivermeadow-os'], vantages: [workers], endpoints: { 'migration-appliance': ['10.20.0.0/24'] } });
+    const e = env({
+      profiles: ['rivermeadow-os'],
+      vantages: [workers],
+      endpoints: { 'migration-appliance': ['10.20.0.0/24'] },
+    });
     // Act
     const flows = find(plan(e, catalog).flows, 'rm-worker-appliance-api');
     // Assert
@@ -98,12 +115,19 @@ describe('plan', () => {
     const [intra] = find(p.flows, 'rm-vm-worker-log-aggregation');
     expect(intra).toMatchObject({ direction: 'intra-vpc', probe: true });
     const [fromAppliance] = find(p.flows, 'rm-vm-appliance-data-transfer');
-    expect(fromAppliance).toMatchObject({ direction: 'egress', source: { vantage: 'appliance' }, probe: true });
+    expect(fromAppliance).toMatchObject({
+      direction: 'egress',
+      source: { vantage: 'appliance' },
+      probe: true,
+    });
   });
 
   it('audits vantage-to-vantage flows that have no address to probe', () => {
     // Arrange
-    const e = env({ profiles: ['rivermeadow-os'], vantages: [workers, { name: 'appliance', roles: ['migration-appliance'] }] });
+    const e = env({
+      profiles: ['rivermeadow-os'],
+      vantages: [workers, { name: 'appliance', roles: ['migration-appliance'] }],
+    });
     // Act
     const [flow] = find(plan(e, catalog).flows, 'rm-worker-appliance-api');
     // Assert
@@ -121,7 +145,11 @@ describe('plan', () => {
     const e = env({
       profiles: ['rivermeadow-os'],
       vantages: [workers],
-      endpoints: { 'source-server-windows': ['10.20.0.16'], 'source-server-linux': ['10.20.0.15'], 'migration-appliance': ['10.20.0.5'] },
+      endpoints: {
+        'source-server-windows': ['10.20.0.16'],
+        'source-server-linux': ['10.20.0.15'],
+        'migration-appliance': ['10.20.0.5'],
+      },
     });
     // Act
     const p = plan(e, catalog);
@@ -179,7 +207,14 @@ describe('plan', () => {
     const p = plan(e, catalog);
     // Assert
     expect(p.flows).toHaveLength(2);
-    expect(p.flows.map((f) => [f.source.kind === 'vantage' && f.source.vantage, to(f), formatPortList(f.ports), f.requirements])).toEqual([
+    expect(
+      p.flows.map((f) => [
+        f.source.kind === 'vantage' && f.source.vantage,
+        to(f),
+        formatPortList(f.ports),
+        f.requirements,
+      ]),
+    ).toEqual([
       ['workers', '10.20.0.40', '1433,5022-5023', ['custom:app-db']],
       ['workers', 'db.corp.example', '1433,5022-5023', ['custom:app-db']],
     ]);
@@ -203,7 +238,9 @@ describe('plan', () => {
     (file) => {
       // Arrange
       const e = example(file);
-      const expected = new Set(e.profiles.flatMap((id) => catalog.profile(id)!.requirements.map((r) => r.id)));
+      const expected = new Set(
+        e.profiles.flatMap((id) => catalog.profile(id)!.requirements.map((r) => r.id)),
+      );
       // Act
       const p = plan(e, catalog);
       // Assert

@@ -33,7 +33,11 @@ function requirementJson(r: Requirement) {
 }
 
 /** `preflight catalog`: the profiles, their requirements and the roles. */
-export async function catalogCommand(argv: string[], io: Io, catalog: Catalog = defaultCatalog()): Promise<number> {
+export async function catalogCommand(
+  argv: string[],
+  io: Io,
+  catalog: Catalog = defaultCatalog(),
+): Promise<number> {
   const { values } = parseCommandArgs('catalog', argv, {
     profile: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -85,11 +89,17 @@ export async function catalogCommand(argv: string[], io: Io, catalog: Catalog = 
         (r.optional ? paint('grey', '(optional) ') : '') + r.purpose.split(':')[0],
       ]),
     ];
-    blocks.push(`${paint('bold', p.id)}  ${p.name} (${p.vendor}), ${p.requirements.length} requirements\n${table(rows, '  ')}`);
+    blocks.push(
+      `${paint('bold', p.id)}  ${p.name} (${p.vendor}), ${p.requirements.length} requirements\n${table(rows, '  ')}`,
+    );
   }
   const roleRows = [
     ['ROLE', 'PLACEMENT', 'NAME'].map((h) => paint('bold', h)),
-    ...roles.map((r) => [r.id, r.placement, r.name + (r.kindOf ? paint('grey', ` (a kind of ${r.kindOf})`) : '')]),
+    ...roles.map((r) => [
+      r.id,
+      r.placement,
+      r.name + (r.kindOf ? paint('grey', ` (a kind of ${r.kindOf})`) : ''),
+    ]),
   ];
   blocks.push(`${paint('bold', 'roles')}\n${table(roleRows, '  ')}`);
   blocks.push(paint('grey', 'Sources and direction notes: preflight catalog --json'));

@@ -43,7 +43,11 @@ const VERDICT_COLOUR: Record<LiveVerdict, Parameters<Paint>[0]> = {
 };
 
 /** `preflight check`: plan + live probes from this machine, a verdict per flow. */
-export async function checkCommand(argv: string[], io: Io, catalog: Catalog = defaultCatalog()): Promise<number> {
+export async function checkCommand(
+  argv: string[],
+  io: Io,
+  catalog: Catalog = defaultCatalog(),
+): Promise<number> {
   const { values } = parseCommandArgs('check', argv, {
     config: { type: 'string' },
     timeout: { type: 'string' },
@@ -53,7 +57,8 @@ export async function checkCommand(argv: string[], io: Io, catalog: Catalog = de
   });
   if (values.config === undefined) throw new UsageError('--config FILE is required', 'check');
   const env = readEnvironmentFile(values.config, io.cwd, catalog);
-  const timeoutMs = intOption('check', 'timeout', values.timeout, 1, 600_000, 'milliseconds') ?? env.probe.timeoutMs;
+  const timeoutMs =
+    intOption('check', 'timeout', values.timeout, 1, 600_000, 'milliseconds') ?? env.probe.timeoutMs;
   const concurrency = intOption('check', 'concurrency', values.concurrency, 1, 512) ?? env.probe.concurrency;
   const startedAt = new Date();
   const thePlan = plan(env, catalog);
@@ -80,7 +85,9 @@ export async function checkCommand(argv: string[], io: Io, catalog: Catalog = de
   const index = indexResults(run.results);
   const outcomes = thePlan.flows.map((flow) => ({ flow, ...judgeFlow(flow, index) }));
   const count = (v: LiveVerdict) => outcomes.filter((o) => o.verdict === v).length;
-  const blocking = outcomes.filter((o) => (o.verdict === 'fail' || o.verdict === 'skipped') && !o.flow.optional);
+  const blocking = outcomes.filter(
+    (o) => (o.verdict === 'fail' || o.verdict === 'skipped') && !o.flow.optional,
+  );
   const summary = {
     pass: count('pass'),
     fail: count('fail'),
@@ -125,7 +132,10 @@ export async function checkCommand(argv: string[], io: Io, catalog: Catalog = de
       ),
     ];
     if (thePlan.unplaced.length > 0) {
-      lines.push('', `${thePlan.unplaced.length} requirements have no flow (see preflight plan): ${thePlan.unplaced.map((u) => u.requirement).join(', ')}`);
+      lines.push(
+        '',
+        `${thePlan.unplaced.length} requirements have no flow (see preflight plan): ${thePlan.unplaced.map((u) => u.requirement).join(', ')}`,
+      );
     }
     lines.push(
       '',
@@ -133,7 +143,10 @@ export async function checkCommand(argv: string[], io: Io, catalog: Catalog = de
         `${summary.notCheckable} not checkable; probes took ${formatMs(run.durationMs)}`,
       summary.go
         ? paint('green', 'GO: every required flow that can be probed from here passes')
-        : paint('red', `NO-GO: ${blocking.length} required flow${blocking.length === 1 ? '' : 's'} failed or went unprobed`),
+        : paint(
+            'red',
+            `NO-GO: ${blocking.length} required flow${blocking.length === 1 ? '' : 's'} failed or went unprobed`,
+          ),
     );
     io.stdout.write(`${lines.join('\n')}\n`);
   }

@@ -34,7 +34,11 @@ function checkLabel(f: Flow, paint: Paint): string {
 }
 
 /** `preflight plan`: an environment's flows and how each will be checked. */
-export async function planCommand(argv: string[], io: Io, catalog: Catalog = defaultCatalog()): Promise<number> {
+export async function planCommand(
+  argv: string[],
+  io: Io,
+  catalog: Catalog = defaultCatalog(),
+): Promise<number> {
   const { values } = parseCommandArgs('plan', argv, {
     config: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -72,7 +76,12 @@ export async function planCommand(argv: string[], io: Io, catalog: Catalog = def
   }
   if (p.unplaced.length > 0) {
     out.push('', paint('bold', 'unplaced: requirements with no flow'));
-    out.push(table(p.unplaced.map((u) => [u.requirement, u.reason]), '  '));
+    out.push(
+      table(
+        p.unplaced.map((u) => [u.requirement, u.reason]),
+        '  ',
+      ),
+    );
   }
   if (p.excluded.length > 0) out.push('', `${paint('bold', 'excluded:')} ${p.excluded.join(', ')}`);
   io.stdout.write(`${out.join('\n')}\n`);

@@ -48,7 +48,10 @@ export function parseTargetSpec(spec: string): ProbeTarget {
   if (spec.startsWith('[')) {
     const close = spec.indexOf(']');
     if (close < 0 || spec[close + 1] !== ':') {
-      throw new UsageError(`--target: ${JSON.stringify(spec)} is not HOST:PORTS (write IPv6 as [fd00::5]:443)`, 'probe');
+      throw new UsageError(
+        `--target: ${JSON.stringify(spec)} is not HOST:PORTS (write IPv6 as [fd00::5]:443)`,
+        'probe',
+      );
     }
     host = spec.slice(1, close);
     ports = spec.slice(close + 2);
@@ -57,11 +60,18 @@ export function parseTargetSpec(spec: string): ProbeTarget {
     }
   } else {
     const colon = spec.indexOf(':');
-    if (colon < 0) throw new UsageError(`--target: ${JSON.stringify(spec)} has no ports; write HOST:PORTS, e.g. db01:1433`, 'probe');
+    if (colon < 0)
+      throw new UsageError(
+        `--target: ${JSON.stringify(spec)} has no ports; write HOST:PORTS, e.g. db01:1433`,
+        'probe',
+      );
     host = spec.slice(0, colon);
     ports = spec.slice(colon + 1);
     if (ports.includes(':')) {
-      throw new UsageError(`--target: ${JSON.stringify(spec)} looks like a bare IPv6 address; write it in brackets: [${spec.slice(0, spec.lastIndexOf(':'))}]:PORTS`, 'probe');
+      throw new UsageError(
+        `--target: ${JSON.stringify(spec)} looks like a bare IPv6 address; write it in brackets: [${spec.slice(0, spec.lastIndexOf(':'))}]:PORTS`,
+        'probe',
+      );
     }
     const kind = classifyAddress(host);
     if (kind === 'cidr' || kind === undefined) {
@@ -85,7 +95,15 @@ const STATE_COLOUR: Record<ProbeState, Parameters<Paint>[0]> = {
   error: 'magenta',
   skipped: 'grey',
 };
-const STATE_ORDER: ProbeState[] = ['open', 'closed', 'filtered', 'unreachable', 'dns-error', 'error', 'skipped'];
+const STATE_ORDER: ProbeState[] = [
+  'open',
+  'closed',
+  'filtered',
+  'unreachable',
+  'dns-error',
+  'error',
+  'skipped',
+];
 
 /** Summarises states as `333 open, 324 closed, …` in a fixed order. */
 export function countStates(results: readonly ProbeResult[], paint: Paint = (_c, t) => t): string {
@@ -108,31 +126,43 @@ export function renderProbeTable(run: ProbeRun, paint: Paint): string {
     const address = results.find((r) => r.address && r.address !== host)?.address;
     const rows: string[][] = [['PORT', 'STATE', 'LATENCY', 'DETAIL'].map((h) => paint('bold', h))];
     const sorted = [...results].sort((a, b) => a.port - b.port);
-    for (let i = 0; i < sorted.length; ) {
+    for (let i = 0; i < sorted.length;) {
       const first = sorted[i] as ProbeResult;
       let j = i + 1;
       while (j < sorted.length) {
         const next = sorted[j] as ProbeResult;
         const prev = sorted[j - 1] as ProbeResult;
-        if (next.port !== prev.port + 1 || next.state !== first.state || (next.code ?? '') !== (first.code ?? '')) break;
+        if (
+          next.port !== prev.port + 1 ||
+          next.state !== first.state ||
+          (next.code ?? '') !== (first.code ?? '')
+        )
+          break;
         j++;
       }
       const run = sorted.slice(i, j);
       const last = run[run.length - 1] as ProbeResult;
       const ports = run.length === 1 ? String(first.port) : `${first.port}-${last.port}`;
       const latencies = run.map((r) => r.latencyMs).filter((l): l is number => l !== null);
-      const latency = latencies.length === 0 ? '-' : formatMs(Math.max(...latencies)) + (run.length > 1 ? ' max' : '');
+      const latency =
+        latencies.length === 0 ? '-' : formatMs(Math.max(...latencies)) + (run.length > 1 ? ' max' : '');
       const detail = [first.code, run.length > 1 ? `${run.length} ports` : ''].filter(Boolean).join(', ');
       rows.push([ports, paint(STATE_COLOUR[first.state], first.state), latency, paint('grey', detail)]);
       i = j;
     }
-    blocks.push(`${paint('bold', host)}${address ? paint('grey', ` (${address})`) : ''}  ${countStates(results, paint)}\n${table(rows, '  ')}`);
+    blocks.push(
+      `${paint('bold', host)}${address ? paint('grey', ` (${address})`) : ''}  ${countStates(results, paint)}\n${table(rows, '  ')}`,
+    );
   }
   return blocks.join('\n\n');
 }
 
 /** `preflight probe`: live TCP probes with an exit status a script can use. */
-export async function probeCommand(argv: string[], io: Io, catalog: Catalog = defaultCatalog()): Promise<number> {
+export async function probeCommand(
+  argv: string[],
+  io: Io,
+  catalog: Catalog = defaultCatalog(),
+): Promise<number> {
   const { values } = parseCommandArgs('probe', argv, {
     target: { type: 'string', multiple: true },
     config: { type: 'string' },
@@ -145,18 +175,25 @@ export async function probeCommand(argv: string[], io: Io, catalog: Catalog = de
   const env = values.config !== undefined ? readEnvironmentFile(values.config, io.cwd, catalog) : undefined;
   let targets: ProbeTarget[] = (values.target ?? []).map(parseTargetSpec);
   if (targets.length === 0) {
-    if (!env) throw new UsageError('give at least one --target HOST:PORTS, or --config FILE to probe its plan', 'probe');
+    if (!env)
+      throw new UsageError(
+        'give at least one --target HOST:PORTS, or --config FILE to probe its plan',
+        'probe',
+      );
     const merged = new Map<string, Set<number>>();
     for (const job of probeTargets(plan(env, catalog))) {
       for (const t of job.targets) merged.set(t.host, new Set([...(merged.get(t.host) ?? []), ...t.ports]));
     }
     targets = [...merged].map(([host, ports]) => ({ host, ports: [...ports].sort((a, b) => a - b) }));
     if (targets.length === 0) {
-      io.stderr.write(`preflight probe: the plan of ${values.config} has no flow to probe live (see preflight plan)\n`);
+      io.stderr.write(
+        `preflight probe: the plan of ${values.config} has no flow to probe live (see preflight plan)\n`,
+      );
       return 0;
     }
   }
-  const timeoutMs = intOption('probe', 'timeout', values.timeout, 1, 600_000, 'milliseconds') ?? env?.probe.timeoutMs;
+  const timeoutMs =
+    intOption('probe', 'timeout', values.timeout, 1, 600_000, 'milliseconds') ?? env?.probe.timeoutMs;
   const concurrency = intOption('probe', 'concurrency', values.concurrency, 1, 512) ?? env?.probe.concurrency;
   const retries = intOption('probe', 'retries', values.retries, 0, 5) ?? env?.probe.retries;
   const budgetMs = intOption('probe', 'budget', values.budget, 1, 86_400_000, 'milliseconds');
@@ -204,7 +241,10 @@ export async function probeCommand(argv: string[], io: Io, catalog: Catalog = de
     const skipped = run.results.filter((r) => r.state === 'skipped');
     if (skipped.length > 0) {
       io.stdout.write(
-        paint('grey', `skipped (time budget or interrupt): ${formatPortList(portsToRanges(skipped.map((r) => r.port)))}\n`),
+        paint(
+          'grey',
+          `skipped (time budget or interrupt): ${formatPortList(portsToRanges(skipped.map((r) => r.port)))}\n`,
+        ),
       );
     }
   }

@@ -2,13 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from 'zod';
 import { formatIssues } from '../errors';
-import {
-  type CatalogFile,
-  catalogFileSchema,
-  type Profile,
-  type Requirement,
-  type Role,
-} from './schema';
+import { type CatalogFile, catalogFileSchema, type Profile, type Requirement, type Role } from './schema';
 
 export * from './schema';
 
@@ -51,18 +45,25 @@ function parseFile(source: CatalogSource): CatalogFile {
   }
   const parsed = catalogFileSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new CatalogError(`${source.name}: ${formatIssues(parsed.error.issues as z.core.$ZodIssue[], raw).join('; ')}`);
+    throw new CatalogError(
+      `${source.name}: ${formatIssues(parsed.error.issues as z.core.$ZodIssue[], raw).join('; ')}`,
+    );
   }
   return parsed.data;
 }
 
-function uniqueById<T extends { id: string }>(kind: string, items: Array<{ item: T; file: string }>): Map<string, T> {
+function uniqueById<T extends { id: string }>(
+  kind: string,
+  items: Array<{ item: T; file: string }>,
+): Map<string, T> {
   const byId = new Map<string, T>();
   const fileOf = new Map<string, string>();
   for (const { item, file } of items) {
     const earlier = fileOf.get(item.id);
     if (earlier !== undefined) {
-      throw new CatalogError(`${file}: ${kind} id "${item.id}" is already defined in ${earlier}; ids must be unique`);
+      throw new CatalogError(
+        `${file}: ${kind} id "${item.id}" is already defined in ${earlier}; ids must be unique`,
+      );
     }
     byId.set(item.id, item);
     fileOf.set(item.id, file);
@@ -88,13 +89,19 @@ export function buildCatalog(sources: readonly CatalogSource[]): Catalog {
   uniqueById('requirement', requirementList);
 
   const known = (ids: Iterable<string>) => [...ids].sort().join(', ');
-  for (const { item: role } of files.flatMap((f) => f.data.roles.map((item) => ({ item, file: f.name })))) {
+  for (const { item: role, file } of files.flatMap((f) =>
+    f.data.roles.map((item) => ({ item, file: f.name })),
+  )) {
     const seen = new Set<string>([role.id]);
     let parent = role.kindOf;
     while (parent !== undefined) {
       const next = roles.get(parent);
-      if (!next) throw new CatalogError(`role "${role.id}": kindOf "${parent}" is not a role (known: ${known(roles.keys())})`);
-      if (seen.has(parent)) throw new CatalogError(`role "${role.id}": kindOf forms a cycle through "${parent}"`);
+      if (!next)
+        throw new CatalogError(
+          `${file}: role "${role.id}": kindOf "${parent}" is not a role (known: ${known(roles.keys())})`,
+        );
+      if (seen.has(parent))
+        throw new CatalogError(`${file}: role "${role.id}": kindOf forms a cycle through "${parent}"`);
       seen.add(parent);
       parent = next.kindOf;
     }
@@ -117,13 +124,12 @@ export function buildCatalog(sources: readonly CatalogSource[]): Catalog {
   }
 
   const requirements = requirementList.map((r) => r.item);
-  const catalogProfiles: CatalogProfile[] = [...profiles.values()].map((p) => ({
-    ...p,
-    requirements: requirements.filter((r) => r.profiles.includes(p.id)),
-  }));
-  for (const p of catalogProfiles) {
-    if (p.requirements.length === 0) throw new CatalogError(`profile "${p.id}" has no requirements`);
-  }
+  const profileFiles = files.flatMap((f) => f.data.profiles.map((p) => ({ p, file: f.name })));
+  const catalogProfiles: CatalogProfile[] = profileFiles.map(({ p, file }) => {
+    const own = requirements.filter((r) => r.profiles.includes(p.id));
+    if (own.length === 0) throw new CatalogError(`${file}: profile "${p.id}" has no requirements`);
+    return { ...p, requirements: own };
+  });
   const profileById = new Map(catalogProfiles.map((p) => [p.id, p]));
 
   const children = new Map<string, string[]>();
@@ -155,7 +161,9 @@ export function loadCatalog(dirs: readonly string[] = [DEFAULT_CATALOG_DIR]): Ca
         .filter((n) => n.endsWith('.json'))
         .sort();
     } catch (err) {
-      throw new CatalogError(`cannot read catalog folder ${dir}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+      throw new CatalogError(
+        `cannot read catalog folder ${dir}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      );
     }
     for (const name of names) sources.push({ name, text: readFileSync(join(dir, name), 'utf8') });
   }

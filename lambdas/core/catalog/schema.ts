@@ -8,9 +8,9 @@ export type Placement = z.infer<typeof placementSchema>;
 export const protocolSchema = z.enum(['tcp', 'udp']);
 export type Protocol = z.infer<typeof protocolSchema>;
 
-const idSchema = z
-  .string()
-  .regex(/^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an id (lower-case words joined by '-')` });
+const idSchema = z.string().regex(/^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/, {
+  error: (iss) => `${JSON.stringify(iss.input)} is not an id (lower-case words joined by '-')`,
+});
 
 /** A component of a migration topology, such as `target-worker` or `vcenter`. */
 export const roleSchema = z
@@ -45,7 +45,11 @@ export const portListSchema = z.string().transform((text, ctx): PortRange[] => {
   try {
     return parsePortList(text);
   } catch (err) {
-    ctx.addIssue({ code: 'custom', message: err instanceof PortListError ? err.message : String(err), input: text });
+    ctx.addIssue({
+      code: 'custom',
+      message: err instanceof PortListError ? err.message : String(err),
+      input: text,
+    });
     return z.NEVER;
   }
 });

@@ -1,0 +1,725 @@
+/**
+ * The probe engine: TCP connect probes with adaptive timeouts, bounded concurrency and a hard
+ * deadline. Pure Node (`node:net`, `node:dns`), so it runs unchanged inside a VPC Lambda.
+ *
+ * Timing follows nmap: each address has an RTT estimator (srtt/rttvar as in RFC 6298) fed by every
+ * answered attempt, and an attempt times out after `clamp(srtt + 4 * rttvar, 100 ms, timeoutMs)`.
+ * Attempts are checked by a sweep every few milliseconds against the host's *current* timeout, so
+ * ports started before the first answer do not wait out the initial timeout once answers come in.
+ */
+import * as dns from 'node:dns';
+import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+/** How a port answered, or why it has no answer. */
+export type ProbeState = 'open' | 'closed' | 'filtered' | 'unreachable' | 'dns-error' | 'error' | 'skipped';
+
+/** A host (hostname, IPv4 or IPv6 literal) and the TCP ports to probe on it. */
+export interface ProbeTarget {
+  host: string;
+  ports: number[];
+}
+
+/** One probed port. */
+export interface ProbeResult {
+  /** The host as given in the target. */
+  host: string;
+  /** The address probed (absent when the host could not be resolved or was never reached). */
+  address?: string;
+  port: number;
+  state: ProbeState;
+  /**
+   * Connect round-trip time of the concluding attempt in ms (0.1 ms precision); for `filtered`,
+   * the time waited on the last attempt; null when nothing was sent (`dns-error`, `skipped`).
+   */
+  latencyMs: number | null;
+  /**
+   * The errno behind `closed` (ECONNREFUSED), `unreachable` (EHOSTUNREACH, ENETUNREACH),
+   * `dns-error` (ENOTFOUND, EAI_AGAIN, …) and `error`; absent for `open`, `filtered` and `skipped`.
+   */
+  code?: string;
+  /** Connection attempts made for this port. */
+  attempts: number;
+}
+
+/** A snapshot passed to {@link ProbeOptions.onProgress}. */
+export interface ProbeProgress {
+  /** Ports concluded so far. */
+  done: number;
+  /** Distinct ports in the run. */
+  total: number;
+  counts: Record<ProbeState, number>;
+  /** Sockets open right now. */
+  inFlight: number;
+  elapsedMs: number;
+}
+
+/** Options of {@link probe}. */
+export interface ProbeOptions {
+  /** Ceiling for one attempt, in ms. @default 3000 */
+  timeoutMs?: number;
+  /** Most sockets open at once, 1-512 (a Lambda has 1,024 file descriptors). @default 256 */
+  concurrency?: number;
+  /**
+   * Most extra attempts for a port that looks filtered, 0-10; as in nmap, a host gets one retry
+   * per port until one of its ports has needed a retry to answer. @default 2
+   */
+  retries?: number;
+  /** Absolute deadline (epoch ms); the run returns before it. @default - none */
+  deadline?: number;
+  /** Time budget in ms from the call; with `deadline` too, the earlier one applies. @default - none */
+  budgetMs?: number;
+  /** Called after each port concludes; keep it cheap. @default - none */
+  onProgress?: (p: ProbeProgress) => void;
+  /** Resolves a hostname (never called for IP literals). @default - `dns.promises.lookup` */
+  lookup?: (host: string) => Promise<{ address: string; family: 4 | 6 }>;
+  /** Aborting acts like reaching the deadline: the run returns what it has, the rest `skipped`. */
+  signal?: AbortSignal;
+}
+
+/** Per-address timing at the end of a run. */
+export interface ProbeHostStats {
+  /** Smoothed connect round-trip time, or null when no attempt was answered. */
+  srttMs: number | null;
+  /** The attempt timeout the engine had arrived at. */
+  timeoutMs: number;
+}
+
+/** The outcome of {@link probe}. */
+export interface ProbeRun {
+  /** One result per distinct host:port, in input order. */
+  results: ProbeResult[];
+  durationMs: number;
+  stats: {
+    /** Most sockets open at once, counted from socket creation to its `close` event. */
+    maxInFlight: number;
+    /** Connection attempts (sockets) in total. */
+    attempts: number;
+    /** Keyed by address. */
+    hosts: Record<string, ProbeHostStats>;
+  };
+}
+
+/** Raised when the targets or options of {@link probe} are invalid; names the field and its value. */
+export class ProbeOptionsError extends Error {
+  override readonly name = 'ProbeOptionsError';
+  constructor(
+    /** The offending field, e.g. `concurrency` or `targets[0].ports[2]`. */
+    readonly option: string,
+    readonly value: unknown,
+    reason: string,
+  ) {
+    super(`${option}: ${describe(value)} ${reason}`);
+  }
+}
+
+/** The engine's fixed parameters and option defaults. */
+export const PROBE_DEFAULTS = Object.freeze({
+  timeoutMs: 3000,
+  concurrency: 256,
+  maxConcurrency: 512,
+  retries: 2,
+  maxRetries: 10,
+  /** Floor of the adaptive timeout (nmap -T4's --min-rtt-timeout). */
+  minTimeoutMs: 100,
+  /** Timeout for a host that has not answered yet (capped by `timeoutMs`). */
+  initialTimeoutMs: 1000,
+  /** How often in-flight attempts are checked against their host's current timeout. */
+  sweepIntervalMs: 10,
+  /** Largest safety margin kept before the deadline (else 5% of the budget). */
+  safetyMarginMs: 250,
+});
+
+const STATES: readonly ProbeState[] = [
+  'open',
+  'closed',
+  'filtered',
+  'unreachable',
+  'dns-error',
+  'error',
+  'skipped',
+];
+// setTimeout fires at once beyond this; farther deadlines are left to the sweep.
+const MAX_TIMER_MS = 2_147_483_647;
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (value === null || typeof value !== 'object') return String(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+function round1(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
+interface Config {
+  ceiling: number;
+  floor: number;
+  concurrency: number;
+  retries: number;
+  deadline: number; // epoch ms, Infinity when none
+  onProgress: ((p: ProbeProgress) => void) | undefined;
+  lookup: (host: string) => Promise<{ address: string; family: number }>;
+  signal: AbortSignal | undefined;
+}
+
+function checkNumber(option: string, value: unknown, min: number, max: number, integer: boolean): number {
+  if (typeof value !== 'number' || Number.isNaN(value) || (integer && !Number.isInteger(value))) {
+    throw new ProbeOptionsError(option, value, `is not ${integer ? 'an integer' : 'a number'}`);
+  }
+  if (value < min || value > max) {
+    throw new ProbeOptionsError(option, value, `is out of range (${min}-${max})`);
+  }
+  return value;
+}
+
+function validate(targets: unknown, options: unknown): Config {
+  if (!Array.isArray(targets))
+    throw new ProbeOptionsError('targets', targets, 'is not an array of { host, ports }');
+  targets.forEach((t: unknown, i) => {
+    if (t === null || typeof t !== 'object') {
+      throw new ProbeOptionsError(`targets[${i}]`, t, 'is not an object { host, ports }');
+    }
+    const { host, ports } = t as { host?: unknown; ports?: unknown };
+    if (typeof host !== 'string' || host.trim() === '') {
+      throw new ProbeOptionsError(`targets[${i}].host`, host, 'is not a hostname or IP address');
+    }
+    if (!Array.isArray(ports))
+      throw new ProbeOptionsError(`targets[${i}].ports`, ports, 'is not an array of ports');
+    ports.forEach((p: unknown, j) => {
+      if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535) {
+        throw new ProbeOptionsError(`targets[${i}].ports[${j}]`, p, 'is not a port (an integer 1-65535)');
+      }
+    });
+  });
+
+  if (options !== undefined && (options === null || typeof options !== 'object')) {
+    throw new ProbeOptionsError('options', options, 'is not an object');
+  }
+  const o = (options ?? {}) as ProbeOptions;
+  const d = PROBE_DEFAULTS;
+  const ceiling =
+    o.timeoutMs === undefined ? d.timeoutMs : checkNumber('timeoutMs', o.timeoutMs, 1, 900_000, false);
+  const concurrency =
+    o.concurrency === undefined
+      ? d.concurrency
+      : checkNumber('concurrency', o.concurrency, 1, d.maxConcurrency, true);
+  const retries =
+    o.retries === undefined ? d.retries : checkNumber('retries', o.retries, 0, d.maxRetries, true);
+  let deadline = Infinity;
+  if (o.deadline !== undefined) {
+    if (typeof o.deadline !== 'number' || !Number.isFinite(o.deadline)) {
+      throw new ProbeOptionsError('deadline', o.deadline, 'is not a time in epoch milliseconds');
+    }
+    deadline = o.deadline;
+  }
+  if (o.budgetMs !== undefined) {
+    deadline = Math.min(deadline, Date.now() + checkNumber('budgetMs', o.budgetMs, 0, 86_400_000, false));
+  }
+  for (const name of ['onProgress', 'lookup'] as const) {
+    if (o[name] !== undefined && typeof o[name] !== 'function') {
+      throw new ProbeOptionsError(name, o[name], 'is not a function');
+    }
+  }
+  const signal = o.signal;
+  if (
+    signal !== undefined &&
+    (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')
+  ) {
+    throw new ProbeOptionsError('signal', signal, 'is not an AbortSignal');
+  }
+  return {
+    ceiling,
+    floor: Math.min(d.minTimeoutMs, ceiling),
+    concurrency,
+    retries,
+    deadline,
+    onProgress: o.onProgress,
+    lookup: o.lookup ?? ((host) => dns.promises.lookup(host)),
+    signal,
+  };
+}
+
+/** Per-address RTT estimator (RFC 6298 smoothing, nmap-style clamping). */
+class RttEstimator {
+  srtt: number | null = null;
+  rttvar = 0;
+  /** Highest attempt number (1-based) that got an answer; see {@link Engine.allowedAttempts}. */
+  maxAnsweredAttempt = 1;
+
+  constructor(
+    private readonly floor: number,
+    private readonly ceiling: number,
+  ) {}
+
+  sample(ms: number): void {
+    if (this.srtt === null) {
+      this.srtt = ms;
+      this.rttvar = ms / 2;
+    } else {
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - ms);
+      this.srtt = 0.875 * this.srtt + 0.125 * ms;
+    }
+  }
+
+  /** The timeout for a first attempt right now. */
+  timeout(): number {
+    if (this.srtt === null) return Math.min(this.ceiling, PROBE_DEFAULTS.initialTimeoutMs);
+    return Math.min(this.ceiling, Math.max(this.floor, this.srtt + 4 * this.rttvar));
+  }
+}
+
+/** A hostname or address and the ports still to start on it. */
+interface Group {
+  readonly host: string;
+  address: string | undefined;
+  rtt: RttEstimator | undefined;
+  readonly jobs: Job[];
+  /** Jobs not yet started, in probing (interleaved) order. */
+  queue: Job[];
+  head: number;
+}
+
+/** One distinct host:port. */
+interface Job {
+  readonly group: Group;
+  readonly port: number;
+  attempts: number;
+  /** Time waited by the last attempt that timed out. */
+  lastWaitMs: number | null;
+  result: ProbeResult | undefined;
+}
+
+interface Attempt {
+  readonly job: Job;
+  readonly socket: net.Socket;
+  readonly startedAt: number;
+  settled: boolean;
+}
+
+/** Puts ports in a spread-out order (a stride through the list) so answers come early. */
+function interleave<T>(items: readonly T[]): T[] {
+  const n = items.length;
+  if (n <= 2) return [...items];
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  let stride = Math.max(1, Math.round(n * 0.381966));
+  while (gcd(stride, n) !== 1) stride++;
+  const out: T[] = [];
+  for (let i = 0, k = 0; i < n; i++, k = (k + stride) % n) out.push(items[k] as T);
+  return out;
+}
+
+/** A result with its keys in the documented order and no undefined members. */
+function makeResult(
+  job: Job,
+  state: ProbeState,
+  latencyMs: number | null,
+  code: string | undefined,
+): ProbeResult {
+  return {
+    host: job.group.host,
+    ...(job.group.address !== undefined ? { address: job.group.address } : {}),
+    port: job.port,
+    state,
+    latencyMs: latencyMs === null ? null : round1(latencyMs),
+    ...(code !== undefined ? { code } : {}),
+    attempts: job.attempts,
+  };
+}
+
+function stripBrackets(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+class Engine {
+  private readonly startedAt = performance.now();
+  private readonly hardStopAt: number; // performance.now() scale
+  private readonly groups = new Map<string, Group>();
+  private readonly jobs: Job[] = [];
+  private readonly estimators = new Map<string, RttEstimator>();
+  private readonly ready: Group[] = [];
+  private rr = 0;
+  private readonly retryQueue: Job[] = [];
+  private retryHead = 0;
+  private readonly active = new Set<Attempt>();
+  private readonly counts = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<ProbeState, number>;
+  private concluded = 0;
+  private abandoned = 0; // first attempts that no longer fit before the deadline
+  private inFlight = 0;
+  private maxInFlight = 0;
+  private totalAttempts = 0;
+  private stopping = false;
+  private finished = false;
+  private callbackError: { error: unknown } | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private stopTimer: NodeJS.Timeout | undefined;
+  private sweepQueued = false;
+  private resolveRun!: (run: ProbeRun) => void;
+  private rejectRun!: (error: unknown) => void;
+
+  constructor(
+    targets: readonly ProbeTarget[],
+    private readonly cfg: Config,
+  ) {
+    const now = Date.now();
+    const budget = cfg.deadline - now;
+    const margin = Number.isFinite(budget)
+      ? Math.max(0, Math.min(PROBE_DEFAULTS.safetyMarginMs, budget * 0.05))
+      : 0;
+    this.hardStopAt = this.startedAt + budget - margin;
+
+    const seen = new Set<string>();
+    for (const target of targets) {
+      let group = this.groups.get(target.host);
+      if (!group) {
+        group = { host: target.host, address: undefined, rtt: undefined, jobs: [], queue: [], head: 0 };
+        this.groups.set(target.host, group);
+      }
+      for (const port of target.ports) {
+        const key = `${port}/${target.host}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const job: Job = { group, port, attempts: 0, lastWaitMs: null, result: undefined };
+        group.jobs.push(job);
+        this.jobs.push(job);
+      }
+    }
+  }
+
+  run(): Promise<ProbeRun> {
+    return new Promise<ProbeRun>((resolve, reject) => {
+      this.resolveRun = resolve;
+      this.rejectRun = reject;
+      const { signal } = this.cfg;
+      if (signal?.aborted || this.hardStopAt <= this.startedAt) {
+        this.stop();
+        return;
+      }
+      signal?.addEventListener('abort', this.onAbort, { once: true });
+      const untilStop = this.hardStopAt - performance.now();
+      if (untilStop < MAX_TIMER_MS) this.stopTimer = setTimeout(() => this.stop(), untilStop);
+      this.sweepTimer = setInterval(this.queueSweep, PROBE_DEFAULTS.sweepIntervalMs);
+
+      for (const group of this.groups.values()) {
+        if (group.jobs.length === 0) continue;
+        const literal = stripBrackets(group.host);
+        if (net.isIP(literal) !== 0) this.onResolved(group, literal);
+        else this.resolve(group);
+      }
+      this.pump();
+      this.maybeFinish();
+    });
+  }
+
+  private readonly onAbort = (): void => this.stop();
+
+  // Sweeping in the check phase (after poll) lets answers that already arrived be handled first.
+  private readonly queueSweep = (): void => {
+    if (this.sweepQueued) return;
+    this.sweepQueued = true;
+    setImmediate(() => {
+      this.sweepQueued = false;
+      this.sweep();
+    });
+  };
+
+  private resolve(group: Group): void {
+    let answer: Promise<{ address: string; family: number }>;
+    try {
+      answer = Promise.resolve(this.cfg.lookup(group.host));
+    } catch (error) {
+      answer = Promise.reject(error);
+    }
+    answer.then(
+      (answer) => {
+        if (this.stopping) return;
+        const address = typeof answer?.address === 'string' ? answer.address : '';
+        if (net.isIP(address) === 0) {
+          this.failGroup(group, 'EBADRESP');
+        } else {
+          this.onResolved(group, address);
+        }
+        this.pump();
+        this.maybeFinish();
+      },
+      (error: unknown) => {
+        if (this.stopping) return;
+        const code = (error as { code?: unknown } | null)?.code;
+        this.failGroup(group, typeof code === 'string' ? code : 'ENOTFOUND');
+        this.maybeFinish();
+      },
+    );
+  }
+
+  private onResolved(group: Group, address: string): void {
+    group.address = address;
+    let rtt = this.estimators.get(address);
+    if (!rtt) {
+      rtt = new RttEstimator(this.cfg.floor, this.cfg.ceiling);
+      this.estimators.set(address, rtt);
+    }
+    group.rtt = rtt;
+    group.queue = interleave(group.jobs);
+    if (group.queue.length > 0) this.ready.push(group);
+  }
+
+  private failGroup(group: Group, code: string): void {
+    for (const job of group.jobs) this.conclude(job, 'dns-error', null, code);
+  }
+
+  /**
+   * Attempts a port may get: like nmap, a host that has only ever answered first attempts gets one
+   * retry; once a port of it needed a retry to answer, ports get up to `retries`.
+   */
+  private allowedAttempts(job: Job): number {
+    const rtt = job.group.rtt!;
+    return 1 + Math.min(this.cfg.retries, rtt.maxAnsweredAttempt);
+  }
+
+  /** The timeout of the job's current attempt: the host's, doubled per retry, capped. */
+  private attemptTimeout(job: Job): number {
+    const base = job.group.rtt!.timeout();
+    return Math.min(this.cfg.ceiling, base * 2 ** Math.max(0, job.attempts - 1));
+  }
+
+  private next(): Job | undefined {
+    while (this.ready.length > 0) {
+      if (this.rr >= this.ready.length) this.rr = 0;
+      const group = this.ready[this.rr] as Group;
+      if (group.head < group.queue.length) {
+        this.rr++;
+        return group.queue[group.head++];
+      }
+      this.ready.splice(this.rr, 1);
+    }
+    if (this.retryHead < this.retryQueue.length) {
+      const job = this.retryQueue[this.retryHead++];
+      if (this.retryHead > 1024 && this.retryHead * 2 > this.retryQueue.length) {
+        this.retryQueue.splice(0, this.retryHead);
+        this.retryHead = 0;
+      }
+      return job;
+    }
+    return undefined;
+  }
+
+  private pump(): void {
+    while (!this.stopping && this.inFlight < this.cfg.concurrency) {
+      const job = this.next();
+      if (!job) return;
+      const now = performance.now();
+      // The timeout of a first attempt is the host's, doubled per retry: it has to fit.
+      const timeout = Math.min(this.cfg.ceiling, job.group.rtt!.timeout() * 2 ** job.attempts);
+      if (now + timeout > this.hardStopAt) {
+        // A retry keeps the answer it has; a first attempt is left for `skipped` (a host's timeout
+        // only shrinks when it answers, so waiting for a better estimate is not worth it here).
+        if (job.attempts > 0) this.conclude(job, 'filtered', job.lastWaitMs, undefined);
+        else this.abandoned++;
+        continue;
+      }
+      this.start(job);
+    }
+  }
+
+  private start(job: Job): void {
+    job.attempts++;
+    this.totalAttempts++;
+    const socket = new net.Socket();
+    const attempt: Attempt = { job, socket, startedAt: performance.now(), settled: false };
+    this.active.add(attempt);
+    this.inFlight++;
+    if (this.inFlight > this.maxInFlight) this.maxInFlight = this.inFlight;
+    socket.on('error', (err: NodeJS.ErrnoException) => this.onError(attempt, err));
+    socket.once('connect', () => this.onConnect(attempt));
+    socket.once('close', () => {
+      this.inFlight--;
+      this.pump();
+      this.maybeFinish();
+    });
+    const address = job.group.address!;
+    try {
+      socket.connect({ host: address, port: job.port, family: net.isIP(address) });
+    } catch (error) {
+      this.onError(attempt, error as NodeJS.ErrnoException);
+    }
+  }
+
+  private settle(attempt: Attempt): boolean {
+    if (attempt.settled) return false;
+    attempt.settled = true;
+    this.active.delete(attempt);
+    return true;
+  }
+
+  private answered(attempt: Attempt, state: ProbeState, code: string | undefined, at: number): void {
+    const rttMs = at - attempt.startedAt;
+    const { job } = attempt;
+    const rtt = job.group.rtt!;
+    rtt.sample(rttMs);
+    if (job.attempts > rtt.maxAnsweredAttempt) rtt.maxAnsweredAttempt = job.attempts;
+    this.conclude(job, state, rttMs, code);
+  }
+
+  private onConnect(attempt: Attempt): void {
+    const at = performance.now();
+    if (!this.settle(attempt)) return;
+    // A reset instead of a FIN: no TIME_WAIT left behind for every open port.
+    attempt.socket.resetAndDestroy();
+    this.answered(attempt, 'open', undefined, at);
+  }
+
+  private onError(attempt: Attempt, err: NodeJS.ErrnoException): void {
+    const at = performance.now();
+    if (!this.settle(attempt)) return;
+    attempt.socket.destroy();
+    const code = typeof err.code === 'string' ? err.code : 'UNKNOWN';
+    switch (code) {
+      case 'ECONNREFUSED':
+        this.answered(attempt, 'closed', code, at);
+        return;
+      case 'EHOSTUNREACH':
+      case 'ENETUNREACH':
+        this.answered(attempt, 'unreachable', code, at);
+        return;
+      case 'ETIMEDOUT':
+        // The kernel gave up retransmitting the SYN: as good as waiting out the ceiling.
+        this.conclude(attempt.job, 'filtered', at - attempt.startedAt, undefined);
+        return;
+      default:
+        this.conclude(attempt.job, 'error', at - attempt.startedAt, code);
+    }
+  }
+
+  private sweep(): void {
+    if (this.finished) return;
+    const now = performance.now();
+    if (now >= this.hardStopAt) {
+      this.stop();
+      return;
+    }
+    for (const attempt of this.active) {
+      const waited = now - attempt.startedAt;
+      const limit = this.attemptTimeout(attempt.job);
+      if (waited < limit) continue;
+      this.settle(attempt);
+      attempt.socket.destroy();
+      const { job } = attempt;
+      // An attempt that waited the full ceiling saw the kernel retransmit its SYN: no retry.
+      if (limit < this.cfg.ceiling && job.attempts < this.allowedAttempts(job)) {
+        job.lastWaitMs = waited;
+        this.retryQueue.push(job);
+      } else {
+        this.conclude(job, 'filtered', waited, undefined);
+      }
+    }
+    this.pump();
+  }
+
+  private conclude(job: Job, state: ProbeState, latencyMs: number | null, code: string | undefined): void {
+    if (job.result) return;
+    job.result = makeResult(job, state, latencyMs, code);
+    this.concluded++;
+    this.counts[state]++;
+    this.report();
+  }
+
+  private report(): void {
+    const { onProgress } = this.cfg;
+    if (!onProgress || this.callbackError) return;
+    try {
+      onProgress({
+        done: this.concluded,
+        total: this.jobs.length,
+        counts: { ...this.counts },
+        inFlight: this.inFlight,
+        elapsedMs: round1(performance.now() - this.startedAt),
+      });
+    } catch (error) {
+      this.callbackError = { error };
+      this.stop();
+    }
+  }
+
+  /** Deadline, abort or a failing callback: abort in-flight attempts and wrap up. */
+  private stop(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const attempt of [...this.active]) {
+      this.settle(attempt);
+      attempt.socket.destroy();
+      // A port that already timed out once keeps that answer; one never answered is skipped.
+      const { job } = attempt;
+      if (job.lastWaitMs !== null) this.conclude(job, 'filtered', job.lastWaitMs, undefined);
+    }
+    for (let i = this.retryHead; i < this.retryQueue.length; i++) {
+      const job = this.retryQueue[i] as Job;
+      this.conclude(job, 'filtered', job.lastWaitMs, undefined);
+    }
+    this.finish();
+  }
+
+  private maybeFinish(): void {
+    if (this.finished) return;
+    if (this.inFlight === 0 && this.concluded + this.abandoned === this.jobs.length) this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.stopping = true;
+    clearInterval(this.sweepTimer);
+    clearTimeout(this.stopTimer);
+    this.cfg.signal?.removeEventListener('abort', this.onAbort);
+
+    const skipped = this.jobs.filter((job) => !job.result);
+    for (const job of skipped) {
+      job.result = makeResult(job, 'skipped', null, undefined);
+      this.counts.skipped++;
+      this.concluded++;
+    }
+    if (skipped.length > 0) this.report();
+
+    const hosts: Record<string, ProbeHostStats> = {};
+    for (const [address, rtt] of this.estimators) {
+      hosts[address] = {
+        srttMs: rtt.srtt === null ? null : round1(rtt.srtt),
+        timeoutMs: round1(rtt.timeout()),
+      };
+    }
+    const run: ProbeRun = {
+      results: this.jobs.map((job) => job.result as ProbeResult),
+      durationMs: round1(performance.now() - this.startedAt),
+      stats: { maxInFlight: this.maxInFlight, attempts: this.totalAttempts, hosts },
+    };
+    if (this.callbackError) this.rejectRun(this.callbackError.error);
+    else this.resolveRun(run);
+  }
+}
+
+/**
+ * Probes every port of every target with TCP connects and classifies each: `open` (connected),
+ * `closed` (refused), `filtered` (no answer), `unreachable` (EHOSTUNREACH/ENETUNREACH),
+ * `dns-error`, `error`, or `skipped` when the deadline or abort came first.
+ *
+ * Each distinct hostname is resolved once, while other hosts are probed; duplicate host:port pairs
+ * are probed once and reported once, at their first position. Never more than `concurrency`
+ * sockets are open; the call returns before `deadline` (or `budgetMs`) minus a safety margin of
+ * min(250 ms, 5% of the budget), with what was concluded and the rest `skipped`.
+ *
+ * A port that timed out under an adaptive timeout shorter than `timeoutMs` is retried with the
+ * timeout doubled (capped at `timeoutMs`), so a lost SYN is not taken for a firewall. As in nmap,
+ * the number of retries follows the host: one while every answer came on a first attempt, up to
+ * `retries` once an answer needed a retry.
+ *
+ * @throws ProbeOptionsError (as a rejection) when a target or option is invalid.
+ * @throws whatever `onProgress` throws, after the run has been stopped.
+ */
+export async function probe(targets: ProbeTarget[], options?: ProbeOptions): Promise<ProbeRun> {
+  const cfg = validate(targets, options);
+  return new Engine(targets, cfg).run();
+}

@@ -1,0 +1,136 @@
+// The probe engine against a network namespace this file creates and removes (see netlab.ts):
+// real SYNs, a real listener, iptables DROP and REJECT rules. No traffic leaves the lab.
+import * as fs from 'node:fs';
+import { expandPorts } from '../../lambdas/core/ports';
+import { probe, type ProbeResult } from '../../lambdas/core/probe';
+import { createLab, type Lab } from '../support/netlab';
+
+const OPEN = [20001, 20002];
+const DROP = [20011, 20012];
+const REJECT = [20021];
+const CLOSED = [20031, 20032];
+// A larger block for the concurrency and deadline tests.
+const BULK_DROP = expandPorts([{ from: 21001, to: 21200 }]);
+const BULK_CLOSED = expandPorts([{ from: 22001, to: 22400 }]);
+const CEILING_MS = 3000;
+
+let lab: Lab;
+
+beforeAll(async () => {
+  lab = await createLab({
+    listenPorts: OPEN,
+    dropPorts: [...DROP, ...BULK_DROP],
+    rejectUnreachablePorts: REJECT,
+    ipv6: true,
+  });
+});
+
+afterAll(async () => {
+  await lab?.destroy();
+});
+
+function v6(): string {
+  if (lab.ipv6 === undefined) throw new Error('the lab was created without IPv6');
+  return lab.ipv6;
+}
+
+function byPort(results: readonly ProbeResult[]): Map<number, ProbeResult> {
+  return new Map(results.map((r) => [r.port, r]));
+}
+
+describe.each([
+  ['IPv4', () => lab.ipv4],
+  ['IPv6', v6],
+])('probe over %s', (_family, address) => {
+  test('classifies open, closed, filtered (DROP) and unreachable (REJECT icmp) ports', async () => {
+    // Arrange
+    const host = address();
+    const ports = [...OPEN, ...CLOSED, ...DROP, ...REJECT];
+
+    // Act
+    const run = await probe([{ host, ports }], { timeoutMs: CEILING_MS });
+
+    // Assert
+    const results = byPort(run.results);
+    expect(run.results.map((r) => r.port)).toEqual(ports);
+    for (const port of OPEN)
+      expect(results.get(port)).toMatchObject({ address: host, state: 'open', attempts: 1 });
+    for (const port of CLOSED) {
+      expect(results.get(port)).toMatchObject({ state: 'closed', code: 'ECONNREFUSED', attempts: 1 });
+    }
+    for (const port of DROP) expect(results.get(port)).toMatchObject({ state: 'filtered' });
+    for (const port of REJECT) {
+      expect(results.get(port)).toMatchObject({ state: 'unreachable', code: 'EHOSTUNREACH' });
+    }
+    for (const r of run.results) expect(r.latencyMs).toEqual(expect.any(Number));
+  });
+
+  test('adapts the timeout to the host: dropped ports are retried under a timeout below the ceiling', async () => {
+    // Arrange
+    const host = address();
+
+    // Act
+    const run = await probe([{ host, ports: [...DROP, ...CLOSED, ...OPEN] }], { timeoutMs: CEILING_MS });
+
+    // Assert
+    const stats = run.stats.hosts[host];
+    expect(stats?.srttMs).toEqual(expect.any(Number));
+    expect(stats?.timeoutMs).toBeLessThan(CEILING_MS);
+    for (const port of DROP) {
+      const result = byPort(run.results).get(port);
+      expect(result?.state).toBe('filtered');
+      // A retry only happens after a timeout shorter than the ceiling.
+      expect(result?.attempts).toBeGreaterThanOrEqual(2);
+      expect(result?.latencyMs).toBeLessThan(CEILING_MS);
+    }
+  });
+});
+
+describe('probe limits against the lab', () => {
+  test('never holds more sockets or descriptors than the concurrency, and reaches it', async () => {
+    // Arrange
+    const concurrency = 64;
+    const baseline = fs.readdirSync('/proc/self/fd').length;
+    let maxFds = 0;
+    let maxReported = 0;
+
+    // Act
+    const run = await probe([{ host: lab.ipv4, ports: [...BULK_DROP, ...BULK_CLOSED] }], {
+      concurrency,
+      onProgress: (p) => {
+        maxFds = Math.max(maxFds, fs.readdirSync('/proc/self/fd').length);
+        maxReported = Math.max(maxReported, p.inFlight);
+      },
+    });
+
+    // Assert
+    expect(run.stats.maxInFlight).toBe(concurrency);
+    expect(maxReported).toBeLessThanOrEqual(concurrency);
+    // readdir itself holds one descriptor; a few more for whatever the runtime opens meanwhile.
+    expect(maxFds).toBeLessThanOrEqual(baseline + concurrency + 4);
+    expect(maxFds).toBeGreaterThan(baseline);
+    expect(run.results.filter((r) => r.state === 'filtered')).toHaveLength(BULK_DROP.length);
+    expect(run.results.filter((r) => r.state === 'closed')).toHaveLength(BULK_CLOSED.length);
+  });
+
+  test('the deadline marks unprobed ports skipped and the call returns before it', async () => {
+    // Arrange: 200 dropped ports, 4 at a time, cannot all be waited on within the budget.
+    const deadline = Date.now() + 1200;
+
+    // Act
+    const run = await probe([{ host: lab.ipv4, ports: [...CLOSED, ...BULK_DROP] }], {
+      concurrency: 4,
+      timeoutMs: CEILING_MS,
+      deadline,
+    });
+    const returnedAt = Date.now();
+
+    // Assert
+    expect(returnedAt).toBeLessThan(deadline);
+    const states = run.results.map((r) => r.state);
+    expect(states).toContain('filtered');
+    expect(states).toContain('skipped');
+    expect(states.every((s) => ['closed', 'filtered', 'skipped'].includes(s))).toBe(true);
+    for (const r of run.results.filter((x) => x.state === 'skipped')) expect(r.latencyMs).toBeNull();
+  });
+});

@@ -1,0 +1,81 @@
+import { defaultCatalog } from '../../lambdas/core/catalog';
+import { parseEnvironment } from '../../lambdas/core/environment';
+import { type Flow, plan } from '../../lambdas/core/plan';
+import type { ProbeResult } from '../../lambdas/core/probe';
+import { indexResults, judgeFlow } from '../../lambdas/core/verdict';
+
+const catalog = defaultCatalog();
+
+function flowsOf(raw: Record<string, unknown>): readonly Flow[] {
+  return plan(
+    parseEnvironment({ name: 'v', vantages: [{ name: 'w', roles: ['target-worker'] }], ...raw }, catalog),
+    catalog,
+  ).flows;
+}
+
+const result = (port: number, state: ProbeResult['state'], code?: string): ProbeResult => ({
+  host: '10.0.0.1',
+  port,
+  state,
+  latencyMs: state === 'skipped' ? null : 1,
+  attempts: 1,
+  ...(code ? { code } : {}),
+});
+
+describe('live verdicts', () => {
+  const [flow] = flowsOf({ flows: [{ name: 'app', to: ['10.0.0.1'], ports: '8000-8003' }] });
+
+  it('passes a flow whose every port is open', () => {
+    // Act
+    const outcome = judgeFlow(flow!, indexResults([8000, 8001, 8002, 8003].map((p) => result(p, 'open'))));
+    // Assert
+    expect(outcome).toEqual({
+      flowId: flow!.id,
+      verdict: 'pass',
+      cause: 'every port accepted a connection',
+      ports: { open: '8000-8003' },
+    });
+  });
+
+  it('fails with one cause per state, naming the ports and codes', () => {
+    // Arrange
+    const results = [
+      result(8000, 'open'),
+      result(8001, 'closed', 'ECONNREFUSED'),
+      result(8002, 'filtered'),
+      result(8003, 'unreachable', 'EHOSTUNREACH'),
+    ];
+    // Act
+    const outcome = judgeFlow(flow!, indexResults(results));
+    // Assert
+    expect(outcome.verdict).toBe('fail');
+    expect(outcome.ports).toEqual({ open: '8000', closed: '8001', filtered: '8002', unreachable: '8003' });
+    expect(outcome.cause).toBe(
+      '8001 closed (ECONNREFUSED): refused: the host was reached but nothing listens there (is the service running?); ' +
+        '8002 filtered: no answer: a firewall, Security Group, network ACL, route or VPN drops it; ' +
+        '8003 unreachable (EHOSTUNREACH): host or network unreachable (ICMP): a missing route, or a firewall rejecting it',
+    );
+  });
+
+  it('calls a flow skipped when the rest is open but some ports were never probed', () => {
+    // Act
+    const outcome = judgeFlow(flow!, indexResults([result(8000, 'open'), result(8001, 'skipped')]));
+    // Assert
+    expect(outcome).toMatchObject({ verdict: 'skipped', ports: { open: '8000', skipped: '8001-8003' } });
+  });
+
+  it('labels flows that are not probed as audit-only or not-checkable', () => {
+    // Arrange
+    const flows = flowsOf({
+      profiles: ['rivermeadow-os'],
+      endpoints: { 'migration-appliance': ['10.20.0.0/24'], 'source-server-linux': ['10.20.0.15'] },
+    });
+    // Act
+    const verdicts = Object.fromEntries(
+      flows.map((f) => [f.requirements[0], judgeFlow(f, new Map()).verdict]),
+    );
+    // Assert
+    expect(verdicts['rm-worker-appliance-api']).toBe('audit-only');
+    expect(verdicts['rm-os-linux-ssh']).toBe('not-checkable');
+  });
+});
