@@ -1,10 +1,12 @@
 /**
  * Probe engine versus `nmap -sT -T4` on the same 1,000 ports of a network-namespace lab:
  * 333 listening, 333 dropped, 10 rejected with ICMP host unreachable, 324 closed.
- * Both run from the root namespace against the lab's address, alternately, several times; the
- * report compares median wall times and every port's state.
+ * The engine in-process, the `preflight probe` command as a process, and nmap all run from the root
+ * namespace against the lab's address, alternately, several times; the report compares median wall
+ * times and every port's state (of both of ours against nmap's).
  */
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { expandPorts, formatPortList, parsePortList, portsToRanges } from '../lambdas/core/ports';
 import { probe, type ProbeState } from '../lambdas/core/probe';
@@ -27,9 +29,13 @@ export interface ProbeBenchResult {
     attempts: number;
     maxInFlight: number;
   };
+  /** The `preflight probe --json` command as its own process, start-up included, like nmap. */
+  cli: { wallMs: number[]; medianMs: number; counts: Partial<Record<ProbeState, number>> };
   nmap: { wallMs: number[]; medianMs: number; counts: Partial<Record<NmapState, number>>; command: string };
-  /** Median wall time of ours divided by nmap's. */
+  /** Median wall time of ours (the engine in-process) divided by nmap's. */
   ratio: number;
+  /** Median wall time of the `preflight probe` process divided by nmap's. */
+  ratioCli: number;
   statesAgree: boolean;
   /** The first disagreements (of any run), port by port. */
   disagreements: { port: number; ours: ProbeState; nmap: NmapState }[];
@@ -78,24 +84,35 @@ export function parseNmapXml(xml: string, ports: readonly number[]): Map<number,
   return states;
 }
 
-function runNmap(args: readonly string[]): Promise<{ xml: string; wallMs: number }> {
+/** Runs a command to completion, timing it; exit codes in `okCodes` count as success. */
+function runTimed(
+  cmd: string,
+  args: readonly string[],
+  okCodes: readonly number[] = [0],
+): Promise<{ out: string; wallMs: number }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn('nmap', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', (e) =>
-      reject(new Error(`nmap could not start (${e.message}); install it with "apt-get install -y nmap"`)),
+      reject(
+        new Error(
+          `${cmd} could not start (${e.message})${cmd === 'nmap' ? '; install it with "apt-get install -y nmap"' : ''}`,
+        ),
+      ),
     );
     child.on('close', (code) => {
       const wallMs = performance.now() - started;
-      if (code === 0) resolve({ xml: out, wallMs });
-      else reject(new Error(`nmap failed (exit ${code}): ${err.trim()}`));
+      if (code !== null && okCodes.includes(code)) resolve({ out, wallMs });
+      else reject(new Error(`${cmd} failed (exit ${code}): ${err.trim()}`));
     });
   });
 }
+
+const CLI = join(__dirname, '..', 'bin', 'preflight.js');
 
 /**
  * Builds the lab, runs our engine (default options, in-process) and nmap `runs` times each,
@@ -127,7 +144,10 @@ export async function measureProbeBench(options: { runs?: number } = {}): Promis
       '-',
       address,
     ];
+    const cliArgs = [CLI, 'probe', '--target', `${address}:${FIRST_PORT}-${LAST_PORT}`, '--json'];
     const ourWall: number[] = [];
+    const cliWall: number[] = [];
+    let cliCounts: ProbeBenchResult['cli']['counts'] = {};
     const nmapWall: number[] = [];
     const disagreements: ProbeBenchResult['disagreements'] = [];
     let ourCounts: ProbeBenchResult['ours']['counts'] = {};
@@ -139,16 +159,20 @@ export async function measureProbeBench(options: { runs?: number } = {}): Promis
       const started = performance.now();
       const run = await probe([{ host: address, ports }]);
       ourWall.push(performance.now() - started);
-      const nmap = await runNmap(nmapArgs);
+      const cli = await runTimed(process.execPath, cliArgs, [0, 1]);
+      cliWall.push(cli.wallMs);
+      const nmap = await runTimed('nmap', nmapArgs);
       nmapWall.push(nmap.wallMs);
 
-      const theirs = parseNmapXml(nmap.xml, ports);
-      for (const r of run.results) {
+      const theirs = parseNmapXml(nmap.out, ports);
+      const cliResults = (JSON.parse(cli.out) as { results: { port: number; state: ProbeState }[] }).results;
+      for (const r of [...run.results, ...cliResults]) {
         const their = theirs.get(r.port) ?? 'missing';
         if (asNmap(r.state) !== their && disagreements.length < 10) {
           disagreements.push({ port: r.port, ours: r.state, nmap: their });
         }
       }
+      cliCounts = count(cliResults.map((r) => r.state));
       ourCounts = count(run.results.map((r) => r.state));
       nmapCounts = count(theirs.values());
       attempts = run.stats.attempts;
@@ -157,14 +181,17 @@ export async function measureProbeBench(options: { runs?: number } = {}): Promis
 
     const ours = { wallMs: ourWall.map((ms) => Math.round(ms * 10) / 10), medianMs: median(ourWall) };
     const theirs = { wallMs: nmapWall.map((ms) => Math.round(ms * 10) / 10), medianMs: median(nmapWall) };
+    const cli = { wallMs: cliWall.map((ms) => Math.round(ms * 10) / 10), medianMs: median(cliWall) };
     return {
       address,
       ports: ports.length,
       layout: { listening: 333, dropped: 333, rejected: 10, closed: ports.length - 676 },
       runs,
       ours: { ...ours, counts: ourCounts, attempts, maxInFlight },
+      cli: { ...cli, counts: cliCounts },
       nmap: { ...theirs, counts: nmapCounts, command: `nmap ${nmapArgs.join(' ')}` },
       ratio: Math.round((ours.medianMs / theirs.medianMs) * 100) / 100,
+      ratioCli: Math.round((cli.medianMs / theirs.medianMs) * 100) / 100,
       statesAgree: disagreements.length === 0,
       disagreements,
     };
@@ -198,9 +225,11 @@ export async function benchProbe(): Promise<void> {
     `${r.ports} ports on ${r.address} (${layout.listening} listening, ${layout.dropped} dropped, ` +
       `${layout.rejected} rejected icmp-host-unreachable, ${layout.closed} closed), ${r.runs} runs each\n` +
       `${''.padEnd(16)}${'median ms'.padStart(10)}  ${'runs (ms)'.padEnd(20)}${cols.map((c) => c.padStart(12)).join('')}\n` +
-      row('preflight probe', r.ours.medianMs, r.ours.wallMs, r.ours.counts) +
+      row('engine (in-proc)', r.ours.medianMs, r.ours.wallMs, r.ours.counts) +
+      row('preflight probe', r.cli.medianMs, r.cli.wallMs, r.cli.counts) +
       row('nmap -sT -T4', r.nmap.medianMs, r.nmap.wallMs, r.nmap.counts) +
-      `ratio ours/nmap: ${r.ratio.toFixed(2)}  (our attempts ${r.ours.attempts}, max sockets in flight ${r.ours.maxInFlight})\n` +
+      `ratio engine/nmap: ${r.ratio.toFixed(2)}  (attempts ${r.ours.attempts}, max sockets in flight ${r.ours.maxInFlight})\n` +
+      `ratio preflight probe process/nmap process: ${r.ratioCli.toFixed(2)}  (goal: at most 0.5)\n` +
       `states agree: ${r.statesAgree ? 'yes' : 'no'}` +
       (r.statesAgree
         ? '\n'

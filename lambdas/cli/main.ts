@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CatalogError } from '../core/catalog';
 import { ProbeOptionsError } from '../core/probe';
 import { InputError, UsageError } from './args';
@@ -39,11 +39,15 @@ const COMMANDS: Record<string, Command> = {
   check: { run: checkCommand, help: checkHelp },
 };
 
+/** The package's version, from the nearest package.json above this file (source or bundle). */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    try {
+      return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      if (dirname(dir) === dir) return 'unknown';
+    }
+  }
 }
 
 const processIo: Io = {

@@ -1,16 +1,8 @@
-import { z } from 'zod';
-
 /** An inclusive TCP/UDP port range; a single port has `from === to`. */
-export const portRangeSchema = z
-  .object({
-    from: z.number().int().min(1).max(65535),
-    to: z.number().int().min(1).max(65535),
-  })
-  .strict()
-  .refine((r) => r.from <= r.to, {
-    error: (iss) => `port range ${JSON.stringify(iss.input)} runs backwards`,
-  });
-export type PortRange = z.infer<typeof portRangeSchema>;
+export interface PortRange {
+  from: number;
+  to: number;
+}
 
 /** Raised when a port list such as `22,443,8000-8010` cannot be read. */
 export class PortListError extends Error {

@@ -12,11 +12,22 @@ async function listen(host: string): Promise<{ server: Server; port: number }> {
   return { server, port: (server.address() as { port: number }).port };
 }
 
-/** A port that was just free on the host: nothing listens there, so a connection is refused. */
+/**
+ * A port below the ephemeral range (so a connection can never meet itself through TCP simultaneous open)
+ * that nothing listens on: bound once to prove it is free, then released, so a connection is refused.
+ */
 async function closedPort(host: string): Promise<number> {
-  const { server, port } = await listen(host);
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  for (let port = 20_000 + (process.pid % 10_000); ; port++) {
+    const server = createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, host, () => resolve(true));
+    });
+    if (bound) {
+      await new Promise((resolve) => server.close(resolve));
+      return port;
+    }
+  }
 }
 
 let v4: { server: Server; port: number };

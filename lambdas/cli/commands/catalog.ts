@@ -33,15 +33,12 @@ function requirementJson(r: Requirement) {
 }
 
 /** `preflight catalog`: the profiles, their requirements and the roles. */
-export async function catalogCommand(
-  argv: string[],
-  io: Io,
-  catalog: Catalog = defaultCatalog(),
-): Promise<number> {
+export async function catalogCommand(argv: string[], io: Io, injected?: Catalog): Promise<number> {
   const { values } = parseCommandArgs('catalog', argv, {
     profile: { type: 'string' },
     json: { type: 'boolean', default: false },
   });
+  const catalog = injected ?? defaultCatalog();
   let profiles = catalog.profiles;
   if (values.profile !== undefined) {
     const one = catalog.profile(values.profile);

@@ -43,11 +43,7 @@ const VERDICT_COLOUR: Record<LiveVerdict, Parameters<Paint>[0]> = {
 };
 
 /** `preflight check`: plan + live probes from this machine, a verdict per flow. */
-export async function checkCommand(
-  argv: string[],
-  io: Io,
-  catalog: Catalog = defaultCatalog(),
-): Promise<number> {
+export async function checkCommand(argv: string[], io: Io, injected?: Catalog): Promise<number> {
   const { values } = parseCommandArgs('check', argv, {
     config: { type: 'string' },
     timeout: { type: 'string' },
@@ -55,6 +51,7 @@ export async function checkCommand(
     json: { type: 'boolean', default: false },
     'exit-zero': { type: 'boolean', default: false },
   });
+  const catalog = injected ?? defaultCatalog();
   if (values.config === undefined) throw new UsageError('--config FILE is required', 'check');
   const env = readEnvironmentFile(values.config, io.cwd, catalog);
   const timeoutMs =

@@ -34,15 +34,12 @@ function checkLabel(f: Flow, paint: Paint): string {
 }
 
 /** `preflight plan`: an environment's flows and how each will be checked. */
-export async function planCommand(
-  argv: string[],
-  io: Io,
-  catalog: Catalog = defaultCatalog(),
-): Promise<number> {
+export async function planCommand(argv: string[], io: Io, injected?: Catalog): Promise<number> {
   const { values } = parseCommandArgs('plan', argv, {
     config: { type: 'string' },
     json: { type: 'boolean', default: false },
   });
+  const catalog = injected ?? defaultCatalog();
   if (values.config === undefined) throw new UsageError('--config FILE is required', 'plan');
   const env = readEnvironmentFile(values.config, io.cwd, catalog);
   const p = plan(env, catalog);

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from 'zod';
 import { formatIssues } from '../errors';
@@ -6,8 +6,19 @@ import { type CatalogFile, catalogFileSchema, type Profile, type Requirement, ty
 
 export * from './schema';
 
-/** The folder holding the catalog's data files; adding a vendor is adding a `.json` file here. */
-export const DEFAULT_CATALOG_DIR = join(__dirname, 'data');
+/**
+ * The folder holding the catalog's data files; adding a vendor is adding a `.json` file here.
+ * `PREFLIGHT_CATALOG_DIR` overrides it. Bundled code (the CLI in `dist/`, Lambda bundles) finds the
+ * same folder from the package root, or a `catalog/` folder shipped beside the bundle.
+ */
+export const DEFAULT_CATALOG_DIR =
+  process.env.PREFLIGHT_CATALOG_DIR ??
+  [
+    join(__dirname, 'data'),
+    join(__dirname, '..', 'lambdas', 'core', 'catalog', 'data'),
+    join(__dirname, 'catalog'),
+  ].find((dir) => existsSync(dir)) ??
+  join(__dirname, 'data');
 
 /** Raised when a catalog data file is malformed or the files contradict each other. */
 export class CatalogError extends Error {
