@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -13,6 +13,7 @@ import {
 } from '../../lambdas/core/catalog';
 import { expandPorts } from '../../lambdas/core/ports';
 import {
+  COPIED_SEEDS_DIR,
   HDM_FILE,
   HDM_SECTION,
   LDM_ARCHITECTURE_SECTION,
@@ -23,6 +24,7 @@ import {
   type SeedProtocol,
   type SeedRow,
   seedPortNumbers,
+  SHARED_SEEDS_DIR,
 } from './seeds';
 
 const seeds = loadSeeds();
@@ -556,5 +558,19 @@ describe('catalog loader validation', () => {
     expect(extended.profile('acme')?.requirements.map((r) => r.id)).toEqual(['acme-https']);
     expect(extended.profiles.map((p) => p.id)).toEqual([...builtIn.profiles.map((p) => p.id), 'acme']);
     expect(extended.requirements).toHaveLength(builtIn.requirements.length + 1);
+  });
+});
+
+describe('the copy of the seed documents in test/fixtures/seeds', () => {
+  it('matches shared/seeds wherever those are beside the repository (copy them over when the team updates them)', () => {
+    // Arrange
+    const files = [RIVERMEADOW_FILE, LDM_FILE, HDM_FILE];
+    // Act
+    const copy = files.map((f) => readFileSync(path.join(COPIED_SEEDS_DIR, f), 'utf8'));
+    const shared = existsSync(SHARED_SEEDS_DIR)
+      ? files.map((f) => readFileSync(path.join(SHARED_SEEDS_DIR, f), 'utf8'))
+      : copy;
+    // Assert
+    expect(copy).toEqual(shared);
   });
 });

@@ -3,11 +3,15 @@
  * against its sources. It deliberately imports nothing from `lambdas/`: the catalog is compared with
  * what this file counts in the documents themselves, never with its own parsing of them.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-/** The seed documents live beside the repository: `/work/main` → `/work/shared/seeds`. */
-export const SEEDS_DIR = path.resolve(__dirname, '../../../shared/seeds');
+/** The team's seed documents, beside the repository (`shared/seeds`), where CI and developers have them. */
+export const SHARED_SEEDS_DIR = path.resolve(__dirname, '../../../shared/seeds');
+/** A copy kept in the repository, so a clone on its own still tests the catalog against the documents. */
+export const COPIED_SEEDS_DIR = path.resolve(__dirname, '../fixtures/seeds');
+/** The shared documents when they are there (the newest truth), else the repository's copy. */
+export const SEEDS_DIR = existsSync(SHARED_SEEDS_DIR) ? SHARED_SEEDS_DIR : COPIED_SEEDS_DIR;
 
 /** RiverMeadow: three pipe tables under `## ` headings, ports in a `Port/Protocol` column (`443/TCP`). */
 export const RIVERMEADOW_FILE = '000_176b989ff67804d9.txt';
