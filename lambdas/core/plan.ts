@@ -85,7 +85,8 @@ function partyKey(p: Party): string {
 
 /** Describes a party for people: `vantage workers` or `10.20.0.5 (source-server)`. */
 export function describeParty(p: Party): string {
-  return p.kind === 'vantage' ? `vantage ${p.vantage}` : `${p.address} (${p.roles.join(', ')})`;
+  if (p.kind === 'vantage') return `vantage ${p.vantage}`;
+  return p.roles.length > 0 ? `${p.address} (${p.roles.join(', ')})` : p.address;
 }
 
 function checksFor(
@@ -311,20 +312,36 @@ function mergeDrafts(drafts: readonly Draft[]): Flow[] {
   return [...byKey.values()];
 }
 
-/** The probe jobs of a plan, one per vantage with at least one probed TCP flow. */
-export function probeTargets(p: Plan): VantageTargets[] {
-  const byVantage = new Map<string, Map<string, Set<number>>>();
+/** Probed TCP flows grouped by `groupOf(flow)`: each group's hosts with the union of their ports. */
+function collectTargets(
+  p: Plan,
+  groupOf: (vantage: string) => string,
+): Map<string, VantageTargets['targets']> {
+  const groups = new Map<string, Map<string, Set<number>>>();
   for (const f of p.flows) {
     if (!f.probe || f.protocol !== 'tcp' || f.source.kind !== 'vantage' || f.destination.kind === 'vantage')
       continue;
-    const hosts = byVantage.get(f.source.vantage) ?? new Map<string, Set<number>>();
-    byVantage.set(f.source.vantage, hosts);
+    const key = groupOf(f.source.vantage);
+    const hosts = groups.get(key) ?? new Map<string, Set<number>>();
+    groups.set(key, hosts);
     const ports = hosts.get(f.destination.address) ?? new Set<number>();
     hosts.set(f.destination.address, ports);
     for (const r of f.ports) for (let port = r.from; port <= r.to; port++) ports.add(port);
   }
-  return [...byVantage].map(([vantage, hosts]) => ({
-    vantage,
-    targets: [...hosts].map(([host, ports]) => ({ host, ports: [...ports].sort((a, b) => a - b) })),
-  }));
+  return new Map(
+    [...groups].map(([key, hosts]) => [
+      key,
+      [...hosts].map(([host, ports]) => ({ host, ports: [...ports].sort((a, b) => a - b) })),
+    ]),
+  );
+}
+
+/** The probe jobs of a plan, one per vantage with at least one probed TCP flow. */
+export function probeTargets(p: Plan): VantageTargets[] {
+  return [...collectTargets(p, (vantage) => vantage)].map(([vantage, targets]) => ({ vantage, targets }));
+}
+
+/** Every probe target of a plan in one job, for a single machine standing in for all its vantages. */
+export function probeTargetsFromHere(p: Plan): VantageTargets['targets'] {
+  return collectTargets(p, () => 'here').get('here') ?? [];
 }

@@ -16,8 +16,8 @@ export type ProbeState = 'open' | 'closed' | 'filtered' | 'unreachable' | 'dns-e
 
 /** A host (hostname, IPv4 or IPv6 literal) and the TCP ports to probe on it. */
 export interface ProbeTarget {
-  host: string;
-  ports: number[];
+  readonly host: string;
+  readonly ports: readonly number[];
 }
 
 /** One probed port. */
@@ -719,7 +719,7 @@ class Engine {
  * @throws ProbeOptionsError (as a rejection) when a target or option is invalid.
  * @throws whatever `onProgress` throws, after the run has been stopped.
  */
-export async function probe(targets: ProbeTarget[], options?: ProbeOptions): Promise<ProbeRun> {
+export async function probe(targets: readonly ProbeTarget[], options?: ProbeOptions): Promise<ProbeRun> {
   const cfg = validate(targets, options);
   return new Engine(targets, cfg).run();
 }

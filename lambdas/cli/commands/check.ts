@@ -1,5 +1,5 @@
 import { type Catalog, defaultCatalog } from '../../core/catalog';
-import { describeParty, plan, probeTargets } from '../../core/plan';
+import { describeParty, plan, probeTargetsFromHere } from '../../core/plan';
 import { formatPortList } from '../../core/ports';
 import { probe, type ProbeRun } from '../../core/probe';
 import { indexResults, judgeFlow, type LiveVerdict } from '../../core/verdict';
@@ -34,6 +34,8 @@ flows are reported but do not fail the check), 2 for usage or input errors.
 Example:
   preflight check --config examples/localhost.yaml`;
 
+const VERDICT_ORDER: readonly LiveVerdict[] = ['fail', 'skipped', 'pass', 'audit-only', 'not-checkable'];
+
 const VERDICT_COLOUR: Record<LiveVerdict, Parameters<Paint>[0]> = {
   pass: 'green',
   fail: 'red',
@@ -60,11 +62,7 @@ export async function checkCommand(argv: string[], io: Io, injected?: Catalog): 
   const startedAt = new Date();
   const thePlan = plan(env, catalog);
 
-  const merged = new Map<string, Set<number>>();
-  for (const job of probeTargets(thePlan)) {
-    for (const t of job.targets) merged.set(t.host, new Set([...(merged.get(t.host) ?? []), ...t.ports]));
-  }
-  const targets = [...merged].map(([host, ports]) => ({ host, ports: [...ports].sort((a, b) => a - b) }));
+  const targets = probeTargetsFromHere(thePlan);
   const progress = new ProgressLine(io.stderr);
   let run: ProbeRun = { results: [], durationMs: 0, stats: { maxInFlight: 0, attempts: 0, hosts: {} } };
   if (targets.length > 0) {
@@ -80,7 +78,14 @@ export async function checkCommand(argv: string[], io: Io, injected?: Catalog): 
     }
   }
   const index = indexResults(run.results);
-  const outcomes = thePlan.flows.map((flow) => ({ flow, ...judgeFlow(flow, index) }));
+  // Worst first: what blocks the migration leads, what cannot be checked from here comes last.
+  const outcomes = thePlan.flows
+    .map((flow) => ({ flow, ...judgeFlow(flow, index) }))
+    .sort(
+      (a, b) =>
+        VERDICT_ORDER.indexOf(a.verdict) - VERDICT_ORDER.indexOf(b.verdict) ||
+        Number(a.flow.optional) - Number(b.flow.optional),
+    );
   const count = (v: LiveVerdict) => outcomes.filter((o) => o.verdict === v).length;
   const blocking = outcomes.filter(
     (o) => (o.verdict === 'fail' || o.verdict === 'skipped') && !o.flow.optional,
@@ -131,7 +136,7 @@ export async function checkCommand(argv: string[], io: Io, injected?: Catalog): 
     if (thePlan.unplaced.length > 0) {
       lines.push(
         '',
-        `${thePlan.unplaced.length} requirements have no flow (see preflight plan): ${thePlan.unplaced.map((u) => u.requirement).join(', ')}`,
+        `${thePlan.unplaced.length} requirement${thePlan.unplaced.length === 1 ? ' has' : 's have'} no flow (see preflight plan): ${thePlan.unplaced.map((u) => u.requirement).join(', ')}`,
       );
     }
     lines.push(

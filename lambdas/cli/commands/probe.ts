@@ -1,7 +1,7 @@
 import { type Catalog, defaultCatalog } from '../../core/catalog';
 import { classifyAddress } from '../../core/environment';
-import { plan, probeTargets } from '../../core/plan';
-import { expandPorts, formatPortList, parsePortList, PortListError, portsToRanges } from '../../core/ports';
+import { plan, probeTargetsFromHere } from '../../core/plan';
+import { expandPorts, parsePortList, PortListError } from '../../core/ports';
 import { probe, type ProbeResult, type ProbeRun, type ProbeState, type ProbeTarget } from '../../core/probe';
 import { intOption, parseCommandArgs, UsageError } from '../args';
 import { readEnvironmentFile } from '../env-file';
@@ -171,18 +171,14 @@ export async function probeCommand(argv: string[], io: Io, injected?: Catalog): 
   // The catalog is only needed for --config; a plain --target probe starts faster without it.
   const catalog = (): Catalog => injected ?? defaultCatalog();
   const env = values.config !== undefined ? readEnvironmentFile(values.config, io.cwd, catalog()) : undefined;
-  let targets: ProbeTarget[] = (values.target ?? []).map(parseTargetSpec);
+  let targets: readonly ProbeTarget[] = (values.target ?? []).map(parseTargetSpec);
   if (targets.length === 0) {
     if (!env)
       throw new UsageError(
         'give at least one --target HOST:PORTS, or --config FILE to probe its plan',
         'probe',
       );
-    const merged = new Map<string, Set<number>>();
-    for (const job of probeTargets(plan(env, catalog()))) {
-      for (const t of job.targets) merged.set(t.host, new Set([...(merged.get(t.host) ?? []), ...t.ports]));
-    }
-    targets = [...merged].map(([host, ports]) => ({ host, ports: [...ports].sort((a, b) => a - b) }));
+    targets = probeTargetsFromHere(plan(env, catalog()));
     if (targets.length === 0) {
       io.stderr.write(
         `preflight probe: the plan of ${values.config} has no flow to probe live (see preflight plan)\n`,
@@ -236,13 +232,9 @@ export async function probeCommand(argv: string[], io: Io, injected?: Catalog): 
     io.stdout.write(
       `${run.results.length} ports on ${hosts} host${hosts === 1 ? '' : 's'} in ${formatMs(run.durationMs)}: ${countStates(run.results, paint)}\n`,
     );
-    const skipped = run.results.filter((r) => r.state === 'skipped');
-    if (skipped.length > 0) {
+    if (run.results.some((r) => r.state === 'skipped')) {
       io.stdout.write(
-        paint(
-          'grey',
-          `skipped (time budget or interrupt): ${formatPortList(portsToRanges(skipped.map((r) => r.port)))}\n`,
-        ),
+        paint('grey', 'skipped ports were not probed: the time budget ran out or the run was interrupted\n'),
       );
     }
   }
