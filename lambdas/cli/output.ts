@@ -92,3 +92,14 @@ export class ProgressLine {
     this.shown = false;
   }
 }
+
+/**
+ * Turns the first Ctrl-C into an abort signal, so a long probe stops and still reports what it has
+ * (the rest `skipped`); a second Ctrl-C ends the process as usual. Call `dispose` when done.
+ */
+export function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  return { signal: controller.signal, dispose: () => process.removeListener('SIGINT', onSignal) };
+}

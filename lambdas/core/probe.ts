@@ -130,7 +130,8 @@ export const PROBE_DEFAULTS = Object.freeze({
   safetyMarginMs: 250,
 });
 
-const STATES: readonly ProbeState[] = [
+/** Every probe state, from the best answer to no answer at all (the order reports use). */
+export const PROBE_STATES: readonly ProbeState[] = [
   'open',
   'closed',
   'filtered',
@@ -347,7 +348,7 @@ class Engine {
   private readonly retryQueue: Job[] = [];
   private retryHead = 0;
   private readonly active = new Set<Attempt>();
-  private readonly counts = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<ProbeState, number>;
+  private readonly counts = Object.fromEntries(PROBE_STATES.map((s) => [s, 0])) as Record<ProbeState, number>;
   private concluded = 0;
   private abandoned = 0; // first attempts that no longer fit before the deadline
   private inFlight = 0;

@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+import { createLab, type Lab } from '../support/netlab';
 import { REPO, runCli, runCliProcess } from '../support/cli';
 
 // The CLI against real sockets on loopback only (127.0.0.1 and ::1).
@@ -343,5 +345,82 @@ describe('the preflight command as a process', () => {
     // Assert
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout).results[0].state).toBe('closed');
+  });
+});
+
+/** Polls `condition` every 20 ms until it holds; fails the test after 20 s. */
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let waited = 0; !condition(); waited += 20) {
+    if (waited > 20_000) throw new Error('the condition never came true');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('a long probe against a network namespace', () => {
+  let lab: Lab;
+  const dropped = '23001-23100';
+
+  beforeAll(async () => {
+    lab = await createLab({ dropPorts: Array.from({ length: 100 }, (_, i) => 23001 + i), ipv6: false });
+  });
+  afterAll(async () => {
+    await lab?.destroy();
+  });
+
+  it('shows progress on a terminal while it runs', async () => {
+    // Act: 100 dropped ports, one at a time, each waiting out its timeout: long enough to draw progress.
+    const { code, stdout, stderr } = await runCli(
+      [
+        'probe',
+        '--target',
+        `${lab.ipv4}:${dropped}`,
+        '--concurrency',
+        '1',
+        '--timeout',
+        '200',
+        '--retries',
+        '0',
+        '--budget',
+        '1500',
+      ],
+      { tty: true, env: { NO_COLOR: '1' } },
+    );
+    // Assert
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/\r\u001b\[Kprobing \d+\/100 ports · 0 open · \d+ filtered · 1 in flight · /);
+    expect(stderr.endsWith('\r\u001b[K')).toBe(true); // the line is erased at the end
+    expect(stdout).toMatch(/filtered, \d+ skipped\n/);
+  });
+
+  it('stops at the first Ctrl-C and still reports what it has, the rest skipped', async () => {
+    // Arrange
+    const child = spawn(process.execPath, [
+      `${REPO}/bin/preflight.js`,
+      'probe',
+      '--target',
+      `${lab.ipv4}:${dropped}`,
+      '--concurrency',
+      '2',
+      '--timeout',
+      '3000',
+      '--json',
+    ]);
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    // Act: interrupt once its first SYNs are on the wire (seen by the kernel, not guessed from a sleep).
+    await waitFor(
+      () =>
+        execFileSync('ss', ['-Htn', 'state', 'syn-sent', 'dst', lab.ipv4], { encoding: 'utf8' }).trim() !==
+        '',
+    );
+    child.kill('SIGINT');
+    const code = await exited;
+    // Assert
+    expect(code).toBe(1);
+    const results: { port: number; state: string }[] = JSON.parse(stdout).results;
+    expect(results).toHaveLength(100);
+    expect(results.filter((r) => r.state === 'skipped').length).toBeGreaterThan(90);
+    expect(results.every((r) => r.state === 'skipped' || r.state === 'filtered')).toBe(true);
   });
 });

@@ -5,7 +5,7 @@ import { probe, type ProbeRun } from '../../core/probe';
 import { indexResults, judgeFlow, type LiveVerdict } from '../../core/verdict';
 import { intOption, parseCommandArgs, UsageError } from '../args';
 import { readEnvironmentFile } from '../env-file';
-import { formatMs, type Io, type Paint, painter, ProgressLine, table } from '../output';
+import { formatMs, interruptSignal, type Io, type Paint, painter, ProgressLine, table } from '../output';
 
 export const checkHelp = `Usage: preflight check --config FILE [--timeout MS] [--concurrency N] [--json] [--exit-zero]
 
@@ -66,15 +66,18 @@ export async function checkCommand(argv: string[], io: Io, injected?: Catalog): 
   const progress = new ProgressLine(io.stderr);
   let run: ProbeRun = { results: [], durationMs: 0, stats: { maxInFlight: 0, attempts: 0, hosts: {} } };
   if (targets.length > 0) {
+    const interrupt = interruptSignal();
     try {
       run = await probe(targets, {
         timeoutMs,
         concurrency,
         retries: env.probe.retries,
+        signal: interrupt.signal,
         onProgress: (p) => progress.update(`probing ${p.done}/${p.total} ports · ${formatMs(p.elapsedMs)}`),
       });
     } finally {
       progress.done();
+      interrupt.dispose();
     }
   }
   const index = indexResults(run.results);

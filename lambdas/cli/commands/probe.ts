@@ -2,13 +2,20 @@ import { type Catalog, defaultCatalog } from '../../core/catalog';
 import { classifyAddress } from '../../core/environment';
 import { plan, probeTargetsFromHere } from '../../core/plan';
 import { expandPorts, parsePortList, PortListError } from '../../core/ports';
-import { probe, type ProbeResult, type ProbeRun, type ProbeState, type ProbeTarget } from '../../core/probe';
+import {
+  PROBE_STATES,
+  probe,
+  type ProbeResult,
+  type ProbeRun,
+  type ProbeState,
+  type ProbeTarget,
+} from '../../core/probe';
 import { intOption, parseCommandArgs, UsageError } from '../args';
 import { readEnvironmentFile } from '../env-file';
-import { formatMs, type Io, type Paint, painter, ProgressLine, table } from '../output';
+import { formatMs, interruptSignal, type Io, type Paint, painter, ProgressLine, table } from '../output';
 
 export const probeHelp = `Usage: preflight probe --target HOST:PORTS [--target …] [--config FILE]
-                       [--timeout MS] [--concurrency N] [--retries N] [--json]
+                       [--timeout MS] [--concurrency N] [--retries N] [--budget MS] [--json]
 
 Probes TCP ports live from this machine and classifies each one:
   open         a listener accepted the connection
@@ -29,7 +36,8 @@ Options:
                        --target every live-probed flow of its plan is probed
   --timeout MS         ceiling for one attempt (default 3000; the environment's probe.timeoutMs)
   --concurrency N      sockets in flight at once, 1-512 (default 256)
-  --retries N          extra attempts for ports that look filtered, 0-5 (default 2)
+  --retries N          most extra attempts for a port that looks filtered, 0-5 (default 2):
+                       one per port, more once the host shows packet loss
   --budget MS          stop after this long and mark the rest skipped (default: no limit)
   --json               {"results":[{"host","port","state","latencyMs","code"?}],"durationMs"}
   -h, --help           show this help
@@ -95,21 +103,12 @@ const STATE_COLOUR: Record<ProbeState, Parameters<Paint>[0]> = {
   error: 'magenta',
   skipped: 'grey',
 };
-const STATE_ORDER: ProbeState[] = [
-  'open',
-  'closed',
-  'filtered',
-  'unreachable',
-  'dns-error',
-  'error',
-  'skipped',
-];
 
 /** Summarises states as `333 open, 324 closed, …` in a fixed order. */
 export function countStates(results: readonly ProbeResult[], paint: Paint = (_c, t) => t): string {
   const counts = new Map<ProbeState, number>();
   for (const r of results) counts.set(r.state, (counts.get(r.state) ?? 0) + 1);
-  return STATE_ORDER.filter((s) => counts.has(s))
+  return PROBE_STATES.filter((s) => counts.has(s))
     .map((s) => paint(STATE_COLOUR[s], `${counts.get(s)} ${s}`))
     .join(', ');
 }
@@ -193,9 +192,7 @@ export async function probeCommand(argv: string[], io: Io, injected?: Catalog): 
   const budgetMs = intOption('probe', 'budget', values.budget, 1, 86_400_000, 'milliseconds');
 
   const progress = new ProgressLine(io.stderr);
-  const controller = new AbortController();
-  const onSignal = () => controller.abort();
-  process.once('SIGINT', onSignal);
+  const interrupt = interruptSignal();
   let run: ProbeRun;
   try {
     run = await probe(targets, {
@@ -203,7 +200,7 @@ export async function probeCommand(argv: string[], io: Io, injected?: Catalog): 
       ...(concurrency !== undefined ? { concurrency } : {}),
       ...(retries !== undefined ? { retries } : {}),
       ...(budgetMs !== undefined ? { budgetMs } : {}),
-      signal: controller.signal,
+      signal: interrupt.signal,
       onProgress: (p) =>
         progress.update(
           `probing ${p.done}/${p.total} ports · ${p.counts.open} open · ${p.counts.filtered} filtered · ${p.inFlight} in flight · ${formatMs(p.elapsedMs)}`,
@@ -211,7 +208,7 @@ export async function probeCommand(argv: string[], io: Io, injected?: Catalog): 
     });
   } finally {
     progress.done();
-    process.removeListener('SIGINT', onSignal);
+    interrupt.dispose();
   }
 
   if (values.json) {
