@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Catalog } from './catalog';
 import { placementSchema, portListSchema, protocolSchema } from './catalog/schema';
 import { describeValue, formatIssues, formatPath } from './errors';
+import { PROBE_DEFAULTS } from './probe';
 
 /** Raised when an environment file cannot be read or does not validate; `problems` has one line per fault. */
 export class EnvironmentError extends Error {
@@ -96,9 +97,14 @@ export type CustomFlow = z.infer<typeof customFlowSchema>;
 /** Defaults for live probes; the configured timeout is a ceiling, the engine adapts below it. */
 export const probeSettingsSchema = z
   .object({
-    timeoutMs: z.number().int().min(100).max(60_000).default(3000),
-    concurrency: z.number().int().min(1).max(512).default(256),
-    retries: z.number().int().min(0).max(5).default(2),
+    timeoutMs: z.number().int().min(100).max(60_000).default(PROBE_DEFAULTS.timeoutMs),
+    concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(PROBE_DEFAULTS.maxConcurrency)
+      .default(PROBE_DEFAULTS.concurrency),
+    retries: z.number().int().min(0).max(5).default(PROBE_DEFAULTS.retries),
   })
   .strict();
 export type ProbeSettings = z.infer<typeof probeSettingsSchema>;
@@ -124,7 +130,8 @@ export const environmentSchema = z
     exclude: z.array(z.string()).default([]),
     /** Whether requirements the vendor marks optional are checked; default true (they are reported as optional). */
     includeOptional: z.boolean().default(true),
-    probe: probeSettingsSchema.default({ timeoutMs: 3000, concurrency: 256, retries: 2 }),
+    // prefault: an absent block is parsed as {}, so it gets the same field defaults as a partial one.
+    probe: probeSettingsSchema.prefault({}),
     schedule: scheduleSchema.optional(),
   })
   .strict();
