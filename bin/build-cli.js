@@ -41,6 +41,8 @@ function buildCli() {
     target: 'node20',
     format: 'cjs',
     minify: true,
+    // The AWS SDK is loaded from node_modules only by the commands that call AWS, so the rest start fast.
+    external: ['@aws-sdk/*', '@smithy/*'],
     sourcemap: true,
     logLevel: 'warning',
   });

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { CatalogError } from '../core/catalog';
 import { ProbeOptionsError } from '../core/probe';
 import { InputError, UsageError } from './args';
+import { auditCommand, auditHelp } from './commands/audit';
 import { catalogCommand, catalogHelp } from './commands/catalog';
 import { checkCommand, checkHelp } from './commands/check';
 import { planCommand, planHelp } from './commands/plan';
@@ -17,6 +18,7 @@ Commands:
   catalog   the migration tools' port requirements, as data (profiles, roles, requirements)
   plan      turn an environment file into flows, and say how each will be checked
   probe     probe TCP ports live and classify each one (open, closed, filtered, …)
+  audit     audit Security Groups, network ACLs and routes statically; print the rule that fixes each gap
   check     plan + live probes from this machine: a verdict and cause per flow
 
 Run 'preflight <command> --help' for a command's options.
@@ -36,6 +38,7 @@ const COMMANDS: Record<string, Command> = {
   catalog: { run: catalogCommand, help: catalogHelp },
   plan: { run: planCommand, help: planHelp },
   probe: { run: probeCommand, help: probeHelp },
+  audit: { run: auditCommand, help: auditHelp },
   check: { run: checkCommand, help: checkHelp },
 };
 
@@ -56,6 +59,19 @@ const processIo: Io = {
   env: process.env,
   cwd: process.cwd(),
 };
+
+/**
+ * Errors that are the user's input or environment, told in one line: matched by name, so that the
+ * AWS SDK is not loaded just to recognise its adapter's errors.
+ */
+const EXPECTED_ERRORS = new Set([
+  'InventoryError',
+  'Ec2InventoryError',
+  'ThrottledError',
+  'AuditRequirementError',
+  'CidrError',
+  'InventoryValueError',
+]);
 
 /**
  * Runs the CLI and returns its exit status. Expected failures (usage, input, catalog) are printed as one
@@ -91,7 +107,12 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       io.stderr.write(`preflight ${name}: ${err.message}\nRun 'preflight ${name} --help' for usage.\n`);
       return 2;
     }
-    if (err instanceof InputError || err instanceof CatalogError || err instanceof ProbeOptionsError) {
+    if (
+      err instanceof InputError ||
+      err instanceof CatalogError ||
+      err instanceof ProbeOptionsError ||
+      (err instanceof Error && EXPECTED_ERRORS.has(err.name))
+    ) {
       io.stderr.write(`preflight ${name}: ${err.message}\n`);
       return 2;
     }

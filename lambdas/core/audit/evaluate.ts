@@ -1,0 +1,242 @@
+/**
+ * The static audit: one requirement of one vantage, judged layer by layer (Security Groups, then with a
+ * subnet its network ACL and route table) by exact set arithmetic over ports × addresses. Pure: the
+ * inventory is data, nothing here calls AWS or touches files.
+ */
+import type { PortRange } from '../ports';
+import { type AddressSet, type Cidr, cidrSet, EMPTY_ADDRESSES, parseCidr, unionAddresses } from './addresses';
+import {
+  type CompiledNetworkAcl,
+  compileNetworkAcl,
+  EPHEMERAL_PORTS,
+  evaluateNetworkAcl,
+  findSubnetNetworkAcl,
+  subnetAddresses,
+} from './network-acls';
+import { type AuditNeed, EMPTY_REGION, regionOf, statusOf, toMissingBlocks, unionRegions } from './regions';
+import { type CompiledRouteTable, compileRouteTable, evaluateRoutes, findSubnetRouteTable } from './routes';
+import {
+  type CompiledSecurityGroup,
+  compileSecurityGroup,
+  evaluateSecurityGroups,
+  indexGroupMembers,
+  InventoryValueError,
+} from './security-groups';
+import type { AuditRequirement, AuditResult, AuditVantage, DecidedBy, Inventory } from './types';
+
+/** Raised when a requirement cannot be audited: a malformed CIDR, a port out of range, an unknown direction… */
+export class AuditRequirementError extends Error {
+  override readonly name = 'AuditRequirementError';
+  constructor(
+    readonly field: string,
+    readonly value: unknown,
+    readonly reason: string,
+  ) {
+    super(`${field}: ${JSON.stringify(value)} ${reason}`);
+  }
+}
+
+/**
+ * Validates a requirement and compiles it into the sets the layers evaluate.
+ * @throws AuditRequirementError naming the field and the value received.
+ */
+export function compileRequirement(requirement: AuditRequirement): AuditNeed {
+  const { direction, protocol, ports, cidrs } = requirement;
+  if (direction !== 'egress' && direction !== 'ingress')
+    throw new AuditRequirementError('requirement.direction', direction, 'is not "egress" or "ingress"');
+  if (protocol !== 'tcp' && protocol !== 'udp')
+    throw new AuditRequirementError('requirement.protocol', protocol, 'is not "tcp" or "udp"');
+  if (!Array.isArray(ports) || ports.length === 0)
+    throw new AuditRequirementError('requirement.ports', ports, 'is empty; give at least one port range');
+  ports.forEach((r, i) => {
+    const ok =
+      Number.isInteger(r?.from) && Number.isInteger(r?.to) && r.from >= 1 && r.to <= 65535 && r.from <= r.to;
+    if (!ok)
+      throw new AuditRequirementError(
+        `requirement.ports[${i}]`,
+        r,
+        'is not a port range; ports run from 1 to 65535, with from ≤ to',
+      );
+  });
+  if (!Array.isArray(cidrs) || cidrs.length === 0)
+    throw new AuditRequirementError(
+      'requirement.cidrs',
+      cidrs,
+      'is empty; give at least one peer CIDR block',
+    );
+  let addresses = EMPTY_ADDRESSES;
+  cidrs.forEach((text, i) => {
+    let cidr: Cidr;
+    try {
+      cidr = parseCidr(String(text));
+    } catch (err) {
+      throw new AuditRequirementError(
+        `requirement.cidrs[${i}]`,
+        text,
+        `is not usable: ${(err as Error).message}`,
+      );
+    }
+    addresses = unionAddresses(addresses, cidrSet(cidr));
+  });
+  const region = regionOf(ports, addresses);
+  return { direction, protocol, ports: region.map((s) => ({ from: s.from, to: s.to })), addresses, region };
+}
+
+/** Tuning of the audit. */
+export interface AuditorOptions {
+  /**
+   * The ports replies are sent to, checked on the NACL return path.
+   * @default - 1024-65535, the range AWS recommends opening for replies
+   */
+  readonly ephemeralPorts?: PortRange;
+}
+
+/** Audits requirements against one inventory. */
+export interface Auditor {
+  /**
+   * The static verdict of one requirement for one vantage.
+   * @throws AuditRequirementError when the requirement is malformed.
+   * @throws InventoryValueError when a part of the inventory it reads holds a malformed CIDR.
+   */
+  audit(vantage: AuditVantage, requirement: AuditRequirement): AuditResult;
+}
+
+/** What a subnet contributes: its ACL and route table, compiled once. */
+interface SubnetContext {
+  readonly acl: CompiledNetworkAcl | undefined;
+  readonly routes: CompiledRouteTable | undefined;
+  /** The subnet's own addresses, which its ACL does not filter. */
+  readonly local: AddressSet;
+}
+
+/** The VPC of a subnet, from the subnets, else the ACL or route table associations, else its interfaces. */
+function subnetVpc(inventory: Inventory, subnetId: string): string | undefined {
+  const named = (
+    list: ReadonlyArray<{ VpcId?: string; Associations?: ReadonlyArray<{ SubnetId?: string }> }>,
+  ) =>
+    list.find((x) => x.VpcId !== undefined && (x.Associations ?? []).some((a) => a.SubnetId === subnetId))
+      ?.VpcId;
+  return (
+    inventory.subnets.find((s) => s.SubnetId === subnetId)?.VpcId ??
+    named(inventory.networkAcls) ??
+    named(inventory.routeTables) ??
+    inventory.networkInterfaces.find((e) => e.SubnetId === subnetId && e.VpcId !== undefined)?.VpcId
+  );
+}
+
+/**
+ * Creates an auditor over an inventory. Groups, prefix lists, ACLs and route tables are compiled on first
+ * use and kept, so auditing many requirements against many groups costs little more than the matching.
+ */
+export function createAuditor(inventory: Inventory, options: AuditorOptions = {}): Auditor {
+  const ephemeral = options.ephemeralPorts ?? EPHEMERAL_PORTS;
+  const prefixLists = new Map<string, { cidrs: Cidr[]; set: AddressSet } | undefined>();
+  const groups = {
+    egress: new Map<string, CompiledSecurityGroup | undefined>(),
+    ingress: new Map<string, CompiledSecurityGroup | undefined>(),
+  };
+  const subnets = new Map<string, SubnetContext>();
+  let members: Map<string, AddressSet> | undefined;
+
+  const prefixList = (id: string) => {
+    if (!prefixLists.has(id)) {
+      const entries = inventory.prefixLists.get(id);
+      const cidrs = entries?.map((text, i) => {
+        try {
+          return parseCidr(text);
+        } catch (err) {
+          const field = `prefixLists[${JSON.stringify(id)}][${i}]`;
+          throw new InventoryValueError(field, text, `is not a CIDR block (${(err as Error).message})`);
+        }
+      });
+      const set = cidrs?.reduce((acc, c) => unionAddresses(acc, cidrSet(c)), EMPTY_ADDRESSES);
+      prefixLists.set(id, cidrs && set && { cidrs, set });
+    }
+    return prefixLists.get(id);
+  };
+  const resolver = {
+    prefixList: (id: string) => prefixList(id)?.set,
+    groupMembers: (id: string) => {
+      members ??= indexGroupMembers(inventory.networkInterfaces);
+      return members.get(id) ?? (inventory.securityGroups.has(id) ? EMPTY_ADDRESSES : undefined);
+    },
+  };
+  const group = (id: string, direction: 'egress' | 'ingress') => {
+    const cache = groups[direction];
+    let compiled = cache.get(id);
+    if (compiled === undefined && !cache.has(id)) {
+      const sg = inventory.securityGroups.get(id);
+      compiled = sg && compileSecurityGroup(sg, direction);
+      cache.set(id, compiled);
+    }
+    return compiled;
+  };
+  const subnet = (subnetId: string): SubnetContext => {
+    let ctx = subnets.get(subnetId);
+    if (!ctx) {
+      const vpcId = subnetVpc(inventory, subnetId);
+      const acl = findSubnetNetworkAcl(inventory.networkAcls, subnetId, vpcId);
+      const table = findSubnetRouteTable(inventory.routeTables, subnetId, vpcId);
+      ctx = {
+        acl: acl && compileNetworkAcl(acl),
+        routes: table && compileRouteTable(table.table, table.mainTable, (id) => prefixList(id)?.cidrs),
+        local: subnetAddresses(inventory.subnets.find((s) => s.SubnetId === subnetId)),
+      };
+      subnets.set(subnetId, ctx);
+    }
+    return ctx;
+  };
+
+  return {
+    audit(vantage, requirement) {
+      const need = compileRequirement(requirement);
+      const unknown = new Set<string>();
+      const compiled: CompiledSecurityGroup[] = [];
+      for (const id of vantage.securityGroupIds) {
+        const g = group(id, need.direction);
+        if (g) compiled.push(g);
+        else unknown.add(id);
+      }
+      const sg = evaluateSecurityGroups(compiled, need, resolver);
+      sg.unknown.forEach((id) => unknown.add(id));
+      let missing = sg.missing;
+      const decidedBy: DecidedBy[] = [...sg.decidedBy];
+      const layers: { -readonly [K in keyof AuditResult['layers']]: AuditResult['layers'][K] } = {
+        securityGroups: toMissingBlocks(sg.missing, need.protocol),
+      };
+      if (vantage.subnetId !== undefined) {
+        const ctx = subnet(vantage.subnetId);
+        if (ctx.acl) {
+          const acl = evaluateNetworkAcl(ctx.acl, need, ephemeral, ctx.local);
+          missing = unionRegions(missing, acl.missing);
+          decidedBy.push(...acl.decidedBy);
+          layers.networkAcl = {
+            networkAclId: acl.networkAclId,
+            request: toMissingBlocks(acl.request, need.protocol),
+            return: toMissingBlocks(acl.return, need.protocol),
+          };
+        } else unknown.add(vantage.subnetId);
+        if (ctx.routes) {
+          const routes = evaluateRoutes(ctx.routes, need);
+          missing = unionRegions(missing, routes.missing);
+          decidedBy.push(...routes.decidedBy);
+          routes.unknown.forEach((id) => unknown.add(id));
+          layers.routes = {
+            routeTableId: routes.routeTableId,
+            missing: toMissingBlocks(routes.missing, need.protocol),
+          };
+        } else {
+          unknown.add(vantage.subnetId);
+          layers.routes = { routeTableId: undefined, missing: toMissingBlocks(EMPTY_REGION, need.protocol) };
+        }
+      }
+      return {
+        status: statusOf(missing, need.region),
+        missing: toMissingBlocks(missing, need.protocol),
+        layers,
+        decidedBy,
+        unknown: [...unknown],
+      };
+    },
+  };
+}

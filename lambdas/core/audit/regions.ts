@@ -1,0 +1,254 @@
+/**
+ * Sets over ports × addresses ("regions") for one protocol. A region is a list of disjoint port segments,
+ * sorted by port, each with the non-empty set of addresses it holds on those ports. The canonical form
+ * merges adjacent segments whose address sets are equal, so equal regions have equal lists.
+ */
+import type { PortRange } from '../ports';
+import { mergePortRanges } from '../ports';
+import {
+  type AddressSet,
+  addressSetsEqual,
+  addressSetsIntersect,
+  EMPTY_ADDRESSES,
+  formatCidr,
+  intersectAddresses,
+  isEmptyAddressSet,
+  subtractAddresses,
+  toCidrs,
+  unionAddresses,
+} from './addresses';
+import type { AuditStatus, DecidedBy, MissingBlock } from './types';
+
+/** One segment of a region: every address of `addresses` on every port from `from` to `to`. */
+export interface RegionSegment {
+  readonly from: number;
+  readonly to: number;
+  readonly addresses: AddressSet;
+}
+
+/** Ports × addresses: disjoint segments sorted by port, adjacent ones with equal addresses merged. */
+export type Region = readonly RegionSegment[];
+
+/** The empty region. */
+export const EMPTY_REGION: Region = Object.freeze([]);
+
+/** The region of every port of `ports` × every address of `addresses`. */
+export function regionOf(ports: readonly PortRange[], addresses: AddressSet): Region {
+  if (isEmptyAddressSet(addresses)) return EMPTY_REGION;
+  return mergePortRanges(ports).map((r) => ({ from: r.from, to: r.to, addresses }));
+}
+
+type Combine = (a: AddressSet | undefined, b: AddressSet | undefined) => AddressSet | undefined;
+
+const unionOf: Combine = (a, b) => (a && b ? unionAddresses(a, b) : (a ?? b));
+const intersectionOf: Combine = (a, b) => (a && b ? intersectAddresses(a, b) : undefined);
+const differenceOf: Combine = (a, b) => (a && b ? subtractAddresses(a, b) : a);
+
+/** Sweeps the port boundaries of both regions and combines the address sets of each elementary piece. */
+function combineRegions(a: Region, b: Region, combine: Combine): Region {
+  const cuts: number[] = [];
+  for (const s of a) cuts.push(s.from, s.to + 1);
+  for (const s of b) cuts.push(s.from, s.to + 1);
+  cuts.sort((x, y) => x - y);
+  const out: RegionSegment[] = [];
+  let i = 0;
+  let j = 0;
+  for (let k = 0; k + 1 < cuts.length; k++) {
+    const from = cuts[k] as number;
+    const next = cuts[k + 1] as number;
+    if (next === from) continue;
+    while (i < a.length && (a[i] as RegionSegment).to < from) i++;
+    while (j < b.length && (b[j] as RegionSegment).to < from) j++;
+    const sa = a[i] !== undefined && (a[i] as RegionSegment).from <= from ? a[i]?.addresses : undefined;
+    const sb = b[j] !== undefined && (b[j] as RegionSegment).from <= from ? b[j]?.addresses : undefined;
+    const addresses = combine(sa, sb);
+    if (addresses !== undefined) push(out, from, next - 1, addresses);
+  }
+  return out;
+}
+
+/** Points in either region. */
+export function unionRegions(a: Region, b: Region): Region {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
+  return combineRegions(a, b, unionOf);
+}
+
+/** Points in both regions. */
+export function intersectRegions(a: Region, b: Region): Region {
+  if (a.length === 0 || b.length === 0) return EMPTY_REGION;
+  return combineRegions(a, b, intersectionOf);
+}
+
+/** Points of `a` that are not in `b`. */
+export function subtractRegions(a: Region, b: Region): Region {
+  if (a.length === 0 || b.length === 0) return a;
+  return combineRegions(a, b, differenceOf);
+}
+
+/**
+ * A rectangle: the ports `from`-`to` × `addresses` (the shape of one rule or entry). Operations with a
+ * rectangle skip the segments it does not touch and allocate nothing when it touches none.
+ */
+export interface PortRect {
+  readonly from: number;
+  readonly to: number;
+  readonly addresses: AddressSet;
+}
+
+/** Appends a segment, joining it to the last one when they touch and hold the same addresses. */
+function push(out: RegionSegment[], from: number, to: number, addresses: AddressSet): void {
+  if (isEmptyAddressSet(addresses)) return;
+  const last = out[out.length - 1];
+  if (last && last.to + 1 === from && addressSetsEqual(last.addresses, addresses))
+    out[out.length - 1] = { from: last.from, to, addresses: last.addresses };
+  else out.push({ from, to, addresses });
+}
+
+/** True when the region and the rectangle share a point. */
+export function touchesRect(r: Region, rect: PortRect): boolean {
+  for (const s of r) {
+    if (s.from > rect.to) return false;
+    if (s.to >= rect.from && addressSetsIntersect(s.addresses, rect.addresses)) return true;
+  }
+  return false;
+}
+
+/** Points of the region inside the rectangle. */
+export function intersectRect(r: Region, rect: PortRect): Region {
+  if (!touchesRect(r, rect)) return EMPTY_REGION;
+  const out: RegionSegment[] = [];
+  for (const s of r) {
+    if (s.to < rect.from) continue;
+    if (s.from > rect.to) break;
+    push(
+      out,
+      Math.max(s.from, rect.from),
+      Math.min(s.to, rect.to),
+      intersectAddresses(s.addresses, rect.addresses),
+    );
+  }
+  return out;
+}
+
+/** Points of the region outside the rectangle. */
+export function subtractRect(r: Region, rect: PortRect): Region {
+  if (!touchesRect(r, rect)) return r;
+  const out: RegionSegment[] = [];
+  for (const s of r) {
+    if (s.to < rect.from || s.from > rect.to || !addressSetsIntersect(s.addresses, rect.addresses)) {
+      push(out, s.from, s.to, s.addresses);
+      continue;
+    }
+    if (s.from < rect.from) push(out, s.from, rect.from - 1, s.addresses);
+    push(
+      out,
+      Math.max(s.from, rect.from),
+      Math.min(s.to, rect.to),
+      subtractAddresses(s.addresses, rect.addresses),
+    );
+    if (s.to > rect.to) push(out, rect.to + 1, s.to, s.addresses);
+  }
+  return out;
+}
+
+/** True when the region holds no point. */
+export function isEmptyRegion(r: Region): boolean {
+  return r.length === 0;
+}
+
+/** True when both regions hold the same points (canonical forms are compared). */
+export function regionsEqual(a: Region, b: Region): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((s, i) => {
+    const t = b[i] as RegionSegment;
+    return s.from === t.from && s.to === t.to && addressSetsEqual(s.addresses, t.addresses);
+  });
+}
+
+/** Every address the region holds on at least one port. */
+export function regionAddresses(r: Region): AddressSet {
+  return r.reduce((acc, s) => unionAddresses(acc, s.addresses), EMPTY_ADDRESSES);
+}
+
+/** Every port the region holds for at least one address, as merged ranges. */
+export function regionPorts(r: Region): PortRange[] {
+  return mergePortRanges(r.map((s) => ({ from: s.from, to: s.to })));
+}
+
+/**
+ * The region as blocks of a port range × one CIDR: the fewest CIDRs per port segment, then blocks of the
+ * same CIDR on adjacent segments joined. Sorted by `fromPort`, then address (IPv4 first) by construction:
+ * segments come in port order and each one's CIDRs in address order, and a joined block keeps its start.
+ */
+export function toMissingBlocks(r: Region, protocol: 'tcp' | 'udp'): MissingBlock[] {
+  const blocks: Array<{ protocol: 'tcp' | 'udp'; fromPort: number; toPort: number; cidr: string }> = [];
+  // A CIDR's block that ends right before the current segment, to extend rather than repeat it.
+  let open = new Map<string, (typeof blocks)[number]>();
+  for (const s of r) {
+    const next = new Map<string, (typeof blocks)[number]>();
+    for (const cidr of toCidrs(s.addresses).map(formatCidr)) {
+      const prev = open.get(cidr);
+      if (prev && prev.toPort + 1 === s.from) {
+        prev.toPort = s.to;
+        next.set(cidr, prev);
+      } else {
+        const block = { protocol, fromPort: s.from, toPort: s.to, cidr };
+        blocks.push(block);
+        next.set(cidr, block);
+      }
+    }
+    open = next;
+  }
+  return blocks;
+}
+
+/** How a protocol field of a rule relates to a TCP/UDP requirement. */
+export type ProtocolScope = 'all' | 'tcp' | 'udp' | 'other';
+
+/**
+ * Reads a Security Group `IpProtocol` or a NACL `Protocol`: `-1` (or `all`) is all traffic, `tcp`/`6` and
+ * `udp`/`17` are themselves (names in any case), anything else (icmp, icmpv6, 50…) never covers TCP or UDP.
+ */
+export function protocolScope(protocol: string): ProtocolScope {
+  switch (protocol.trim().toLowerCase()) {
+    case '-1':
+    case 'all':
+      return 'all';
+    case 'tcp':
+    case '6':
+      return 'tcp';
+    case 'udp':
+    case '17':
+      return 'udp';
+    default:
+      return 'other';
+  }
+}
+
+/** A requirement compiled into the sets every layer evaluates. */
+export interface AuditNeed {
+  readonly direction: 'egress' | 'ingress';
+  readonly protocol: 'tcp' | 'udp';
+  /** Merged, sorted port ranges. */
+  readonly ports: readonly PortRange[];
+  /** The peer addresses. */
+  readonly addresses: AddressSet;
+  /** `ports` × `addresses`. */
+  readonly region: Region;
+}
+
+/** What one layer (Security Groups, NACL, routes) makes of a need: a tri-state and what decided it. */
+export interface LayerVerdict {
+  readonly status: AuditStatus;
+  /** In the requirement's terms: the points of `need.region` the layer does not let through. */
+  readonly missing: Region;
+  readonly decidedBy: readonly DecidedBy[];
+  readonly unknown: readonly string[];
+}
+
+/** `allowed` when nothing is missing, `blocked` when everything is, `partial` otherwise. */
+export function statusOf(missing: Region, whole: Region): AuditStatus {
+  if (isEmptyRegion(missing)) return 'allowed';
+  return regionsEqual(missing, whole) ? 'blocked' : 'partial';
+}

@@ -1,0 +1,247 @@
+/**
+ * The route rule: the subnet's route table sends each peer address along its longest matching route.
+ * Routes are matched as an exact partition of the peer's addresses (a /16 peer may be split across several
+ * routes). A `blackhole` route, no route at all, or an internet gateway towards private addresses drops
+ * the traffic; `local` and every other target (virtual private gateway, transit gateway, peering, …) carry it.
+ * Both directions of a flow use the same routes here: replies to an ingress peer need a route back too.
+ */
+import {
+  type AddressSet,
+  addressSetOf,
+  addressSetsIntersect,
+  type Cidr,
+  cidrSet,
+  EMPTY_ADDRESSES,
+  intersectAddresses,
+  isEmptyAddressSet,
+  parseCidr,
+  subtractAddresses,
+  unionAddresses,
+} from './addresses';
+import { type AuditNeed, type LayerVerdict, regionOf, statusOf } from './regions';
+import { InventoryValueError } from './security-groups';
+import type { DecidedBy, Route, RouteTable } from './types';
+
+/** Addresses no internet gateway can reach: RFC 1918, shared address space (RFC 6598) and ULA (RFC 4193). */
+export const PRIVATE_ADDRESSES: AddressSet = addressSetOf([
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '100.64.0.0/10',
+  'fc00::/7',
+]);
+
+/** Why a route drops traffic. */
+export const ROUTE_DENIALS = {
+  blackhole: 'blackhole',
+  noRoute: 'no route',
+  privateViaInternet: 'internet gateway cannot reach private addresses',
+  inboundViaEgressOnly: 'egress-only internet gateway admits no inbound connections',
+} as const;
+
+/** How a route's target treats the traffic it carries. */
+type TargetKind = 'blackhole' | 'internet' | 'egress-only' | 'carries';
+
+/** One destination of a route table (a prefix-list route gives one per list entry). */
+export interface CompiledRoute {
+  /** The route's destination as the API shows it: a CIDR block or a prefix list id. */
+  readonly destination: string;
+  readonly addresses: AddressSet;
+  readonly prefixLength: number;
+  /** Ties on prefix length: a static CIDR route beats a propagated one, which beats a prefix-list route. */
+  readonly rank: number;
+  readonly target: string | undefined;
+  readonly kind: TargetKind;
+  /** What the verdict says when this route allows, or denies for each reason it can (built once). */
+  readonly decided: RouteDecisions;
+}
+
+/** The verdict's words for one route: built once per route, shared by a prefix list's entries. */
+interface RouteDecisions {
+  readonly allows: DecidedBy;
+  readonly denies: ReadonlyMap<string, DecidedBy>;
+}
+
+function routeDecisions(
+  routeTableId: string,
+  mainTable: boolean,
+  destination: string,
+  target: string | undefined,
+): RouteDecisions {
+  const base = {
+    layer: 'route',
+    routeTableId,
+    mainTable,
+    destination,
+    ...(target ? { target } : {}),
+  } as const;
+  const denies = new Map<string, DecidedBy>(
+    Object.values(ROUTE_DENIALS).map((reason) => [reason, { ...base, effect: 'denies', reason }]),
+  );
+  return { allows: { ...base, effect: 'allows' }, denies };
+}
+
+/** A route table ready for longest-prefix matching: destinations, most specific first. */
+export interface CompiledRouteTable {
+  readonly routeTableId: string;
+  /** True when the table applies as its VPC's main table, not through an association of the subnet's own. */
+  readonly mainTable: boolean;
+  readonly routes: readonly CompiledRoute[];
+  /** Prefix lists its routes name that the inventory lacks (they match nothing). */
+  readonly unknown: readonly string[];
+  /** What the verdict says of addresses no route matches. */
+  readonly noRoute: DecidedBy;
+}
+
+/**
+ * The table that applies to a subnet: the one explicitly associated with it, else its VPC's main table.
+ * Undefined when neither is in the inventory.
+ */
+export function findSubnetRouteTable(
+  tables: readonly RouteTable[],
+  subnetId: string,
+  vpcId: string | undefined,
+): { table: RouteTable; mainTable: boolean } | undefined {
+  const own = tables.find((t) => (t.Associations ?? []).some((a) => a.SubnetId === subnetId));
+  if (own) return { table: own, mainTable: false };
+  if (vpcId === undefined) return undefined;
+  const main = tables.find((t) => t.VpcId === vpcId && (t.Associations ?? []).some((a) => a.Main === true));
+  return main && { table: main, mainTable: true };
+}
+
+/** The route's target id as the console shows it (`local`, `igw-…`, `tgw-…`, a core network ARN, …). */
+export function routeTarget(route: Route): string | undefined {
+  return (
+    route.GatewayId ??
+    route.NatGatewayId ??
+    route.TransitGatewayId ??
+    route.VpcPeeringConnectionId ??
+    route.LocalGatewayId ??
+    route.CarrierGatewayId ??
+    route.EgressOnlyInternetGatewayId ??
+    route.CoreNetworkArn ??
+    route.InstanceId ??
+    route.NetworkInterfaceId
+  );
+}
+
+function targetKind(route: Route, target: string | undefined): TargetKind {
+  if (route.State?.toLowerCase() === 'blackhole') return 'blackhole';
+  if (target?.startsWith('igw-')) return 'internet';
+  if (route.EgressOnlyInternetGatewayId !== undefined || target?.startsWith('eigw-')) return 'egress-only';
+  return 'carries';
+}
+
+function parsed(text: string, field: string): Cidr {
+  try {
+    return parseCidr(text);
+  } catch (err) {
+    throw new InventoryValueError(field, text, `is not a CIDR block (${(err as Error).message})`);
+  }
+}
+
+/**
+ * Compiles a table for longest-prefix matching; prefix-list routes expand to one destination per entry,
+ * each with its own prefix length.
+ * @param prefixList - the entries of a managed prefix list, or undefined when the inventory lacks it.
+ * @throws InventoryValueError when a route holds a malformed CIDR.
+ */
+export function compileRouteTable(
+  table: RouteTable,
+  mainTable: boolean,
+  prefixList: (id: string) => readonly Cidr[] | undefined,
+): CompiledRouteTable {
+  const routes: CompiledRoute[] = [];
+  const unknown: string[] = [];
+  (table.Routes ?? []).forEach((route, i) => {
+    const field = `routeTables[${JSON.stringify(table.RouteTableId)}].Routes[${i}]`;
+    const target = routeTarget(route);
+    const kind = targetKind(route, target);
+    const destination =
+      route.DestinationCidrBlock ?? route.DestinationIpv6CidrBlock ?? route.DestinationPrefixListId ?? '';
+    const decided = routeDecisions(table.RouteTableId, mainTable, destination, target);
+    const propagated = route.Origin === 'EnableVgwRoutePropagation' ? 1 : 0;
+    const cidrText = route.DestinationCidrBlock ?? route.DestinationIpv6CidrBlock;
+    if (cidrText !== undefined) {
+      const key =
+        route.DestinationCidrBlock !== undefined ? 'DestinationCidrBlock' : 'DestinationIpv6CidrBlock';
+      const cidr = parsed(cidrText, `${field}.${key}`);
+      routes.push({
+        destination: cidrText,
+        addresses: cidrSet(cidr),
+        prefixLength: cidr.prefixLength,
+        rank: propagated,
+        target,
+        kind,
+        decided,
+      });
+    } else if (route.DestinationPrefixListId !== undefined) {
+      const entries = prefixList(route.DestinationPrefixListId);
+      if (entries === undefined) unknown.push(route.DestinationPrefixListId);
+      for (const cidr of entries ?? [])
+        routes.push({
+          destination: route.DestinationPrefixListId,
+          addresses: cidrSet(cidr),
+          prefixLength: cidr.prefixLength,
+          rank: 2,
+          target,
+          kind,
+          decided,
+        });
+    }
+  });
+  routes.sort((a, b) => b.prefixLength - a.prefixLength || a.rank - b.rank);
+  const noRoute: DecidedBy = {
+    layer: 'route',
+    routeTableId: table.RouteTableId,
+    mainTable,
+    destination: 'none',
+    effect: 'denies',
+    reason: ROUTE_DENIALS.noRoute,
+  };
+  return { routeTableId: table.RouteTableId, mainTable, routes, unknown, noRoute };
+}
+
+/** The route layer's verdict on a need, naming the table. */
+export interface RouteVerdict extends LayerVerdict {
+  readonly routeTableId: string;
+}
+
+/**
+ * The route rule: partitions the peer addresses by longest prefix match and judges each part by its
+ * route's target. What it denies is missing on every requirement port.
+ */
+export function evaluateRoutes(table: CompiledRouteTable, need: AuditNeed): RouteVerdict {
+  let remaining = need.addresses;
+  let denied = EMPTY_ADDRESSES;
+  const decidedBy: DecidedBy[] = [];
+  const decide = (decision: DecidedBy, part: AddressSet, deny: boolean): void => {
+    if (isEmptyAddressSet(part)) return;
+    if (deny) denied = unionAddresses(denied, part);
+    if (!decidedBy.includes(decision)) decidedBy.push(decision);
+  };
+  for (const route of table.routes) {
+    if (isEmptyAddressSet(remaining)) break;
+    if (!addressSetsIntersect(remaining, route.addresses)) continue;
+    const hit = intersectAddresses(remaining, route.addresses);
+    remaining = subtractAddresses(remaining, hit);
+    const { allows, denies } = route.decided;
+    const denial = (reason: string) => denies.get(reason) as DecidedBy;
+    if (route.kind === 'blackhole') decide(denial(ROUTE_DENIALS.blackhole), hit, true);
+    else if (route.kind === 'egress-only' && need.direction === 'ingress')
+      decide(denial(ROUTE_DENIALS.inboundViaEgressOnly), hit, true);
+    else if (route.kind === 'internet' || route.kind === 'egress-only') {
+      decide(denial(ROUTE_DENIALS.privateViaInternet), intersectAddresses(hit, PRIVATE_ADDRESSES), true);
+      decide(allows, subtractAddresses(hit, PRIVATE_ADDRESSES), false);
+    } else decide(allows, hit, false);
+  }
+  decide(table.noRoute, remaining, true);
+  const missing = regionOf(need.ports, denied);
+  return {
+    status: statusOf(missing, need.region),
+    missing,
+    decidedBy,
+    unknown: table.unknown,
+    routeTableId: table.routeTableId,
+  };
+}
