@@ -1,10 +1,15 @@
+import { benchAudit } from './audit.bench';
 import { benchProbe } from './probe.bench';
 
-/** `npm run bench`: every benchmark, one after the other, each printing its own report. */
+const BENCHES: Record<string, () => Promise<unknown>> = { probe: benchProbe, audit: benchAudit };
+
+/** `npm run bench [-- NAME]`: every benchmark (or the one named), each printing its own report. */
 async function main(): Promise<void> {
   const only = process.argv[2];
-  const benches: Record<string, () => Promise<unknown>> = { probe: benchProbe };
-  for (const [name, run] of Object.entries(benches)) {
+  if (only !== undefined && !(only in BENCHES)) {
+    throw new Error(`no benchmark named ${JSON.stringify(only)} (known: ${Object.keys(BENCHES).join(', ')})`);
+  }
+  for (const [name, run] of Object.entries(BENCHES)) {
     if (only !== undefined && only !== name) continue;
     process.stdout.write(`\n== ${name} ==\n`);
     await run();

@@ -13,16 +13,33 @@ import {
   findSubnetNetworkAcl,
   subnetAddresses,
 } from './network-acls';
-import { type AuditNeed, EMPTY_REGION, regionOf, statusOf, toMissingBlocks, unionRegions } from './regions';
+import {
+  type AuditNeed,
+  type Region,
+  regionOf,
+  regionsEqual,
+  statusOf,
+  toMissingBlocks,
+  unionRegions,
+} from './regions';
 import { type CompiledRouteTable, compileRouteTable, evaluateRoutes, findSubnetRouteTable } from './routes';
 import {
-  type CompiledSecurityGroup,
-  compileSecurityGroup,
+  createSecurityGroupCache,
   evaluateSecurityGroups,
-  indexGroupMembers,
   InventoryValueError,
+  memberAddresses,
+  type PeerResolver,
 } from './security-groups';
-import type { AuditRequirement, AuditResult, AuditVantage, DecidedBy, Inventory } from './types';
+import type {
+  AuditRequirement,
+  AuditResult,
+  AuditVantage,
+  DecidedBy,
+  Inventory,
+  MissingBlock,
+  NetworkInterface,
+  SecurityGroup,
+} from './types';
 
 /** Raised when a requirement cannot be audited: a malformed CIDR, a port out of range, an unknown direction… */
 export class AuditRequirementError extends Error {
@@ -124,19 +141,31 @@ function subnetVpc(inventory: Inventory, subnetId: string): string | undefined {
   );
 }
 
+/** Groups every interface under each of its groups (no parsing: addresses are read per group on demand). */
+function interfacesByGroup(interfaces: readonly NetworkInterface[]): Map<string, NetworkInterface[]> {
+  const out = new Map<string, NetworkInterface[]>();
+  for (const eni of interfaces)
+    for (const g of eni.Groups ?? []) {
+      const list = out.get(g.GroupId);
+      if (list) list.push(eni);
+      else out.set(g.GroupId, [eni]);
+    }
+  return out;
+}
+
 /**
- * Creates an auditor over an inventory. Groups, prefix lists, ACLs and route tables are compiled on first
- * use and kept, so auditing many requirements against many groups costs little more than the matching.
+ * Creates an auditor over an inventory. What it reads is resolved on first use and kept: a rule's peers
+ * (its CIDRs parsed, prefix lists and group members looked up), prefix lists, group members, and each
+ * subnet's ACL and route table. Auditing many requirements against many groups therefore costs little
+ * more than the matching itself.
  */
 export function createAuditor(inventory: Inventory, options: AuditorOptions = {}): Auditor {
   const ephemeral = options.ephemeralPorts ?? EPHEMERAL_PORTS;
   const prefixLists = new Map<string, { cidrs: Cidr[]; set: AddressSet } | undefined>();
-  const groups = {
-    egress: new Map<string, CompiledSecurityGroup | undefined>(),
-    ingress: new Map<string, CompiledSecurityGroup | undefined>(),
-  };
+  const members = new Map<string, AddressSet | undefined>();
   const subnets = new Map<string, SubnetContext>();
-  let members: Map<string, AddressSet> | undefined;
+  const groupCache = createSecurityGroupCache();
+  let byGroup: Map<string, NetworkInterface[]> | undefined;
 
   const prefixList = (id: string) => {
     if (!prefixLists.has(id)) {
@@ -154,22 +183,18 @@ export function createAuditor(inventory: Inventory, options: AuditorOptions = {}
     }
     return prefixLists.get(id);
   };
-  const resolver = {
-    prefixList: (id: string) => prefixList(id)?.set,
-    groupMembers: (id: string) => {
-      members ??= indexGroupMembers(inventory.networkInterfaces);
-      return members.get(id) ?? (inventory.securityGroups.has(id) ? EMPTY_ADDRESSES : undefined);
+  const resolver: PeerResolver = {
+    prefixList: (id) => prefixList(id)?.set,
+    groupMembers: (id) => {
+      if (!members.has(id)) {
+        byGroup ??= interfacesByGroup(inventory.networkInterfaces);
+        const enis = byGroup.get(id);
+        // A group no interface names is empty when the inventory knows the group, unknown otherwise.
+        const known = enis !== undefined || inventory.securityGroups.has(id);
+        members.set(id, known ? memberAddresses(id, enis ?? []) : undefined);
+      }
+      return members.get(id);
     },
-  };
-  const group = (id: string, direction: 'egress' | 'ingress') => {
-    const cache = groups[direction];
-    let compiled = cache.get(id);
-    if (compiled === undefined && !cache.has(id)) {
-      const sg = inventory.securityGroups.get(id);
-      compiled = sg && compileSecurityGroup(sg, direction);
-      cache.set(id, compiled);
-    }
-    return compiled;
   };
   const subnet = (subnetId: string): SubnetContext => {
     let ctx = subnets.get(subnetId);
@@ -190,19 +215,26 @@ export function createAuditor(inventory: Inventory, options: AuditorOptions = {}
   return {
     audit(vantage, requirement) {
       const need = compileRequirement(requirement);
+      // Layers often leave the same region (the whole need, or nothing): list each one's blocks once.
+      const listed = new Map<Region, MissingBlock[]>();
+      const blocks = (r: Region) => {
+        let out = listed.get(r);
+        if (out === undefined) listed.set(r, (out = toMissingBlocks(r, need.protocol)));
+        return out;
+      };
       const unknown = new Set<string>();
-      const compiled: CompiledSecurityGroup[] = [];
+      const groups: SecurityGroup[] = [];
       for (const id of vantage.securityGroupIds) {
-        const g = group(id, need.direction);
-        if (g) compiled.push(g);
+        const g = inventory.securityGroups.get(id);
+        if (g) groups.push(g);
         else unknown.add(id);
       }
-      const sg = evaluateSecurityGroups(compiled, need, resolver);
+      const sg = evaluateSecurityGroups(groups, need, resolver, groupCache);
       sg.unknown.forEach((id) => unknown.add(id));
       let missing = sg.missing;
       const decidedBy: DecidedBy[] = [...sg.decidedBy];
       const layers: { -readonly [K in keyof AuditResult['layers']]: AuditResult['layers'][K] } = {
-        securityGroups: toMissingBlocks(sg.missing, need.protocol),
+        securityGroups: blocks(sg.missing),
       };
       if (vantage.subnetId !== undefined) {
         const ctx = subnet(vantage.subnetId);
@@ -212,8 +244,8 @@ export function createAuditor(inventory: Inventory, options: AuditorOptions = {}
           decidedBy.push(...acl.decidedBy);
           layers.networkAcl = {
             networkAclId: acl.networkAclId,
-            request: toMissingBlocks(acl.request, need.protocol),
-            return: toMissingBlocks(acl.return, need.protocol),
+            request: blocks(acl.request),
+            return: blocks(acl.return),
           };
         } else unknown.add(vantage.subnetId);
         if (ctx.routes) {
@@ -221,18 +253,18 @@ export function createAuditor(inventory: Inventory, options: AuditorOptions = {}
           missing = unionRegions(missing, routes.missing);
           decidedBy.push(...routes.decidedBy);
           routes.unknown.forEach((id) => unknown.add(id));
-          layers.routes = {
-            routeTableId: routes.routeTableId,
-            missing: toMissingBlocks(routes.missing, need.protocol),
-          };
+          layers.routes = { routeTableId: routes.routeTableId, missing: blocks(routes.missing) };
         } else {
           unknown.add(vantage.subnetId);
-          layers.routes = { routeTableId: undefined, missing: toMissingBlocks(EMPTY_REGION, need.protocol) };
+          layers.routes = { routeTableId: undefined, missing: [] };
         }
       }
+      // The union is often the whole need or one layer's own region: reuse its blocks then.
+      if (regionsEqual(missing, need.region)) missing = need.region;
+      else if (regionsEqual(missing, sg.missing)) missing = sg.missing;
       return {
         status: statusOf(missing, need.region),
-        missing: toMissingBlocks(missing, need.protocol),
+        missing: blocks(missing),
         layers,
         decidedBy,
         unknown: [...unknown],

@@ -35,7 +35,17 @@ export const EMPTY_REGION: Region = Object.freeze([]);
 /** The region of every port of `ports` × every address of `addresses`. */
 export function regionOf(ports: readonly PortRange[], addresses: AddressSet): Region {
   if (isEmptyAddressSet(addresses)) return EMPTY_REGION;
-  return mergePortRanges(ports).map((r) => ({ from: r.from, to: r.to, addresses }));
+  const merged = isMerged(ports) ? ports : mergePortRanges(ports);
+  return merged.map((r) => ({ from: r.from, to: r.to, addresses }));
+}
+
+/** True when ranges are already sorted, apart and not touching (as merged ranges are): merging is skipped. */
+function isMerged(ports: readonly PortRange[]): boolean {
+  for (let i = 0; i < ports.length; i++) {
+    const r = ports[i] as PortRange;
+    if (r.from > r.to || (i > 0 && r.from <= (ports[i - 1] as PortRange).to + 1)) return false;
+  }
+  return true;
 }
 
 type Combine = (a: AddressSet | undefined, b: AddressSet | undefined) => AddressSet | undefined;
@@ -44,12 +54,23 @@ const unionOf: Combine = (a, b) => (a && b ? unionAddresses(a, b) : (a ?? b));
 const intersectionOf: Combine = (a, b) => (a && b ? intersectAddresses(a, b) : undefined);
 const differenceOf: Combine = (a, b) => (a && b ? subtractAddresses(a, b) : a);
 
+/** The k-th boundary of a region: `from` of segment k/2, or one past its `to`. */
+function boundary(r: Region, k: number): number {
+  const s = r[k >> 1] as RegionSegment;
+  return k % 2 === 0 ? s.from : s.to + 1;
+}
+
 /** Sweeps the port boundaries of both regions and combines the address sets of each elementary piece. */
 function combineRegions(a: Region, b: Region, combine: Combine): Region {
+  // Both regions' boundaries, merged in order (each region's own are already sorted).
   const cuts: number[] = [];
-  for (const s of a) cuts.push(s.from, s.to + 1);
-  for (const s of b) cuts.push(s.from, s.to + 1);
-  cuts.sort((x, y) => x - y);
+  for (let i = 0, j = 0; i < a.length * 2 || j < b.length * 2;) {
+    const x = i < a.length * 2 ? boundary(a, i) : Infinity;
+    const y = j < b.length * 2 ? boundary(b, j) : Infinity;
+    if (x <= y) i++;
+    if (y <= x) j++;
+    cuts.push(Math.min(x, y));
+  }
   const out: RegionSegment[] = [];
   let i = 0;
   let j = 0;
@@ -159,11 +180,14 @@ export function isEmptyRegion(r: Region): boolean {
 
 /** True when both regions hold the same points (canonical forms are compared). */
 export function regionsEqual(a: Region, b: Region): boolean {
+  if (a === b) return true;
   if (a.length !== b.length) return false;
-  return a.every((s, i) => {
+  for (let i = 0; i < a.length; i++) {
+    const s = a[i] as RegionSegment;
     const t = b[i] as RegionSegment;
-    return s.from === t.from && s.to === t.to && addressSetsEqual(s.addresses, t.addresses);
-  });
+    if (s.from !== t.from || s.to !== t.to || !addressSetsEqual(s.addresses, t.addresses)) return false;
+  }
+  return true;
 }
 
 /** Every address the region holds on at least one port. */
@@ -182,23 +206,21 @@ export function regionPorts(r: Region): PortRange[] {
  * segments come in port order and each one's CIDRs in address order, and a joined block keeps its start.
  */
 export function toMissingBlocks(r: Region, protocol: 'tcp' | 'udp'): MissingBlock[] {
-  const blocks: Array<{ protocol: 'tcp' | 'udp'; fromPort: number; toPort: number; cidr: string }> = [];
-  // A CIDR's block that ends right before the current segment, to extend rather than repeat it.
-  let open = new Map<string, (typeof blocks)[number]>();
+  type Block = { protocol: 'tcp' | 'udp'; fromPort: number; toPort: number; cidr: string };
+  const blocks: Block[] = [];
+  // The blocks of the previous segment, to extend one rather than repeat it on the next segment.
+  let previous: Block[] = [];
   for (const s of r) {
-    const next = new Map<string, (typeof blocks)[number]>();
-    for (const cidr of toCidrs(s.addresses).map(formatCidr)) {
-      const prev = open.get(cidr);
-      if (prev && prev.toPort + 1 === s.from) {
-        prev.toPort = s.to;
-        next.set(cidr, prev);
-      } else {
-        const block = { protocol, fromPort: s.from, toPort: s.to, cidr };
-        blocks.push(block);
-        next.set(cidr, block);
-      }
+    const joinable = previous.length > 0 && (previous[0] as Block).toPort + 1 === s.from;
+    const current: Block[] = [];
+    for (const c of toCidrs(s.addresses)) {
+      const cidr = formatCidr(c);
+      let block = joinable ? previous.find((b) => b.cidr === cidr) : undefined;
+      if (block) block.toPort = s.to;
+      else blocks.push((block = { protocol, fromPort: s.from, toPort: s.to, cidr }));
+      current.push(block);
     }
-    open = next;
+    previous = current;
   }
   return blocks;
 }
@@ -211,6 +233,10 @@ export type ProtocolScope = 'all' | 'tcp' | 'udp' | 'other';
  * `udp`/`17` are themselves (names in any case), anything else (icmp, icmpv6, 50…) never covers TCP or UDP.
  */
 export function protocolScope(protocol: string): ProtocolScope {
+  // The API's own spellings first: this runs for every rule of every need.
+  if (protocol === 'tcp' || protocol === '6') return 'tcp';
+  if (protocol === '-1') return 'all';
+  if (protocol === 'udp' || protocol === '17') return 'udp';
   switch (protocol.trim().toLowerCase()) {
     case '-1':
     case 'all':

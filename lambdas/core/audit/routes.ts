@@ -1,9 +1,11 @@
 /**
  * The route rule: the subnet's route table sends each peer address along its longest matching route.
  * Routes are matched as an exact partition of the peer's addresses (a /16 peer may be split across several
- * routes). A `blackhole` route, no route at all, or an internet gateway towards private addresses drops
- * the traffic; `local` and every other target (virtual private gateway, transit gateway, peering, …) carry it.
- * Both directions of a flow use the same routes here: replies to an ingress peer need a route back too.
+ * routes). A `blackhole` route, no route at all, an internet gateway (or egress-only one) towards private
+ * addresses, or an egress-only internet gateway for an inbound flow drops the traffic; `local` and every
+ * other target (virtual private gateway, transit gateway, peering, NAT gateway, interface, …) carries it,
+ * and the verdict names it. Both directions of a flow use the same routes here: replies to an ingress peer
+ * need a route back too.
  */
 import {
   type AddressSet,
@@ -57,7 +59,7 @@ export interface CompiledRoute {
 }
 
 /** The verdict's words for one route: built once per route, shared by a prefix list's entries. */
-interface RouteDecisions {
+export interface RouteDecisions {
   readonly allows: DecidedBy;
   readonly denies: ReadonlyMap<string, DecidedBy>;
 }
@@ -202,6 +204,31 @@ export function compileRouteTable(
   return { routeTableId: table.RouteTableId, mainTable, routes, unknown, noRoute };
 }
 
+/** Splits what a route carries into what its target delivers and what it drops, with the words for each. */
+function judgeRoute(
+  route: CompiledRoute,
+  hit: AddressSet,
+  direction: 'egress' | 'ingress',
+): Array<[DecidedBy, AddressSet]> {
+  const { allows, denies } = route.decided;
+  const denial = (reason: string) => denies.get(reason) as DecidedBy;
+  switch (route.kind) {
+    case 'blackhole':
+      return [[denial(ROUTE_DENIALS.blackhole), hit]];
+    case 'egress-only':
+    case 'internet':
+      // Outbound, an egress-only gateway is an internet gateway for IPv6; inbound it admits nothing.
+      if (route.kind === 'egress-only' && direction === 'ingress')
+        return [[denial(ROUTE_DENIALS.inboundViaEgressOnly), hit]];
+      return [
+        [denial(ROUTE_DENIALS.privateViaInternet), intersectAddresses(hit, PRIVATE_ADDRESSES)],
+        [allows, subtractAddresses(hit, PRIVATE_ADDRESSES)],
+      ];
+    default:
+      return [[allows, hit]];
+  }
+}
+
 /** The route layer's verdict on a need, naming the table. */
 export interface RouteVerdict extends LayerVerdict {
   readonly routeTableId: string;
@@ -215,27 +242,21 @@ export function evaluateRoutes(table: CompiledRouteTable, need: AuditNeed): Rout
   let remaining = need.addresses;
   let denied = EMPTY_ADDRESSES;
   const decidedBy: DecidedBy[] = [];
-  const decide = (decision: DecidedBy, part: AddressSet, deny: boolean): void => {
-    if (isEmptyAddressSet(part)) return;
-    if (deny) denied = unionAddresses(denied, part);
-    if (!decidedBy.includes(decision)) decidedBy.push(decision);
-  };
   for (const route of table.routes) {
     if (isEmptyAddressSet(remaining)) break;
     if (!addressSetsIntersect(remaining, route.addresses)) continue;
     const hit = intersectAddresses(remaining, route.addresses);
     remaining = subtractAddresses(remaining, hit);
-    const { allows, denies } = route.decided;
-    const denial = (reason: string) => denies.get(reason) as DecidedBy;
-    if (route.kind === 'blackhole') decide(denial(ROUTE_DENIALS.blackhole), hit, true);
-    else if (route.kind === 'egress-only' && need.direction === 'ingress')
-      decide(denial(ROUTE_DENIALS.inboundViaEgressOnly), hit, true);
-    else if (route.kind === 'internet' || route.kind === 'egress-only') {
-      decide(denial(ROUTE_DENIALS.privateViaInternet), intersectAddresses(hit, PRIVATE_ADDRESSES), true);
-      decide(allows, subtractAddresses(hit, PRIVATE_ADDRESSES), false);
-    } else decide(allows, hit, false);
+    for (const [decision, part] of judgeRoute(route, hit, need.direction)) {
+      if (isEmptyAddressSet(part)) continue;
+      if (decision.effect === 'denies') denied = unionAddresses(denied, part);
+      if (!decidedBy.includes(decision)) decidedBy.push(decision);
+    }
   }
-  decide(table.noRoute, remaining, true);
+  if (!isEmptyAddressSet(remaining)) {
+    denied = unionAddresses(denied, remaining);
+    decidedBy.push(table.noRoute);
+  }
   const missing = regionOf(need.ports, denied);
   return {
     status: statusOf(missing, need.region),

@@ -1,8 +1,13 @@
 /**
  * The Security Group rule: stateful and allow-only, so a need is covered by the union of every rule of
  * every group on the interface, in the need's direction (`IpPermissionsEgress` for egress, `IpPermissions`
- * for ingress). Each rule is compiled into one "peer rule" per peer it names (an IPv4 range, an IPv6
- * range, a prefix list or a group), so the verdict can name the exact peer that allowed something.
+ * for ingress). Each rule is read per peer it names (an IPv4 range, an IPv6 range, a prefix list or a
+ * group), so the verdict can name the exact peer that allowed something.
+ *
+ * Rules are matched straight from the inventory's objects: protocol and ports first, which costs nothing
+ * to read, and only a rule that shares a port with the need has its peers resolved (CIDRs parsed, prefix
+ * lists and group members looked up). Resolved peers are kept in a cache keyed by the rule object, so
+ * thousands of needs against the same groups resolve each rule once.
  */
 import type { PortRange } from '../ports';
 import {
@@ -16,56 +21,68 @@ import {
 import { type AuditNeed, type LayerVerdict, protocolScope, statusOf, subtractRect } from './regions';
 import type { DecidedBy, IpPermission, NetworkInterface, SecurityGroup } from './types';
 
-/** A peer of a rule, resolved: its addresses and the rule narrowed to it. */
+/** One peer of a rule, resolved: its addresses. */
 export interface ResolvedPeer {
   /** The peer's addresses (empty for an unknown prefix list or a group with no known interface). */
   readonly addresses: AddressSet;
-  /** The rule as the API shows it, with only this one peer. */
-  readonly rule: IpPermission;
+  /** The peer as the rule names it, e.g. `{ IpRanges: [{ CidrIp: '10.0.0.0/16' }] }`. */
+  readonly peer: Partial<IpPermission>;
   /** The prefix list or group the inventory lacks, when that is why `addresses` is empty. */
   readonly unknownId?: string;
 }
 
-type PeerKind = 'IpRanges' | 'Ipv6Ranges' | 'PrefixListIds' | 'UserIdGroupPairs';
-
-/**
- * One rule narrowed to one peer, ready to be matched against needs. The peer is resolved on first use
- * and then kept ({@link resolvePeer}): most rules never share a port with a need, and parsing every CIDR
- * up front would cost more than all the matching.
- */
-export class SecurityGroupPeerRule {
-  /** @internal the peer once resolved */
-  resolved: ResolvedPeer | undefined = undefined;
-  constructor(
-    readonly groupId: string,
-    /** The first port the rule opens (0 for all traffic). */
-    readonly from: number,
-    /** The last port the rule opens (65535 for all traffic). */
-    readonly to: number,
-    readonly permission: IpPermission,
-    readonly kind: PeerKind,
-    /** The peer's index in `permission[kind]`. */
-    readonly index: number,
-    /** Where the rule sits in its group, for error messages. */
-    readonly list: 'IpPermissions' | 'IpPermissionsEgress',
-    readonly position: number,
-  ) {}
-}
-
-/** One group's rules of one direction, split by the protocol they can cover. */
-export interface CompiledSecurityGroup {
-  readonly groupId: string;
-  readonly direction: 'egress' | 'ingress';
-  readonly tcp: readonly SecurityGroupPeerRule[];
-  readonly udp: readonly SecurityGroupPeerRule[];
-}
-
-/** Where group rules find the addresses behind prefix lists and group references. */
+/** Where rules find the addresses behind prefix lists and group references. */
 export interface PeerResolver {
   /** The parsed entries of a managed prefix list, or undefined when the inventory lacks it. */
   prefixList(id: string): AddressSet | undefined;
   /** The addresses of the interfaces in a group, or undefined when the group is wholly unknown. */
   groupMembers(id: string): AddressSet | undefined;
+}
+
+/**
+ * A group's rules of one direction as flat port ranges per protocol, `[position, from, to]` per rule
+ * that can cover it: scanning them touches no rule object, which keeps matching many needs against large
+ * groups cheap. ICMP and other protocols are left out.
+ */
+export interface RulePorts {
+  readonly tcp: readonly number[];
+  readonly udp: readonly number[];
+}
+
+/**
+ * What {@link evaluateSecurityGroups} keeps across calls, keyed by the inventory's own objects: keep one
+ * per inventory. Plain maps, not weak ones: an auditor holds its inventory anyway, and weak maps of tens
+ * of thousands of entries are costly for the garbage collector.
+ */
+export interface SecurityGroupCache {
+  /** Per rule list (`IpPermissions` or `IpPermissionsEgress` of a group). */
+  readonly ports: Map<readonly IpPermission[], RulePorts>;
+  /** Per rule: its peers, resolved. */
+  readonly peers: Map<IpPermission, readonly ResolvedPeer[]>;
+}
+
+/** An empty cache. */
+export function createSecurityGroupCache(): SecurityGroupCache {
+  return { ports: new Map(), peers: new Map() };
+}
+
+/**
+ * The ports each rule of a list opens, per protocol. `IpProtocol` `-1` opens every port (0-65535) of
+ * both; a missing or `-1` bound of a TCP/UDP rule reads as the whole range (AWS always sends both).
+ */
+export function compileRulePorts(rules: readonly IpPermission[]): RulePorts {
+  const tcp: number[] = [];
+  const udp: number[] = [];
+  rules.forEach((p, position) => {
+    const scope = protocolScope(p.IpProtocol);
+    if (scope === 'other') return;
+    const all = scope === 'all';
+    const from = all || p.FromPort === undefined || p.FromPort < 0 ? 0 : p.FromPort;
+    const to = all || p.ToPort === undefined || p.ToPort < 0 ? 65535 : p.ToPort;
+    if (scope !== 'udp') tcp.push(position, from, to);
+    if (scope !== 'tcp') udp.push(position, from, to);
+  });
+  return { tcp, udp };
 }
 
 /** Raised when an inventory field holds something that is not a CIDR block. */
@@ -82,7 +99,7 @@ export class InventoryValueError extends Error {
 
 /**
  * Parses a CIDR found in the inventory, naming the field when it is malformed.
- * @param field - the field's path, built only when needed.
+ * @param field - the field's path, or a function building it (called only on error).
  */
 export function inventoryCidr(text: string, field: string | (() => string)): AddressSet {
   try {
@@ -93,96 +110,54 @@ export function inventoryCidr(text: string, field: string | (() => string)): Add
   }
 }
 
-function narrowed(p: IpPermission, kind: PeerKind, index: number): IpPermission {
+function narrowed(p: IpPermission, peer: Partial<IpPermission>): IpPermission {
   const rule: IpPermission = { IpProtocol: p.IpProtocol };
   if (p.FromPort !== undefined) rule.FromPort = p.FromPort;
   if (p.ToPort !== undefined) rule.ToPort = p.ToPort;
-  const peer = p[kind]?.[index];
-  return peer === undefined ? rule : Object.assign(rule, { [kind]: [peer] });
+  return Object.assign(rule, peer);
 }
 
-function resolveAddresses(
-  r: SecurityGroupPeerRule,
-  resolver: PeerResolver,
-): Pick<ResolvedPeer, 'addresses' | 'unknownId'> {
-  const where = () =>
-    `securityGroups[${JSON.stringify(r.groupId)}].${r.list}[${r.position}].${r.kind}[${r.index}]`;
-  switch (r.kind) {
-    case 'IpRanges': {
-      const text = r.permission.IpRanges?.[r.index]?.CidrIp ?? '';
-      // IpRanges are IPv4 by contract; an IPv6 text there would still only cover IPv6 addresses.
-      return { addresses: inventoryCidr(text, () => `${where()}.CidrIp`) };
-    }
-    case 'Ipv6Ranges': {
-      const text = r.permission.Ipv6Ranges?.[r.index]?.CidrIpv6 ?? '';
-      return { addresses: inventoryCidr(text, () => `${where()}.CidrIpv6`) };
-    }
-    case 'PrefixListIds': {
-      const id = r.permission.PrefixListIds?.[r.index]?.PrefixListId ?? '';
-      const addresses = resolver.prefixList(id);
-      return addresses ? { addresses } : { addresses: EMPTY_ADDRESSES, unknownId: id };
-    }
-    case 'UserIdGroupPairs': {
-      const id = r.permission.UserIdGroupPairs?.[r.index]?.GroupId ?? '';
-      const addresses = resolver.groupMembers(id);
-      return addresses ? { addresses } : { addresses: EMPTY_ADDRESSES, unknownId: id };
-    }
+/**
+ * Every peer of one rule, resolved: CIDRs parsed, prefix lists and group references looked up.
+ * @param field - where the rule sits, for error messages (`securityGroups["sg-1"].IpPermissions[0]`).
+ * @throws InventoryValueError when a peer is a malformed CIDR.
+ */
+export function resolvePeers(p: IpPermission, field: () => string, resolver: PeerResolver): ResolvedPeer[] {
+  const out: ResolvedPeer[] = [];
+  // IpRanges are IPv4 by contract; an IPv6 text there would still only cover IPv6 addresses.
+  (p.IpRanges ?? []).forEach((r, i) => {
+    const addresses = inventoryCidr(r.CidrIp, () => `${field()}.IpRanges[${i}].CidrIp`);
+    out.push({ addresses, peer: { IpRanges: [r] } });
+  });
+  (p.Ipv6Ranges ?? []).forEach((r, i) => {
+    const addresses = inventoryCidr(r.CidrIpv6, () => `${field()}.Ipv6Ranges[${i}].CidrIpv6`);
+    out.push({ addresses, peer: { Ipv6Ranges: [r] } });
+  });
+  for (const pl of p.PrefixListIds ?? []) {
+    const addresses = resolver.prefixList(pl.PrefixListId);
+    const peer = { PrefixListIds: [pl] };
+    out.push(
+      addresses ? { addresses, peer } : { addresses: EMPTY_ADDRESSES, peer, unknownId: pl.PrefixListId },
+    );
   }
-}
-
-/**
- * The peer of a rule: its addresses (through prefix lists and group members) and the rule narrowed to it.
- * Resolved once, then kept on the rule.
- * @throws InventoryValueError when the peer is a malformed CIDR.
- */
-export function resolvePeer(r: SecurityGroupPeerRule, resolver: PeerResolver): ResolvedPeer {
-  r.resolved ??= { ...resolveAddresses(r, resolver), rule: narrowed(r.permission, r.kind, r.index) };
-  return r.resolved;
-}
-
-const PEER_KINDS: readonly PeerKind[] = ['IpRanges', 'Ipv6Ranges', 'PrefixListIds', 'UserIdGroupPairs'];
-
-/**
- * Compiles one direction of a group: every rule that can cover TCP or UDP, one entry per peer. Cheap:
- * nothing is parsed until a need touches the rule's ports.
- */
-export function compileSecurityGroup(
-  group: SecurityGroup,
-  direction: 'egress' | 'ingress',
-): CompiledSecurityGroup {
-  const key = direction === 'egress' ? 'IpPermissionsEgress' : 'IpPermissions';
-  const tcp: SecurityGroupPeerRule[] = [];
-  const udp: SecurityGroupPeerRule[] = [];
-  const permissions = group[key] ?? [];
-  for (let i = 0; i < permissions.length; i++) {
-    const p = permissions[i] as IpPermission;
-    const scope = protocolScope(p.IpProtocol);
-    if (scope === 'other') continue;
-    const all = scope === 'all';
-    const from = all || p.FromPort === undefined || p.FromPort < 0 ? 0 : p.FromPort;
-    const to = all || p.ToPort === undefined || p.ToPort < 0 ? 65535 : p.ToPort;
-    for (const kind of PEER_KINDS) {
-      const peers = p[kind];
-      if (peers === undefined) continue;
-      for (let n = 0; n < peers.length; n++) {
-        const rule = new SecurityGroupPeerRule(group.GroupId, from, to, p, kind, n, key, i);
-        if (scope !== 'udp') tcp.push(rule);
-        if (scope !== 'tcp') udp.push(rule);
-      }
-    }
+  for (const pair of p.UserIdGroupPairs ?? []) {
+    const addresses = resolver.groupMembers(pair.GroupId);
+    const peer = { UserIdGroupPairs: [pair] };
+    out.push(addresses ? { addresses, peer } : { addresses: EMPTY_ADDRESSES, peer, unknownId: pair.GroupId });
   }
-  return { groupId: group.GroupId, direction, tcp, udp };
+  return out;
 }
 
 /**
- * Indexes the addresses of network interfaces by the groups they belong to: every private IPv4 address
- * (/32) and IPv6 address (/128) of an interface counts for each of its groups.
+ * The addresses of network interfaces in one group: every private IPv4 address (/32) and IPv6 address
+ * (/128) of each interface whose `Groups` include it.
+ * @throws InventoryValueError when an interface holds a malformed address.
  */
-export function indexGroupMembers(interfaces: readonly NetworkInterface[]): Map<string, AddressSet> {
-  const out = new Map<string, AddressSet>();
-  interfaces.forEach((eni, n) => {
-    const field = `networkInterfaces[${n}]`;
-    let set = EMPTY_ADDRESSES;
+export function memberAddresses(groupId: string, interfaces: readonly NetworkInterface[]): AddressSet {
+  let set = EMPTY_ADDRESSES;
+  for (const eni of interfaces) {
+    if (!(eni.Groups ?? []).some((g) => g.GroupId === groupId)) continue;
+    const field = `networkInterfaces[${JSON.stringify(eni.NetworkInterfaceId)}]`;
     if (eni.PrivateIpAddress)
       set = unionAddresses(
         set,
@@ -196,47 +171,8 @@ export function indexGroupMembers(interfaces: readonly NetworkInterface[]): Map<
       const where = () => `${field}.Ipv6Addresses[${i}].Ipv6Address`;
       set = unionAddresses(set, inventoryCidr(a.Ipv6Address, where));
     });
-    for (const g of eni.Groups ?? [])
-      out.set(g.GroupId, unionAddresses(out.get(g.GroupId) ?? EMPTY_ADDRESSES, set));
-  });
-  return out;
-}
-
-/**
- * The Security Group rule: what the union of the groups' rules leaves uncovered of the need, and every
- * peer rule that allows part of it. Unknown prefix lists and groups cover nothing and are reported when
- * their rule's ports touch the need.
- */
-export function evaluateSecurityGroups(
-  groups: readonly CompiledSecurityGroup[],
-  need: AuditNeed,
-  resolver: PeerResolver,
-): LayerVerdict {
-  let missing = need.region;
-  const decidedBy: DecidedBy[] = [];
-  const unknown = new Set<string>();
-  const ports = need.ports;
-  const low = ports[0]?.from ?? 0;
-  const high = ports[ports.length - 1]?.to ?? -1;
-  for (const group of groups) {
-    const rules = need.protocol === 'tcp' ? group.tcp : group.udp;
-    for (let i = 0; i < rules.length; i++) {
-      const r = rules[i] as SecurityGroupPeerRule;
-      if (r.from > high || r.to < low || !overlapsPorts(r.from, r.to, ports)) continue;
-      const { addresses, rule, unknownId } = resolvePeer(r, resolver);
-      if (unknownId !== undefined) unknown.add(unknownId);
-      if (!addressSetsIntersect(addresses, need.addresses)) continue;
-      decidedBy.push({
-        layer: 'security-group',
-        groupId: group.groupId,
-        direction: group.direction,
-        rule,
-        effect: 'allows',
-      });
-      if (missing.length > 0) missing = subtractRect(missing, { from: r.from, to: r.to, addresses });
-    }
   }
-  return { status: statusOf(missing, need.region), missing, decidedBy, unknown: [...unknown] };
+  return set;
 }
 
 function overlapsPorts(from: number, to: number, ports: readonly PortRange[]): boolean {
@@ -245,4 +181,59 @@ function overlapsPorts(from: number, to: number, ports: readonly PortRange[]): b
     if (p.from <= to && from <= p.to) return true;
   }
   return false;
+}
+
+/**
+ * The Security Group rule: what the union of the groups' rules leaves uncovered of the need, and every
+ * rule (narrowed to one peer) that allows part of it. `IpProtocol` `-1` opens every port; ICMP and other
+ * protocols never cover TCP or UDP. Unknown prefix lists and groups cover nothing and are reported when
+ * their rule's ports touch the need.
+ * @param cache - compiled ports and resolved peers, kept across calls (one per inventory).
+ * @throws InventoryValueError when a rule the need touches holds a malformed CIDR.
+ */
+export function evaluateSecurityGroups(
+  groups: readonly SecurityGroup[],
+  need: AuditNeed,
+  resolver: PeerResolver,
+  cache: SecurityGroupCache = createSecurityGroupCache(),
+): LayerVerdict {
+  let missing = need.region;
+  const decidedBy: DecidedBy[] = [];
+  const unknown: string[] = [];
+  const list = need.direction === 'egress' ? 'IpPermissionsEgress' : 'IpPermissions';
+  const ports = need.ports;
+  const low = ports[0]?.from ?? 0;
+  const high = ports[ports.length - 1]?.to ?? -1;
+  for (const group of groups) {
+    const rules = group[list];
+    if (rules === undefined) continue;
+    let compiled = cache.ports.get(rules);
+    if (compiled === undefined) cache.ports.set(rules, (compiled = compileRulePorts(rules)));
+    const flat = need.protocol === 'tcp' ? compiled.tcp : compiled.udp;
+    for (let k = 0; k < flat.length; k += 3) {
+      const from = flat[k + 1] as number;
+      const to = flat[k + 2] as number;
+      if (from > high || to < low || !overlapsPorts(from, to, ports)) continue;
+      const position = flat[k] as number;
+      const p = rules[position] as IpPermission;
+      let peers = cache.peers.get(p);
+      if (peers === undefined) {
+        const field = () => `securityGroups[${JSON.stringify(group.GroupId)}].${list}[${position}]`;
+        cache.peers.set(p, (peers = resolvePeers(p, field, resolver)));
+      }
+      for (const { addresses, peer, unknownId } of peers) {
+        if (unknownId !== undefined && !unknown.includes(unknownId)) unknown.push(unknownId);
+        if (!addressSetsIntersect(addresses, need.addresses)) continue;
+        decidedBy.push({
+          layer: 'security-group',
+          groupId: group.GroupId,
+          direction: need.direction,
+          rule: narrowed(p, peer),
+          effect: 'allows',
+        });
+        if (missing.length > 0) missing = subtractRect(missing, { from, to, addresses });
+      }
+    }
+  }
+  return { status: statusOf(missing, need.region), missing, decidedBy, unknown };
 }

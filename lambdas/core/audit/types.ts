@@ -180,7 +180,10 @@ export interface AuditResult {
       readonly return: readonly MissingBlock[];
     };
     /** Present with a subnet: peer CIDRs with no usable route (`fromPort`/`toPort` span the requirement). */
-    readonly routes?: { readonly routeTableId: string | undefined; readonly missing: readonly MissingBlock[] };
+    readonly routes?: {
+      readonly routeTableId: string | undefined;
+      readonly missing: readonly MissingBlock[];
+    };
   };
   readonly decidedBy: readonly DecidedBy[];
   /** Ids the audit needed but the inventory lacks (a Security Group, a prefix list, the subnet's NACL…). */

@@ -11,6 +11,7 @@ import {
   countAddresses,
   EMPTY_ADDRESSES,
   formatCidr,
+  formatIpv4,
   formatIpv6,
   intersectAddresses,
   isEmptyAddressSet,
@@ -76,11 +77,12 @@ describe('parseCidr', () => {
     expect(act).toThrow(`${JSON.stringify(input)} is not a CIDR block (${reason})`);
   });
 
-  it('formats IPv6 the RFC 5952 way: the longest zero run, the first one on a tie', () => {
+  it('formats IPv6 the RFC 5952 way: the longest zero run, the first one on a tie, never one group', () => {
     expect(formatIpv6(0n)).toBe('::');
     expect(formatIpv6(BigInt('0x20010db8000000010000000000000001'))).toBe('2001:db8:0:1::1');
     expect(formatIpv6(BigInt('0x20010000000000010000000000000001'))).toBe('2001:0:0:1::1');
     expect(formatIpv6(BigInt('0x20010db8000100010001000100010001'))).toBe('2001:db8:1:1:1:1:1:1');
+    expect(formatIpv6(BigInt('0x20010db8000000010001000100010001'))).toBe('2001:db8:0:1:1:1:1:1');
   });
 });
 
@@ -231,6 +233,34 @@ describe('address set arithmetic against brute force', () => {
           expect(cidrs.filter((c) => (c.family === 'ipv6') === v6)).toHaveLength(want);
         }
       }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('address text round trips', () => {
+  it('reads back every IPv4 and IPv6 address it writes, at every prefix length', () => {
+    fc.assert(
+      fc.property(
+        fc.nat(2 ** 32 - 1),
+        fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }),
+        fc.integer({ min: 0, max: 32 }),
+        fc.integer({ min: 0, max: 128 }),
+        (v4, v6, length4, length6) => {
+          // Act
+          const address4 = parseCidr(formatIpv4(v4));
+          const address6 = parseCidr(formatIpv6(v6));
+          const block4 = parseCidr(`${formatIpv4(v4)}/${length4}`);
+          const block6 = parseCidr(`${formatIpv6(v6)}/${length6}`);
+          // Assert
+          expect(address4).toEqual({ family: 'ipv4', first: v4, prefixLength: 32 });
+          expect(address6).toEqual({ family: 'ipv6', first: v6, prefixLength: 128 });
+          expect(block4.first).toBe(Math.floor(v4 / 2 ** (32 - length4)) * 2 ** (32 - length4));
+          expect(block6.first).toBe((v6 >> BigInt(128 - length6)) << BigInt(128 - length6));
+          expect(parseCidr(formatCidr(block4))).toEqual(block4);
+          expect(parseCidr(formatCidr(block6))).toEqual(block6);
+        },
+      ),
       { numRuns: 300 },
     );
   });
