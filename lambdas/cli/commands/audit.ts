@@ -1,6 +1,6 @@
 import { promises as dns } from 'node:dns';
-import { auditPlan, type FlowAudit } from '../../core/audit/plan-audit';
-import { type Remediation, remediate } from '../../core/audit/remediation';
+import { auditPlan, auditWithRemediation, type FlowAudit, subnetCidrs } from '../../core/audit/plan-audit';
+import type { Remediation } from '../../core/audit/remediation';
 import type {
   AuditRequirement,
   AuditResult,
@@ -250,26 +250,15 @@ export async function auditCommand(argv: string[], io: Io, injected?: Catalog): 
     securityGroupIds: groups,
     ...(values.subnet !== undefined ? { subnetId: values.subnet } : {}),
   };
-  const subnet =
-    values.subnet !== undefined ? inventory.subnets.find((s) => s.SubnetId === values.subnet) : undefined;
-  const vantageCidrs = subnet
-    ? [subnet.CidrBlock, ...(subnet.Ipv6CidrBlockAssociationSet ?? []).map((a) => a.Ipv6CidrBlock)].filter(
-        (c): c is string => !!c,
-      )
-    : [];
-  const networkAcl =
-    values.subnet !== undefined
-      ? inventory.networkAcls.find((acl) => acl.Associations?.some((a) => a.SubnetId === values.subnet))
-      : undefined;
+  const vantageCidrs = values.subnet !== undefined ? subnetCidrs([values.subnet], inventory) : [];
   const specs = values.require ?? [];
   const findings = requires.map((requirement, i) => {
-    const result = auditor.audit(vantage, requirement);
-    const remediation = remediate(result, vantage, requirement, {
+    const label = specs[i] ?? '';
+    const { result, remediation } = auditWithRemediation(auditor, inventory, vantage, requirement, {
+      label,
       vantageCidrs,
-      label: specs[i] ?? '',
-      ...(networkAcl ? { networkAcl } : {}),
     });
-    return { require: specs[i] ?? '', ...result, remediation };
+    return { require: label, ...result, remediation };
   });
   if (values.json) {
     io.stdout.write(`${JSON.stringify({ findings }, null, 2)}\n`);

@@ -29,9 +29,9 @@ export interface FlowAudit {
 
 const hostCidr = (address: string) => (address.includes(':') ? `${address}/128` : `${address}/32`);
 
-/** The CIDRs of a vantage's subnets, from the inventory's subnets. */
-export function vantageCidrs(v: Vantage, inventory: Inventory): string[] {
-  return v.subnetIds.flatMap((id) => {
+/** The CIDRs (IPv4 and IPv6) of the given subnets, as the inventory's subnets record them. */
+export function subnetCidrs(subnetIds: readonly string[], inventory: Inventory): string[] {
+  return subnetIds.flatMap((id) => {
     const subnet = inventory.subnets.find((s) => s.SubnetId === id);
     if (!subnet) return [];
     return [
@@ -41,6 +41,33 @@ export function vantageCidrs(v: Vantage, inventory: Inventory): string[] {
       ),
     ];
   });
+}
+
+/** The CIDRs of a vantage's subnets, from the inventory's subnets. */
+export function vantageCidrs(v: Vantage, inventory: Inventory): string[] {
+  return subnetCidrs(v.subnetIds, inventory);
+}
+
+/**
+ * Audits one requirement and builds its fix. The fix numbers NACL entries against the very ACL the
+ * evaluation used (the subnet's own, or its VPC's default).
+ */
+export function auditWithRemediation(
+  auditor: Auditor,
+  inventory: Inventory,
+  vantage: AuditVantage,
+  requirement: AuditRequirement,
+  context: { readonly label: string; readonly vantageCidrs: readonly string[] },
+): { result: AuditResult; remediation: Remediation } {
+  const result = auditor.audit(vantage, requirement);
+  const aclId = result.layers.networkAcl?.networkAclId;
+  const networkAcl =
+    aclId !== undefined ? inventory.networkAcls.find((a) => a.NetworkAclId === aclId) : undefined;
+  const remediation = remediate(result, vantage, requirement, {
+    ...context,
+    ...(networkAcl ? { networkAcl } : {}),
+  });
+  return { result, remediation };
 }
 
 /**
@@ -123,14 +150,9 @@ export async function auditPlan(
         securityGroupIds: v.securityGroupIds,
         ...(subnetId ? { subnetId } : {}),
       };
-      const result = auditor.audit(vantage, requirement);
-      const networkAcl = subnetId
-        ? inventory.networkAcls.find((acl) => acl.Associations?.some((a) => a.SubnetId === subnetId))
-        : undefined;
-      const remediation = remediate(result, vantage, requirement, {
-        vantageCidrs: vantageCidrs(v, inventory),
+      const { result, remediation } = auditWithRemediation(auditor, inventory, vantage, requirement, {
         label: flow.requirements.join(' '),
-        ...(networkAcl ? { networkAcl } : {}),
+        vantageCidrs: vantageCidrs(v, inventory),
       });
       out.push({ ...base, ...(subnetId ? { subnetId } : {}), requirement, result, remediation });
     }
