@@ -3,6 +3,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import type { Catalog } from './catalog';
 import { placementSchema, portListSchema, protocolSchema } from './catalog/schema';
+import { formatPortList } from './ports';
 import { describeValue, formatIssues, formatPath } from './errors';
 import { PROBE_DEFAULTS } from './probe';
 
@@ -85,7 +86,11 @@ export const customFlowSchema = z
     /** A vantage name; default: the first vantage. */
     from: z.string().optional(),
     to: z.array(addressSchema).min(1),
-    ports: portListSchema,
+    /**
+     * Kept as text, in canonical form (`1433,5022-5023`): a parsed environment then parses again to
+     * itself, so it can be stored and read back unchanged. The planner reads it into ranges.
+     */
+    ports: portListSchema.transform((ranges) => formatPortList(ranges)),
     protocol: protocolSchema.default('tcp'),
     /** Where the destination is; default `on-prem`. */
     placement: placementSchema.default('on-prem'),

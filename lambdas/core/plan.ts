@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Catalog, Placement, Protocol, Requirement } from './catalog';
 import { type AddressKind, classifyAddress, type Environment } from './environment';
-import { formatPortList, type PortRange } from './ports';
+import { formatPortList, parsePortList, type PortRange } from './ports';
 
 /** A flow's direction as seen from the target VPC. */
 export type Direction = 'egress' | 'ingress' | 'intra-vpc' | 'outside';
@@ -244,7 +244,7 @@ export function plan(env: Environment, catalog: Catalog): Plan {
           placement: custom.placement,
         },
         protocol: custom.protocol,
-        ports: custom.ports,
+        ports: parsePortList(custom.ports),
         requirement: `custom:${custom.name}`,
         purpose: custom.purpose ?? `${custom.name} (your own flow)`,
         optional: false,

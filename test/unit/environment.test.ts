@@ -184,3 +184,19 @@ describe('environment files', () => {
     expect(classifyAddress('-leading.example')).toBeUndefined();
   });
 });
+
+describe('a parsed environment', () => {
+  it('parses again to itself, so it can be stored and read back (flow ports stay canonical text)', () => {
+    // Arrange
+    const raw = {
+      ...structuredClone(base),
+      flows: [{ name: 'db', to: ['10.0.0.1'], ports: '5023, 1433,5022' }],
+    };
+    // Act
+    const once = parseEnvironment(raw, catalog);
+    const twice = parseEnvironment(JSON.parse(JSON.stringify(once)), catalog);
+    // Assert
+    expect(once.flows[0]!.ports).toBe('1433,5022-5023');
+    expect(twice).toEqual(once);
+  });
+});

@@ -1,0 +1,283 @@
+/**
+ * The in-process runner: runs the steps of a check run one after another in this process (local mode), the
+ * way the state machine runs them as Lambdas in AWS. A run that fails halfway keeps what it has and ends
+ * `partial` or `failed` with the reason; nothing is left `running`.
+ */
+import type { Inventory } from '../audit/types';
+import type { Catalog } from '../catalog';
+import type { Environment } from '../environment';
+import type { probe } from '../probe';
+import {
+  type CheckRun,
+  ConflictError,
+  newCheckId,
+  OPEN_STATUSES,
+  type ResultStore,
+  type RunPatch,
+  type Trigger,
+} from '../store';
+import { type CombinedFinding, countVerdicts } from './combine';
+import {
+  auditStep,
+  type AuditStepOutput,
+  combineStep,
+  compareStep,
+  emitStep,
+  type EventSink,
+  planStep,
+  probeStep,
+  type ProbeStepOutput,
+  recordStep,
+} from './steps';
+import type { Resolve } from '../audit/plan-audit';
+
+/** Options of {@link createRunner}. */
+export interface RunnerOptions {
+  readonly store: ResultStore;
+  readonly catalog: Catalog;
+  /** The AWS inventory to audit an environment against. @default - none: the audit is skipped and says so */
+  readonly inventoryFor?: (environment: Environment) => Promise<Inventory | undefined>;
+  readonly events: EventSink;
+  /**
+   * `here` (local mode): probe every vantage's targets once, from this process. `vantage`: one probe job per
+   * vantage (still in-process here). @default 'vantage'
+   */
+  readonly probeFrom?: 'vantage' | 'here';
+  /** @default - the system clock */
+  readonly now?: () => Date;
+  /** Time budget of the probe step of a run, in ms. @default 300000 */
+  readonly budgetMs?: number;
+  /** The probe engine. @default - `probe` from the engine */
+  readonly probeEngine?: typeof probe;
+  /** Resolves hostnames for the audit. @default - `dns.promises.lookup` */
+  readonly resolve?: Resolve;
+}
+
+/** What {@link Runner.start} takes. */
+export interface StartRunInput {
+  readonly environment: Environment;
+  readonly trigger: Trigger;
+}
+
+export interface Runner {
+  /** Creates the run `queued` and runs it in the background; resolves with the run as created. */
+  start(input: StartRunInput): Promise<CheckRun>;
+  /** The run once it is closed (or as stored, when this process is not running it). */
+  wait(checkId: string): Promise<CheckRun>;
+  /**
+   * Stops taking runs; in-flight runs get `graceMs` to finish, then are aborted and closed `partial` with
+   * reason `shutdown`, keeping the findings they recorded.
+   */
+  shutdown(graceMs: number): Promise<void>;
+  /** Closes runs left `queued`/`running` by a process that died, created before `olderThan`, as `failed`. */
+  recoverStale(olderThan: Date): Promise<number>;
+}
+
+/** Raised by {@link Runner.start} once the runner is shutting down. */
+export class RunnerStoppedError extends Error {
+  override readonly name = 'RunnerStoppedError';
+  constructor() {
+    super('the runner is shutting down and takes no new runs: retry against the restarted service');
+  }
+}
+
+/** The reason a run closed by {@link Runner.shutdown} carries. */
+export const SHUTDOWN_REASON = 'shutdown';
+/** The reason a run closed by {@link Runner.recoverStale} carries. */
+export const STALE_REASON =
+  'the process running it stopped before it finished; closed when the service restarted (run the check again)';
+
+interface InFlight {
+  readonly done: Promise<void>;
+  readonly abort: AbortController;
+}
+
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/** Creates the in-process runner. */
+export function createRunner(options: RunnerOptions): Runner {
+  const { store, catalog, events } = options;
+  const now = options.now ?? (() => new Date());
+  const budgetMs = options.budgetMs ?? 300_000;
+  const inFlight = new Map<string, InFlight>();
+  let stopping = false;
+
+  /** Closes the run unless it is closed already (a shutdown may have closed it first). */
+  const close = async (checkId: string, patch: RunPatch) => {
+    try {
+      await store.updateRun(
+        checkId,
+        { ...patch, finishedAt: now().toISOString() },
+        { expectStatus: [...OPEN_STATUSES] },
+      );
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+    }
+  };
+
+  const execute = async (created: CheckRun, environment: Environment, signal: AbortSignal) => {
+    let step = 'start';
+    let findings: CombinedFinding[] | undefined;
+    let recorded = false;
+    const problems: string[] = [];
+    try {
+      const run = await store.updateRun(
+        created.checkId,
+        { status: 'running', startedAt: now().toISOString() },
+        { expectStatus: 'queued' },
+      );
+      step = 'plan';
+      const planned = await planStep({ environment }, catalog, options.probeFrom ?? 'vantage');
+
+      step = 'probe';
+      const deadline = Date.now() + budgetMs;
+      const settled = await Promise.all(
+        planned.probeJobs.map(async (job) => {
+          try {
+            const out = await probeStep(
+              {
+                vantage: job.vantage,
+                targets: job.targets,
+                timeoutMs: environment.probe.timeoutMs,
+                concurrency: environment.probe.concurrency,
+                retries: environment.probe.retries,
+                deadline,
+              },
+              { signal, ...(options.probeEngine ? { engine: options.probeEngine } : {}) },
+            );
+            return { ok: out };
+          } catch (err) {
+            return { failed: { vantage: job.vantage, reason: messageOf(err) } };
+          }
+        }),
+      );
+      const probes: ProbeStepOutput[] = settled.flatMap((s) => (s.ok ? [s.ok] : []));
+      const probeFailures = settled.flatMap((s) => (s.failed ? [s.failed] : []));
+      for (const f of probeFailures) problems.push(`the probe of vantage ${f.vantage} failed: ${f.reason}`);
+
+      step = 'audit';
+      let audit: AuditStepOutput;
+      try {
+        const inventory = options.inventoryFor ? await options.inventoryFor(environment) : undefined;
+        audit = await auditStep(
+          { plan: planned.plan, environment, ...(inventory ? { inventory } : {}) },
+          ...(options.resolve ? [options.resolve] : []),
+        );
+      } catch (err) {
+        problems.push(`the audit failed: ${messageOf(err)}`);
+        audit = { audits: [], skipped: `the audit failed: ${messageOf(err)}` };
+      }
+
+      step = 'combine';
+      findings = await combineStep({ plan: planned.plan, probes, probeFailures, audit });
+
+      step = 'record';
+      await recordStep(store, run, findings);
+      recorded = true;
+
+      const counts = countVerdicts(findings);
+      await store.updateRun(run.checkId, { counts, flowCount: findings.length });
+
+      let comparePatch: RunPatch = {};
+      try {
+        step = 'compare';
+        const comparison = await compareStep(store, run);
+        comparePatch = {
+          changes: comparison.changes,
+          ...(comparison.previousCheckId ? { previousCheckId: comparison.previousCheckId } : {}),
+        };
+        step = 'emit';
+        await emitStep(events, run, comparison);
+      } catch (err) {
+        problems.push(`the ${step} step failed: ${messageOf(err)}`);
+      }
+
+      if (signal.aborted) {
+        await close(run.checkId, { ...comparePatch, status: 'partial', reason: SHUTDOWN_REASON });
+      } else if (problems.length > 0) {
+        await close(run.checkId, { ...comparePatch, status: 'partial', reason: problems.join('; ') });
+      } else {
+        await close(run.checkId, { ...comparePatch, status: 'succeeded' });
+      }
+    } catch (err) {
+      const reason = signal.aborted
+        ? SHUTDOWN_REASON
+        : [...problems, `the ${step} step failed: ${messageOf(err)}`].join('; ');
+      const patch: RunPatch = {
+        status: recorded || signal.aborted ? 'partial' : 'failed',
+        reason,
+        ...(findings && recorded ? { counts: countVerdicts(findings), flowCount: findings.length } : {}),
+      };
+      await close(created.checkId, patch).catch(() => undefined);
+    }
+  };
+
+  return {
+    async start({ environment, trigger }) {
+      if (stopping) throw new RunnerStoppedError();
+      const at = now();
+      const run = await store.createRun({
+        checkId: newCheckId(at),
+        environmentName: environment.name,
+        trigger,
+        status: 'queued',
+        createdAt: at.toISOString(),
+        counts: {},
+        flowCount: 0,
+      });
+      const abort = new AbortController();
+      const done = execute(run, environment, abort.signal).finally(() => inFlight.delete(run.checkId));
+      inFlight.set(run.checkId, { done, abort });
+      return run;
+    },
+
+    async wait(checkId) {
+      await inFlight.get(checkId)?.done;
+      return store.getRun(checkId);
+    },
+
+    async shutdown(graceMs) {
+      stopping = true;
+      const running = [...inFlight.entries()];
+      if (running.length === 0) return;
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, Math.max(0, graceMs));
+      });
+      await Promise.race([Promise.all(running.map(([, r]) => r.done)), grace]);
+      clearTimeout(timer);
+      const left = [...inFlight.entries()];
+      for (const [, r] of left) r.abort.abort();
+      // Aborted runs record what they have and close themselves; a step stuck past that is closed here.
+      const settle = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 2000);
+      });
+      await Promise.race([Promise.all(left.map(([, r]) => r.done)), settle]);
+      clearTimeout(timer);
+      await Promise.all(
+        left.map(([checkId]) =>
+          close(checkId, { status: 'partial', reason: SHUTDOWN_REASON }).catch(() => undefined),
+        ),
+      );
+    },
+
+    async recoverStale(olderThan) {
+      const stale = await store.listStaleRuns(olderThan.toISOString());
+      let closed = 0;
+      for (const run of stale) {
+        if (inFlight.has(run.checkId)) continue;
+        try {
+          await store.updateRun(
+            run.checkId,
+            { status: 'failed', reason: STALE_REASON, finishedAt: now().toISOString() },
+            { expectStatus: [...OPEN_STATUSES] },
+          );
+          closed++;
+        } catch (err) {
+          if (!(err instanceof ConflictError)) throw err;
+        }
+      }
+      return closed;
+    },
+  };
+}

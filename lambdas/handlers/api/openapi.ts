@@ -1,0 +1,193 @@
+/**
+ * The OpenAPI 3.1 document of the HTTP API, generated from the zod schemas the router validates with
+ * (`z.toJSONSchema`), so that documentation and validation cannot drift apart.
+ */
+import { z } from 'zod';
+import {
+  checkWithFindingsSchema,
+  environmentRecordSchema,
+  environmentSchema,
+  healthSchema,
+  listChecksQuerySchema,
+  pageQuerySchema,
+  pageSchema,
+  pathParamSchemas,
+  problemSchema,
+  profileDetailSchema,
+  profileSummarySchema,
+  startCheckBodyDocSchema,
+  startCheckResponseSchema,
+} from './schemas';
+import { checkRunSchema, findingRecordSchema } from '../../core/store';
+
+type JsonSchema = Record<string, unknown>;
+
+function schemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  const out = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as JsonSchema;
+  delete out.$schema;
+  return out;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+const jsonContent = (name: string) => ({ 'application/json': { schema: ref(name) } });
+
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: ref('Problem') } },
+});
+
+const errors = {
+  '400': problem('The input is not valid; `errors` names each bad field.'),
+  '404': problem('Not found.'),
+  '413': problem('The body is too large.'),
+};
+
+function queryParameters(schema: z.ZodObject): unknown[] {
+  const json = schemaOf(schema, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] };
+  return Object.entries(json.properties ?? {}).map(([name, s]) => ({
+    name,
+    in: 'query',
+    required: json.required?.includes(name) ?? false,
+    schema: s,
+  }));
+}
+
+function pathParameter(name: keyof typeof pathParamSchemas) {
+  return { name, in: 'path', required: true, schema: schemaOf(pathParamSchemas[name], 'input') };
+}
+
+/** The OpenAPI document served at `/openapi.json`. */
+export function buildOpenApi(): Record<string, unknown> {
+  const page = queryParameters(pageQuerySchema);
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'preflight',
+      version: '0.1.0',
+      description:
+        'Pre-flight port checks for migrations into AWS. Errors are application/problem+json with the offending field paths.',
+    },
+    paths: {
+      '/health': {
+        get: {
+          summary: 'Liveness',
+          responses: { '200': { description: 'OK', content: jsonContent('Health') } },
+        },
+      },
+      '/profiles': {
+        get: {
+          summary: 'The catalog profiles',
+          responses: { '200': { description: 'Profiles', content: jsonContent('ProfilePage') } },
+        },
+      },
+      '/profiles/{profileId}': {
+        get: {
+          summary: 'One profile with its requirements',
+          parameters: [pathParameter('profileId')],
+          responses: {
+            '200': { description: 'The profile', content: jsonContent('ProfileDetail') },
+            ...errors,
+          },
+        },
+      },
+      '/environments': {
+        get: {
+          summary: 'Environments by name',
+          parameters: page,
+          responses: { '200': { description: 'A page', content: jsonContent('EnvironmentPage') }, ...errors },
+        },
+      },
+      '/environments/{name}': {
+        parameters: [pathParameter('name')],
+        get: {
+          summary: 'One environment',
+          responses: {
+            '200': { description: 'The environment', content: jsonContent('EnvironmentRecord') },
+            ...errors,
+          },
+        },
+        put: {
+          summary: 'Create or replace an environment',
+          requestBody: { required: true, content: jsonContent('Environment') },
+          responses: {
+            '200': { description: 'Stored', content: jsonContent('EnvironmentRecord') },
+            ...errors,
+            '422': problem('A target is outside the allowed CIDRs or forbidden, or the plan is too large.'),
+          },
+        },
+        delete: {
+          summary: 'Delete an environment',
+          responses: { '204': { description: 'Deleted' }, ...errors },
+        },
+      },
+      '/environments/{name}/flows/{flowId}/history': {
+        get: {
+          summary: "One flow's findings across runs, newest first",
+          parameters: [pathParameter('name'), pathParameter('flowId'), ...page],
+          responses: { '200': { description: 'A page', content: jsonContent('FindingPage') }, ...errors },
+        },
+      },
+      '/checks': {
+        get: {
+          summary: "An environment's runs, newest first",
+          parameters: queryParameters(listChecksQuerySchema),
+          responses: { '200': { description: 'A page', content: jsonContent('CheckRunPage') }, ...errors },
+        },
+        post: {
+          summary: 'Start a check of a stored or an inline environment',
+          parameters: [
+            {
+              name: 'Idempotency-Key',
+              in: 'header',
+              required: false,
+              schema: { type: 'string', minLength: 1, maxLength: 200 },
+              description: 'A retried request with the same key and body returns the same run.',
+            },
+          ],
+          requestBody: { required: true, content: jsonContent('StartCheck') },
+          responses: {
+            '202': {
+              description: 'Started',
+              headers: { Location: { schema: { type: 'string' }, description: '/checks/{checkId}' } },
+              content: jsonContent('StartCheckResponse'),
+            },
+            ...errors,
+            '409': problem('The Idempotency-Key was used for another request.'),
+            '422': problem('A target is outside the allowed CIDRs or forbidden, or the plan is too large.'),
+          },
+        },
+      },
+      '/checks/{checkId}': {
+        get: {
+          summary: 'A run with a page of its findings',
+          parameters: [pathParameter('checkId'), ...page],
+          responses: {
+            '200': { description: 'The run', content: jsonContent('CheckWithFindings') },
+            ...errors,
+          },
+        },
+      },
+      '/openapi.json': {
+        get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } },
+      },
+    },
+    components: {
+      schemas: {
+        Environment: schemaOf(environmentSchema, 'input'),
+        EnvironmentRecord: schemaOf(environmentRecordSchema, 'output'),
+        EnvironmentPage: schemaOf(pageSchema(environmentRecordSchema), 'output'),
+        StartCheck: schemaOf(startCheckBodyDocSchema, 'input'),
+        StartCheckResponse: schemaOf(startCheckResponseSchema, 'output'),
+        CheckRun: schemaOf(checkRunSchema, 'output'),
+        CheckRunPage: schemaOf(pageSchema(checkRunSchema), 'output'),
+        CheckWithFindings: schemaOf(checkWithFindingsSchema, 'output'),
+        FindingPage: schemaOf(pageSchema(findingRecordSchema), 'output'),
+        ProfilePage: schemaOf(pageSchema(profileSummarySchema), 'output'),
+        ProfileDetail: schemaOf(profileDetailSchema, 'output'),
+        Health: schemaOf(healthSchema, 'output'),
+        Problem: schemaOf(problemSchema, 'output'),
+      },
+    },
+  };
+}

@@ -1,0 +1,327 @@
+import { createServer, type Server } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
+import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite';
+import type { Inventory } from '../../lambdas/core/audit/types';
+import { defaultCatalog } from '../../lambdas/core/catalog';
+import { type Environment, environmentSchema } from '../../lambdas/core/environment';
+import type { probe, ProbeRun } from '../../lambdas/core/probe';
+import {
+  createRunner,
+  RunnerStoppedError,
+  SHUTDOWN_REASON,
+  STALE_REASON,
+} from '../../lambdas/core/run/runner';
+import { type EventSink, STATE_CHANGED, type StateChangedDetail } from '../../lambdas/core/run/steps';
+import { type FindingRecord, newCheckId, type ResultStore } from '../../lambdas/core/store';
+
+const catalog = defaultCatalog();
+
+/** A listener on 127.0.0.1 (port 0: the system picks one). */
+function listen(port = 0): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer((socket) => socket.destroy());
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+const portOf = (server: Server) => (server.address() as AddressInfo).port;
+const closeServer = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
+
+/** A port on 127.0.0.1 that nothing listens on (bound, then released). */
+async function freePort(): Promise<number> {
+  const server = await listen();
+  const port = portOf(server);
+  await closeServer(server);
+  return port;
+}
+
+function environment(name: string, openPort: number, closedPort: number): Environment {
+  return environmentSchema.parse({
+    name,
+    vantages: [{ name: 'here', roles: ['target-worker'] }],
+    flows: [
+      { name: 'open-one', to: ['127.0.0.1'], ports: String(openPort), placement: 'on-prem' },
+      { name: 'closed-one', to: ['127.0.0.1'], ports: String(closedPort), placement: 'on-prem' },
+      { name: 'block-one', to: ['127.0.0.0/30'], ports: '443', placement: 'on-prem' },
+    ],
+    probe: { timeoutMs: 1000, retries: 0 },
+  });
+}
+
+class Events implements EventSink {
+  readonly sent: Array<{ detailType: string; detail: StateChangedDetail }> = [];
+  emit(detailType: typeof STATE_CHANGED, detail: StateChangedDetail) {
+    this.sent.push({ detailType, detail });
+  }
+}
+
+async function findingsOf(store: ResultStore, checkId: string): Promise<FindingRecord[]> {
+  return (await store.listFindings(checkId, { limit: 100 })).items;
+}
+
+const byFlowName = (findings: FindingRecord[], port: number) =>
+  findings.find((f) => f.ports === String(port) && f.destination === '127.0.0.1');
+
+let dyn: RunningDynalite;
+let store: DynamoResultStore;
+
+beforeAll(async () => {
+  dyn = await startDynalite();
+  store = new DynamoResultStore(dyn.client, { tableName: dyn.tableName });
+});
+afterAll(async () => {
+  await dyn.close();
+});
+
+describe('a check run on loopback', () => {
+  it('runs every step, records one finding per flow and emits one event per changed flow', async () => {
+    // Arrange
+    const a = await listen();
+    const portA = portOf(a);
+    const portB = await freePort();
+    const env = environment('loop-run', portA, portB);
+    const events = new Events();
+    const runner = createRunner({ store, catalog, events, probeFrom: 'here' });
+
+    // Act: the first run
+    const created = await runner.start({ environment: env, trigger: 'cli' });
+    const first = await runner.wait(created.checkId);
+
+    // Assert
+    expect(created.status).toBe('queued');
+    expect(first).toMatchObject({ status: 'succeeded', flowCount: 3, trigger: 'cli' });
+    expect(first.counts).toEqual({ pass: 1, refused: 1, 'audited-only': 1 });
+    expect(first.reason).toBeUndefined();
+    expect(first.startedAt).toBeDefined();
+    expect(first.finishedAt).toBeDefined();
+    expect(first.changes).toEqual([]);
+    const findings1 = await findingsOf(store, first.checkId);
+    expect(findings1).toHaveLength(3);
+    expect(byFlowName(findings1, portA)?.verdict).toBe('pass');
+    expect(byFlowName(findings1, portB)).toMatchObject({ verdict: 'refused' });
+    expect(byFlowName(findings1, portB)?.cause).toContain('nothing listens');
+    const cidr = findings1.find((f) => f.destination === '127.0.0.0/30');
+    expect(cidr?.verdict).toBe('audited-only');
+    expect(cidr?.cause).toContain('no AWS inventory');
+    expect(events.sent).toEqual([]);
+
+    // Act: the listener moves from port A to port B, and the check runs again
+    await closeServer(a);
+    const b = await listen(portB);
+    try {
+      const second = await runner.wait((await runner.start({ environment: env, trigger: 'api' })).checkId);
+
+      // Assert
+      expect(second).toMatchObject({ status: 'succeeded', previousCheckId: first.checkId });
+      expect(second.counts).toEqual({ pass: 1, refused: 1, 'audited-only': 1 });
+      const flowA = byFlowName(findings1, portA)!.flowId;
+      const flowB = byFlowName(findings1, portB)!.flowId;
+      expect(second.changes).toEqual(
+        [
+          { flowId: flowA, from: 'pass', to: 'refused' },
+          { flowId: flowB, from: 'refused', to: 'pass' },
+        ].sort((x, y) => (x.flowId < y.flowId ? -1 : 1)),
+      );
+      expect(events.sent).toHaveLength(2);
+      expect(events.sent.every((e) => e.detailType === STATE_CHANGED)).toBe(true);
+      expect(events.sent.map((e) => e.detail.flowId).sort()).toEqual([flowA, flowB].sort());
+      expect(events.sent.find((e) => e.detail.flowId === flowA)?.detail).toMatchObject({
+        checkId: second.checkId,
+        environmentName: 'loop-run',
+        previousCheckId: first.checkId,
+        from: 'pass',
+        to: 'refused',
+        cause: expect.stringContaining('nothing listens'),
+      });
+
+      // Act: nothing changes
+      const third = await runner.wait((await runner.start({ environment: env, trigger: 'api' })).checkId);
+
+      // Assert
+      expect(third).toMatchObject({ status: 'succeeded', previousCheckId: second.checkId, changes: [] });
+      expect(events.sent).toHaveLength(2);
+    } finally {
+      await closeServer(b);
+      await runner.shutdown(1000);
+    }
+  });
+
+  it('probes per vantage too', async () => {
+    // Arrange
+    const a = await listen();
+    const env = environment('loop-vantage', portOf(a), await freePort());
+    const runner = createRunner({ store, catalog, events: new Events() });
+    try {
+      // Act
+      const run = await runner.wait((await runner.start({ environment: env, trigger: 'cli' })).checkId);
+      // Assert
+      expect(run.status).toBe('succeeded');
+      expect(run.counts).toEqual({ pass: 1, refused: 1, 'audited-only': 1 });
+    } finally {
+      await closeServer(a);
+    }
+  });
+});
+
+describe('a check run audited against an inventory', () => {
+  it('names the Security Group that blocks a flow and keeps live answers that contradict the audit', async () => {
+    // Arrange: a Security Group with no outbound rule at all
+    const sg = 'sg-0123456789abcdef0';
+    const inventory: Inventory = {
+      securityGroups: new Map([[sg, { GroupId: sg, IpPermissions: [], IpPermissionsEgress: [] }]]),
+      networkInterfaces: [],
+      networkAcls: [],
+      routeTables: [],
+      subnets: [],
+      prefixLists: new Map(),
+    };
+    const a = await listen();
+    const portA = portOf(a);
+    const portB = await freePort();
+    const env = environmentSchema.parse({
+      ...environment('loop-audited', portA, portB),
+      vantages: [{ name: 'here', roles: ['target-worker'], securityGroupIds: [sg] }],
+    });
+    const runner = createRunner({
+      store,
+      catalog,
+      events: new Events(),
+      probeFrom: 'here',
+      inventoryFor: async (e) => (e.name === 'loop-audited' ? inventory : undefined),
+    });
+    try {
+      // Act
+      const run = await runner.wait((await runner.start({ environment: env, trigger: 'cli' })).checkId);
+
+      // Assert
+      expect(run).toMatchObject({ status: 'succeeded', counts: { pass: 1, refused: 1, 'blocked-aws': 1 } });
+      const findings = await findingsOf(store, run.checkId);
+      const blocked = findings.find((f) => f.verdict === 'blocked-aws');
+      expect(blocked?.destination).toBe('127.0.0.0/30');
+      expect(blocked?.cause).toContain(`no egress rule of ${sg}`);
+      expect(blocked?.detail).toMatchObject({
+        audit: { status: 'blocked' },
+        remediation: [{ securityGroup: { groupId: sg, direction: 'egress' } }],
+      });
+      expect(byFlowName(findings, portA)?.cause).toContain('out of date');
+    } finally {
+      await closeServer(a);
+    }
+  });
+});
+
+describe('a run that fails halfway', () => {
+  it('keeps its findings and ends partial with the reason when the probe step throws', async () => {
+    // Arrange
+    const failing: typeof probe = async () => {
+      throw new Error('probe engine exploded');
+    };
+    const env = environment('loop-probe-fails', await freePort(), await freePort());
+    const runner = createRunner({ store, catalog, events: new Events(), probeEngine: failing });
+
+    // Act
+    const run = await runner.wait((await runner.start({ environment: env, trigger: 'api' })).checkId);
+
+    // Assert
+    expect(run.status).toBe('partial');
+    expect(run.reason).toContain('probe engine exploded');
+    expect(run.finishedAt).toBeDefined();
+    expect(run.counts).toEqual({ skipped: 2, 'audited-only': 1 });
+    const findings = await findingsOf(store, run.checkId);
+    expect(findings).toHaveLength(3);
+    expect(findings.filter((f) => f.verdict === 'skipped').map((f) => f.cause)).toEqual([
+      expect.stringContaining('probe engine exploded'),
+      expect.stringContaining('probe engine exploded'),
+    ]);
+  });
+
+  it('ends failed with the reason when nothing could be recorded', async () => {
+    // Arrange
+    const broken: ResultStore = Object.create(store) as ResultStore;
+    broken.putFindings = async () => {
+      throw new Error('table is gone');
+    };
+    const env = environment('loop-store-fails', await freePort(), await freePort());
+    const runner = createRunner({ store: broken, catalog, events: new Events(), probeFrom: 'here' });
+
+    // Act
+    const run = await runner.wait((await runner.start({ environment: env, trigger: 'api' })).checkId);
+
+    // Assert
+    expect(run.status).toBe('failed');
+    expect(run.reason).toBe('the record step failed: table is gone');
+    expect(run.finishedAt).toBeDefined();
+  });
+});
+
+describe('shutdown and restart', () => {
+  it('closes an in-flight run as partial with reason shutdown, and takes no new runs', async () => {
+    // Arrange: a probe that never finishes on its own, only when aborted
+    let started!: () => void;
+    const probing = new Promise<void>((resolve) => (started = resolve));
+    const hanging: typeof probe = (targets, options) =>
+      new Promise<ProbeRun>((resolve) => {
+        started();
+        options?.signal?.addEventListener('abort', () =>
+          resolve({
+            results: targets.flatMap((t) =>
+              t.ports.map((port) => ({
+                host: t.host,
+                port,
+                state: 'skipped' as const,
+                latencyMs: null,
+                attempts: 0,
+              })),
+            ),
+            durationMs: 1,
+            stats: { maxInFlight: 0, attempts: 0, hosts: {} },
+          }),
+        );
+      });
+    const env = environment('loop-shutdown', await freePort(), await freePort());
+    const runner = createRunner({
+      store,
+      catalog,
+      events: new Events(),
+      probeEngine: hanging,
+      probeFrom: 'here',
+    });
+    const created = await runner.start({ environment: env, trigger: 'schedule' });
+    await probing;
+
+    // Act
+    await runner.shutdown(50);
+
+    // Assert
+    const run = await store.getRun(created.checkId);
+    expect(run).toMatchObject({ status: 'partial', reason: SHUTDOWN_REASON });
+    expect(run.finishedAt).toBeDefined();
+    expect(await findingsOf(store, run.checkId)).toHaveLength(3);
+    await expect(runner.start({ environment: env, trigger: 'api' })).rejects.toThrow(RunnerStoppedError);
+  });
+
+  it('closes runs left running by a dead process as failed', async () => {
+    // Arrange
+    const at = new Date(Date.now() - 3_600_000);
+    const leftover = await store.createRun({
+      checkId: newCheckId(at),
+      environmentName: 'loop-stale',
+      trigger: 'api',
+      status: 'running',
+      createdAt: at.toISOString(),
+      startedAt: at.toISOString(),
+      counts: {},
+      flowCount: 0,
+    });
+    const runner = createRunner({ store, catalog, events: new Events() });
+
+    // Act
+    const closed = await runner.recoverStale(new Date(Date.now() - 60_000));
+
+    // Assert
+    expect(closed).toBe(1);
+    expect(await store.getRun(leftover.checkId)).toMatchObject({ status: 'failed', reason: STALE_REASON });
+    expect(await runner.recoverStale(new Date())).toBe(0);
+  });
+});
