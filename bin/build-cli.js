@@ -8,9 +8,9 @@ const { join } = require('node:path');
 const ROOT = join(__dirname, '..');
 const OUTFILE = join(ROOT, 'dist', 'preflight.js');
 
-/** The newest modification time (ms) of the CLI's sources: lambdas/**, package.json. */
+/** The newest modification time (ms) of the CLI's sources: lambdas/**, package.json and this build script. */
 function newestSourceMtime() {
-  let newest = statSync(join(ROOT, 'package.json')).mtimeMs;
+  let newest = Math.max(statSync(join(ROOT, 'package.json')).mtimeMs, statSync(__filename).mtimeMs);
   const walk = (dir) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
@@ -41,8 +41,8 @@ function buildCli() {
     target: 'node20',
     format: 'cjs',
     minify: true,
-    // The AWS SDK is loaded from node_modules only by the commands that call AWS, so the rest start fast.
-    external: ['@aws-sdk/*', '@smithy/*'],
+    // The AWS SDK and dynalite (native code) load from node_modules, and only in the commands that use them.
+    external: ['@aws-sdk/*', '@smithy/*', 'dynalite'],
     sourcemap: true,
     logLevel: 'warning',
   });

@@ -8,6 +8,7 @@ import { catalogCommand, catalogHelp } from './commands/catalog';
 import { checkCommand, checkHelp } from './commands/check';
 import { planCommand, planHelp } from './commands/plan';
 import { probeCommand, probeHelp } from './commands/probe';
+import { serveCommand, serveHelp } from './commands/serve';
 import type { Io } from './output';
 
 const mainHelp = `preflight: prove that every port a migration into AWS needs is really open.
@@ -20,6 +21,7 @@ Commands:
   probe     probe TCP ports live and classify each one (open, closed, filtered, …)
   audit     audit Security Groups, network ACLs and routes statically; print the rule that fixes each gap
   check     plan + live probes from this machine: a verdict and cause per flow
+  serve     the service locally: HTTP API, embedded store, check runner
 
 Run 'preflight <command> --help' for a command's options.
 Every command takes --json. Exit status: 0 all good, 1 something failed, 2 usage or input error.
@@ -40,6 +42,7 @@ const COMMANDS: Record<string, Command> = {
   probe: { run: probeCommand, help: probeHelp },
   audit: { run: auditCommand, help: auditHelp },
   check: { run: checkCommand, help: checkHelp },
+  serve: { run: serveCommand, help: serveHelp },
 };
 
 /** The package's version, from the nearest package.json above this file (source or bundle). */
@@ -71,6 +74,8 @@ const EXPECTED_ERRORS = new Set([
   'AuditRequirementError',
   'CidrError',
   'InventoryValueError',
+  'StoreError',
+  'SafetyConfigError',
 ]);
 
 /**

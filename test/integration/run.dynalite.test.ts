@@ -36,10 +36,15 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function environment(name: string, openPort: number, closedPort: number): Environment {
+function environment(
+  name: string,
+  openPort: number,
+  closedPort: number,
+  securityGroupIds: string[] = [],
+): Environment {
   return environmentSchema.parse({
     name,
-    vantages: [{ name: 'here', roles: ['target-worker'] }],
+    vantages: [{ name: 'here', roles: ['target-worker'], securityGroupIds }],
     flows: [
       { name: 'open-one', to: ['127.0.0.1'], ports: String(openPort), placement: 'on-prem' },
       { name: 'closed-one', to: ['127.0.0.1'], ports: String(closedPort), placement: 'on-prem' },
@@ -179,10 +184,7 @@ describe('a check run audited against an inventory', () => {
     const a = await listen();
     const portA = portOf(a);
     const portB = await freePort();
-    const env = environmentSchema.parse({
-      ...environment('loop-audited', portA, portB),
-      vantages: [{ name: 'here', roles: ['target-worker'], securityGroupIds: [sg] }],
-    });
+    const env = environment('loop-audited', portA, portB, [sg]);
     const runner = createRunner({
       store,
       catalog,

@@ -149,7 +149,7 @@ export function combineFlow(
   probe: ProbeOutcome,
   audits: readonly FlowAudit[],
   outcome: AuditOutcome,
-) {
+): CombinedFinding {
   const base = {
     flowId: flow.id,
     direction: flow.direction,

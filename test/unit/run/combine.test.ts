@@ -193,6 +193,19 @@ describe('combineFlow', () => {
     expect(f.cause).toContain('nothing listens');
   });
 
+  it('keeps refused when the audit blocks, since the refusal shows the packets got through', () => {
+    // Act
+    const f = combineFlow(
+      probedFlow,
+      probed('closed', 'ECONNREFUSED'),
+      [audit(probedFlow, sgBlocked)],
+      audited,
+    );
+    // Assert
+    expect(f.verdict).toBe('refused');
+    expect(f.cause).toContain('out of date');
+  });
+
   it('reports unreachable on EHOSTUNREACH', () => {
     // Act
     const f = combineFlow(probedFlow, probed('unreachable', 'EHOSTUNREACH'), [], notAudited);

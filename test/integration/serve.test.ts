@@ -1,0 +1,108 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO } from '../support/cli';
+
+// `preflight serve` as a user runs it: its own process, the real embedded store on disk, real HTTP and
+// real probes, on loopback only.
+
+interface Service {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly url: string;
+  output(): string;
+}
+
+async function startService(dataDir: string): Promise<Service> {
+  const child = spawn(process.execPath, [
+    join(REPO, 'bin', 'preflight.js'),
+    'serve',
+    '--port',
+    '0',
+    '--data',
+    dataDir,
+  ]);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the service did not start: ${out}`)), 30_000);
+    child.stdout.on('data', () => {
+      const m = /preflight service on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1] as string);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`the service exited (${code}): ${out}`)));
+  });
+  return { child, url, output: () => out };
+}
+
+async function stop(service: Service): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => service.child.once('exit', resolve));
+  service.child.kill('SIGTERM');
+  return exited;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked field by field
+async function json(url: string, init?: RequestInit): Promise<{ status: number; body: any }> {
+  const res = await fetch(url, init);
+  return { status: res.status, body: await res.json() };
+}
+
+let dataDir: string;
+let listener: Server;
+let openPort: number;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'preflight-serve-'));
+  listener = createServer((s) => s.on('error', () => undefined).end());
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  openPort = (listener.address() as { port: number }).port;
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => listener.close(resolve));
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('preflight serve', () => {
+  it('runs a check posted to its API, stops gracefully on SIGTERM and keeps the run across a restart', async () => {
+    // Arrange
+    const service = await startService(dataDir);
+    const environment = {
+      name: 'loop',
+      vantages: [{ name: 'here', roles: ['target-worker'] }],
+      flows: [{ name: 'web', to: ['127.0.0.1'], ports: String(openPort) }],
+    };
+
+    // Act
+    const health = await json(`${service.url}/health`);
+    const created = await json(`${service.url}/checks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ environment }),
+    });
+    let run = created.body;
+    for (let i = 0; i < 200 && !['succeeded', 'failed', 'partial'].includes(run.status); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      run = (await json(`${service.url}/checks/${created.body.checkId}`)).body;
+    }
+    const code = await stop(service);
+    const again = await startService(dataDir);
+    const reread = await json(`${again.url}/checks/${created.body.checkId}`);
+    const code2 = await stop(again);
+
+    // Assert
+    expect(health).toEqual({ status: 200, body: expect.objectContaining({ status: 'ok' }) });
+    expect(created.status).toBe(202);
+    expect(run).toMatchObject({ status: 'succeeded', environmentName: 'loop', counts: { pass: 1 } });
+    expect(run.findings).toEqual([expect.objectContaining({ verdict: 'pass', ports: String(openPort) })]);
+    expect(code).toBe(0);
+    expect(service.output()).toContain('stopped');
+    expect(reread.body).toMatchObject({ checkId: created.body.checkId, status: 'succeeded' });
+    expect(code2).toBe(0);
+  });
+});
