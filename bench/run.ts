@@ -1,7 +1,12 @@
+import { benchApi } from './api.bench';
 import { benchAudit } from './audit.bench';
 import { benchProbe } from './probe.bench';
 
-const BENCHES: Record<string, () => Promise<unknown>> = { probe: benchProbe, audit: benchAudit };
+const BENCHES: Record<string, () => Promise<unknown>> = {
+  probe: benchProbe,
+  audit: benchAudit,
+  api: benchApi,
+};
 
 /** `npm run bench [-- NAME]`: every benchmark (or the one named), each printing its own report. */
 async function main(): Promise<void> {

@@ -8,6 +8,7 @@ import { catalogCommand, catalogHelp } from './commands/catalog';
 import { checkCommand, checkHelp } from './commands/check';
 import { planCommand, planHelp } from './commands/plan';
 import { probeCommand, probeHelp } from './commands/probe';
+import { historyCommand, historyHelp } from './commands/history';
 import { serveCommand, serveHelp } from './commands/serve';
 import type { Io } from './output';
 
@@ -22,6 +23,7 @@ Commands:
   audit     audit Security Groups, network ACLs and routes statically; print the rule that fixes each gap
   check     plan + live probes from this machine: a verdict and cause per flow
   serve     the service locally: HTTP API, embedded store, check runner
+  history   the stored runs of an environment, or one flow across runs
 
 Run 'preflight <command> --help' for a command's options.
 Every command takes --json. Exit status: 0 all good, 1 something failed, 2 usage or input error.
@@ -43,6 +45,7 @@ const COMMANDS: Record<string, Command> = {
   audit: { run: auditCommand, help: auditHelp },
   check: { run: checkCommand, help: checkHelp },
   serve: { run: serveCommand, help: serveHelp },
+  history: { run: historyCommand, help: historyHelp },
 };
 
 /** The package's version, from the nearest package.json above this file (source or bundle). */
@@ -75,6 +78,7 @@ const EXPECTED_ERRORS = new Set([
   'CidrError',
   'InventoryValueError',
   'StoreError',
+  'ApiError',
   'SafetyConfigError',
 ]);
 

@@ -332,7 +332,7 @@ describe('the preflight command as a process', () => {
     expect(probeHelp.stdout).toMatch(/^Usage: preflight probe --target HOST:PORTS/);
     expect(unknown).toMatchObject({ code: 2 });
     expect(unknown.stderr).toMatch(
-      /^preflight: unknown command "frobnicate"; commands: catalog, plan, probe, audit, check, serve/,
+      /^preflight: unknown command "frobnicate"; commands: catalog, plan, probe, audit, check, serve, history/,
     );
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('unknown field "scripts"');

@@ -1,9 +1,9 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO } from '../support/cli';
+import { REPO, runCli } from '../support/cli';
 
 // `preflight serve` as a user runs it: its own process, the real embedded store on disk, real HTTP and
 // real probes, on loopback only.
@@ -104,5 +104,74 @@ describe('preflight serve', () => {
     expect(service.output()).toContain('stopped');
     expect(reread.body).toMatchObject({ checkId: created.body.checkId, status: 'succeeded' });
     expect(code2).toBe(0);
+  });
+});
+
+describe('preflight check --api and preflight history against the service', () => {
+  it('runs the check in the service, waits, prints its verdicts, then lists it in the history', async () => {
+    // Arrange
+    const service = await startService(dataDir);
+    const file = join(dataDir, 'api-env.yaml');
+    writeFileSync(
+      file,
+      `name: via-api\nvantages: [{ name: here, roles: [target-worker] }]\nflows:\n  - { name: web, to: [127.0.0.1], ports: "${openPort}" }\n`,
+    );
+    try {
+      // Act
+      const check = await runCli(['check', '--config', file, '--api', service.url, '--json']);
+      const history = await runCli(['history', '--environment', 'via-api', '--api', service.url, '--json']);
+      const text = await runCli(['history', '--environment', 'via-api', '--api', service.url]);
+      const flowId = JSON.parse(check.stdout).findings[0].flowId;
+      const flow = await runCli([
+        'history',
+        '--environment',
+        'via-api',
+        '--flow',
+        flowId,
+        '--api',
+        service.url,
+        '--json',
+      ]);
+
+      // Assert
+      expect(check.code).toBe(0);
+      const run = JSON.parse(check.stdout);
+      expect(run).toMatchObject({ status: 'succeeded', go: true, environmentName: 'via-api' });
+      expect(history.code).toBe(0);
+      expect(JSON.parse(history.stdout).items.map((r: { checkId: string }) => r.checkId)).toEqual([
+        run.checkId,
+      ]);
+      expect(text.stdout).toMatch(
+        new RegExp(
+          `^CHECK +CREATED +TRIGGER +STATUS +VERDICTS\\n${run.checkId} .* api +succeeded +1 pass\\n`,
+        ),
+      );
+      expect(JSON.parse(flow.stdout).items).toEqual([
+        expect.objectContaining({ checkId: run.checkId, verdict: 'pass' }),
+      ]);
+    } finally {
+      await stop(service);
+    }
+  });
+
+  it('says clearly when the service is not running', async () => {
+    // Arrange: a port that was just free, so nothing answers there.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((resolve) => probe.close(resolve));
+    // Act
+    const { code, stderr } = await runCli([
+      'history',
+      '--environment',
+      'x',
+      '--api',
+      `http://127.0.0.1:${port}`,
+    ]);
+    // Assert
+    expect(code).toBe(2);
+    expect(stderr).toContain(
+      `preflight history: cannot reach the preflight API at http://127.0.0.1:${port} (ECONNREFUSED); is \`preflight serve\` running?`,
+    );
   });
 });

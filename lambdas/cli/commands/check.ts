@@ -4,10 +4,11 @@ import { formatPortList } from '../../core/ports';
 import { probe, type ProbeRun } from '../../core/probe';
 import { indexResults, judgeFlow, type LiveVerdict } from '../../core/verdict';
 import { intOption, parseCommandArgs, UsageError } from '../args';
+import { checkThroughApi } from './check-api';
 import { readEnvironmentFile } from '../env-file';
 import { formatMs, interruptSignal, type Io, type Paint, painter, ProgressLine, table } from '../output';
 
-export const checkHelp = `Usage: preflight check --config FILE [--timeout MS] [--concurrency N] [--json] [--exit-zero]
+export const checkHelp = `Usage: preflight check --config FILE [--timeout MS] [--concurrency N] [--api URL] [--json] [--exit-zero]
 
 Runs a check of an environment from this machine: plans its flows, probes every flow that can be
 probed live, and gives each flow a verdict with its cause:
@@ -20,8 +21,14 @@ probed live, and gives each flow a verdict with its cause:
 This machine stands in for every vantage of the file: the vantages' subnets and Security Groups
 are not applied here. (Checks from inside the VPC run through the service.)
 
+With --api URL the check runs in the preflight service instead (\`preflight serve\`, or the API
+deployed in your VPC, where each vantage probes from its own subnets): it is stored there, and this
+command waits for it and prints its verdicts. Requests to a deployed API are signed with SigV4 from
+the standard AWS credential chain.
+
 Options:
   --config FILE      the environment file (see examples/)
+  --api URL          run the check in the service at URL (e.g. http://127.0.0.1:8787)
   --timeout MS       ceiling for one probe attempt (default: the file's probe.timeoutMs, 3000)
   --concurrency N    sockets in flight at once, 1-512 (default: the file's probe.concurrency, 256)
   --json             machine-readable output
@@ -52,10 +59,21 @@ export async function checkCommand(argv: string[], io: Io, injected?: Catalog): 
     concurrency: { type: 'string' },
     json: { type: 'boolean', default: false },
     'exit-zero': { type: 'boolean', default: false },
+    api: { type: 'string' },
   });
   const catalog = injected ?? defaultCatalog();
   if (values.config === undefined) throw new UsageError('--config FILE is required', 'check');
   const env = readEnvironmentFile(values.config, io.cwd, catalog);
+  if (values.api !== undefined) {
+    if (values.timeout !== undefined || values.concurrency !== undefined) {
+      throw new UsageError(
+        "--timeout and --concurrency apply to local checks; the service uses the file's probe settings",
+        'check',
+      );
+    }
+    const code = await checkThroughApi(values.api, env, io, values.json);
+    return values['exit-zero'] && code === 1 ? 0 : code;
+  }
   const timeoutMs =
     intOption('check', 'timeout', values.timeout, 1, 600_000, 'milliseconds') ?? env.probe.timeoutMs;
   const concurrency = intOption('check', 'concurrency', values.concurrency, 1, 512) ?? env.probe.concurrency;
