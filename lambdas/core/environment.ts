@@ -6,6 +6,7 @@ import { placementSchema, portListSchema, protocolSchema } from './catalog/schem
 import { formatPortList } from './ports';
 import { describeValue, formatIssues, formatPath } from './errors';
 import { PROBE_DEFAULTS } from './probe';
+import { parseSchedule, ScheduleError } from './schedule';
 
 /** Raised when an environment file cannot be read or does not validate; `problems` has one line per fault. */
 export class EnvironmentError extends Error {
@@ -114,12 +115,15 @@ export const probeSettingsSchema = z
   .strict();
 export type ProbeSettings = z.infer<typeof probeSettingsSchema>;
 
-const scheduleSchema = z
-  .string()
-  .regex(/^(?:rate\(\s*\d+\s+(?:minute|minutes|hour|hours|day|days)\s*\)|cron\([^()]+\)|at\([^()]+\))$/, {
-    error: (iss) =>
-      `${shown(iss.input)} is not an EventBridge schedule expression (rate(1 hour), cron(0 6 * * ? *) or at(2026-12-01T06:00:00))`,
-  });
+/** An EventBridge schedule expression, checked by the same parser the scheduler uses. */
+const scheduleSchema = z.string().superRefine((expression, ctx) => {
+  try {
+    parseSchedule(expression);
+  } catch (err) {
+    if (!(err instanceof ScheduleError)) throw err;
+    ctx.addIssue({ code: 'custom', input: expression, message: err.message });
+  }
+});
 
 export const environmentSchema = z
   .object({

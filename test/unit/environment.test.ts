@@ -150,12 +150,23 @@ describe('environment files', () => {
     ]);
   });
 
+  it('rejects a cron field out of range with the scheduler parser, naming the field', () => {
+    // Act
+    const problems = problemsOf({ ...structuredClone(base), schedule: 'cron(60 6 ? * MON-FRI *)' });
+    // Assert
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^schedule: "cron\(60 6 \? \* MON-FRI \*\)" is not a valid schedule: the minutes field item "60" is out of range \(allowed: 0-59\)/,
+      ),
+    ]);
+  });
+
   it('rejects a schedule that EventBridge would not accept', () => {
     // Act
     const problems = problemsOf({ ...structuredClone(base), schedule: 'every hour' });
     // Assert
     expect(problems).toEqual([
-      expect.stringMatching(/^schedule: "every hour" is not an EventBridge schedule expression/),
+      'schedule: "every hour" is not a valid schedule: expected rate(…), cron(…) or at(…), for example rate(1 hour), cron(0 6 ? * MON-FRI *) or at(2026-12-01T06:00:00)',
     ]);
   });
 

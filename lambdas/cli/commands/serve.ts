@@ -11,8 +11,9 @@ import type { Io } from '../output';
 export const serveHelp = `Usage: preflight serve [--port N] [--host HOST] [--data DIR] [--inventory FILE…] [--allow CIDR…]
 
 Runs the preflight service locally: the HTTP API (the same handlers as behind API Gateway), the
-embedded DynamoDB-compatible store (dynalite) persisting under a data folder, and the check runner
-in this process. Checks probe from this machine. Ctrl-C (SIGINT) or SIGTERM stops it gracefully:
+embedded DynamoDB-compatible store (dynalite) persisting under a data folder, the check runner and a
+scheduler that starts a check of every stored environment with a \`schedule\` (EventBridge syntax,
+UTC) in this process. Checks probe from this machine. Ctrl-C (SIGINT) or SIGTERM stops it gracefully:
 running checks get a few seconds to finish, then are closed as partial; nothing is left half-written.
 
 Options:
@@ -60,6 +61,7 @@ export async function serveCommand(
   const { startDynalite } = require('../../aws/dynalite') as typeof import('../../aws/dynalite');
   const { DynamoResultStore } = require('../../aws/dynamo-store') as typeof import('../../aws/dynamo-store');
   const { startLocalServer } = require('../../local/server') as typeof import('../../local/server');
+  const { startScheduler } = require('../../local/scheduler') as typeof import('../../local/scheduler');
   /* eslint-enable @typescript-eslint/no-require-imports */
 
   mkdirSync(dataDir, { recursive: true });
@@ -78,6 +80,11 @@ export async function serveCommand(
   });
   // This process owns the data folder: any run still open in it was left by a process that died.
   const recovered = await runner.recoverStale(new Date());
+  const scheduler = startScheduler({
+    store,
+    starter: runner,
+    log: (message) => io.stderr.write(`scheduler: ${message}\n`),
+  });
   const server = await startLocalServer({
     port,
     host: values.host,
@@ -101,6 +108,7 @@ export async function serveCommand(
     signal?.addEventListener('abort', stop, { once: true });
   });
   io.stdout.write('stopping: finishing running checks…\n');
+  await scheduler.stop();
   await server.close();
   await runner.shutdown(GRACE_MS);
   await db.close();
