@@ -62,6 +62,8 @@ export async function serveCommand(
   const { DynamoResultStore } = require('../../aws/dynamo-store') as typeof import('../../aws/dynamo-store');
   const { startLocalServer } = require('../../local/server') as typeof import('../../local/server');
   const { startScheduler } = require('../../local/scheduler') as typeof import('../../local/scheduler');
+  const { DynamoIdempotencyCache } =
+    require('../../aws/dynamo-idempotency') as typeof import('../../aws/dynamo-idempotency');
   /* eslint-enable @typescript-eslint/no-require-imports */
 
   mkdirSync(dataDir, { recursive: true });
@@ -91,6 +93,7 @@ export async function serveCommand(
     store,
     catalog,
     starter: runner,
+    idempotency: new DynamoIdempotencyCache(db.client, { tableName: db.tableName }),
     allowedTargetCidrs: values.allow ?? LOCAL_ALLOWED_TARGET_CIDRS,
   });
   io.stdout.write(

@@ -77,9 +77,8 @@ export const DEFAULT_LIMITS: ApiLimits = {
 };
 
 /**
- * Remembers which run an `Idempotency-Key` started. The in-memory {@link MemoryIdempotencyCache} is what exists
- * for now: it holds only within one process (enough for local mode); a deployed API needs it in the results
- * table, which `ResultStore` does not offer yet.
+ * Remembers which run an `Idempotency-Key` started. {@link MemoryIdempotencyCache} holds within one process;
+ * `DynamoIdempotencyCache` (lambdas/aws) keeps the keys in the results table, for every process and container.
  */
 export interface IdempotencyCache {
   /** The entry for `key`, or, when there is none, claims the key with `create()`'s eventual result. */
