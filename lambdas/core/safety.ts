@@ -11,6 +11,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Catalog } from './catalog';
+import { CidrError, parseCidr as parseAddressBlock } from './audit/addresses';
 import { classifyAddress, type Environment } from './environment';
 import { formatPath } from './errors';
 import { plan } from './plan';
@@ -54,37 +55,26 @@ export interface IpBlock {
   readonly text: string;
 }
 
-function parseV4(text: string): bigint {
-  return text.split('.').reduce((acc, octet) => (acc << 8n) | BigInt(Number(octet)), 0n);
-}
-
-function parseV6(text: string): bigint {
-  let head = text;
-  let tailV4: bigint | undefined;
-  const lastColon = head.lastIndexOf(':');
-  if (head.slice(lastColon + 1).includes('.')) {
-    tailV4 = parseV4(head.slice(lastColon + 1));
-    head = `${head.slice(0, lastColon + 1)}0:0`;
+/** One address through the audit's parser (the project's one IP parser), as a bigint; undefined when not one. */
+function addressValue(text: string): IpValue | undefined {
+  const family = isIP(text);
+  if (family === 0) return undefined;
+  try {
+    const c = parseAddressBlock(text);
+    return { family: family === 4 ? 4 : 6, value: BigInt(c.first) };
+  } catch (err) {
+    if (err instanceof CidrError) return undefined;
+    throw err;
   }
-  const [left, right] = head.includes('::') ? head.split('::') : [head, undefined];
-  const l = left ? left.split(':') : [];
-  const r = right !== undefined && right !== '' ? right.split(':') : [];
-  const groups = right === undefined ? l : [...l, ...Array<string>(8 - l.length - r.length).fill('0'), ...r];
-  let value = groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
-  if (tailV4 !== undefined) value = (value & ~0xffffffffn) | tailV4;
-  return value;
 }
 
 /** Reads an IP address (strips an IPv6 zone); returns undefined when it is not one. */
 export function parseIp(text: string): IpValue | undefined {
-  const bare = text.replace(/%.*$/, '');
-  const family = isIP(bare);
-  if (family === 4) return { family: 4, value: parseV4(bare) };
-  if (family !== 6) return undefined;
-  const value = parseV6(bare);
+  const ip = addressValue(text.replace(/%.*$/, ''));
+  if (ip === undefined || ip.family === 4) return ip;
   // ::ffff:a.b.c.d reaches the IPv4 address a.b.c.d: judge it as that.
-  if (value >> 32n === 0xffffn) return { family: 4, value: value & 0xffffffffn };
-  return { family: 6, value };
+  if (ip.value >> 32n === 0xffffn) return { family: 4, value: ip.value & 0xffffffffn };
+  return ip;
 }
 
 /** Reads a CIDR block (`10.0.0.0/8`) or a single address (as a /32 or /128). */
