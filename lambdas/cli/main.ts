@@ -59,6 +59,11 @@ function version(): string {
   }
 }
 
+// The AWS SDK warns on every run under Node 20 that its 2027 releases need Node 22. The CLI talks only to
+// the embedded store and (for a live audit) EC2; the deployed Lambdas run Node 22. Users can still see it
+// by setting the variable to false.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const processIo: Io = {
   stdout: process.stdout,
   stderr: process.stderr,
