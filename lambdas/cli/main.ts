@@ -26,7 +26,7 @@ Commands:
   history   the stored runs of an environment, or one flow across runs
 
 Run 'preflight <command> --help' for a command's options.
-Every command takes --json. Exit status: 0 all good, 1 something failed, 2 usage or input error.
+Every command that reports takes --json. Exit status: 0 all good, 1 something failed, 2 usage or input error.
 
 Get started:
   preflight catalog
