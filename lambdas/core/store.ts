@@ -138,6 +138,19 @@ export const checkRunSchema = z
   .strict();
 export type CheckRun = z.infer<typeof checkRunSchema>;
 
+/** A new run in its first state: `queued`, created at `at`, nothing counted yet. */
+export function queuedRun(environmentName: string, trigger: Trigger, at: Date = new Date()): CheckRun {
+  return {
+    checkId: newCheckId(at),
+    environmentName,
+    trigger,
+    status: 'queued',
+    createdAt: at.toISOString(),
+    counts: {},
+    flowCount: 0,
+  };
+}
+
 /** What {@link ResultStore.updateRun} may change; the id, environment, trigger and creation time never change. */
 export const runPatchSchema = checkRunSchema
   .omit({ checkId: true, environmentName: true, trigger: true, createdAt: true })

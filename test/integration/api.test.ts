@@ -8,6 +8,7 @@ import {
   type CheckRun,
   type FindingRecord,
   newCheckId,
+  queuedRun,
   NotFoundError,
   type ResultStore,
   type Trigger,
@@ -22,15 +23,7 @@ class QueueingStarter implements CheckStarter {
   async start(input: { environment: Environment; trigger: Trigger }): Promise<CheckRun> {
     this.calls++;
     const now = new Date();
-    return this.store.createRun({
-      checkId: newCheckId(now),
-      environmentName: input.environment.name,
-      trigger: input.trigger,
-      status: 'queued',
-      createdAt: now.toISOString(),
-      counts: {},
-      flowCount: 0,
-    });
+    return this.store.createRun(queuedRun(input.environment.name, input.trigger, now));
   }
 }
 

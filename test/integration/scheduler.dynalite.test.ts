@@ -1,7 +1,7 @@
 import { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
 import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite';
 import { type Environment, environmentSchema } from '../../lambdas/core/environment';
-import { newCheckId } from '../../lambdas/core/store';
+import { queuedRun } from '../../lambdas/core/store';
 import { type ScheduleStarter, startScheduler } from '../../lambdas/local/scheduler';
 
 /** Timers that fire only when the test moves the clock. */
@@ -68,15 +68,7 @@ describe('the scheduler on the embedded store', () => {
     const starter: ScheduleStarter = {
       async start({ environment, trigger }) {
         const at = clock.now();
-        const created = store.createRun({
-          checkId: newCheckId(at),
-          environmentName: environment.name,
-          trigger,
-          status: 'queued',
-          createdAt: at.toISOString(),
-          counts: {},
-          flowCount: 0,
-        });
+        const created = store.createRun(queuedRun(environment.name, trigger, at));
         pending.push(created);
         const run = await created;
         calls.push({ name: environment.name, at: at.toISOString(), checkId: run.checkId });

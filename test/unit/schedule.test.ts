@@ -5,6 +5,7 @@ import {
   type EnvironmentRecord,
   type ListRunsOptions,
   newCheckId,
+  queuedRun,
   NotFoundError,
   type Page,
   type PageOptions,
@@ -439,15 +440,7 @@ class RecordingStarter implements ScheduleStarter {
   async start(input: { environment: Environment; trigger: 'schedule' }) {
     if (this.fail) throw new Error('the runner is shutting down');
     const at = this.clock.now();
-    const run: CheckRun = {
-      checkId: newCheckId(at),
-      environmentName: input.environment.name,
-      trigger: input.trigger,
-      status: 'queued',
-      createdAt: at.toISOString(),
-      counts: {},
-      flowCount: 0,
-    };
+    const run: CheckRun = queuedRun(input.environment.name, input.trigger, at);
     this.store.runs.push(run);
     this.calls.push({ name: input.environment.name, at: at.toISOString(), environment: input.environment });
     return run;

@@ -10,7 +10,7 @@ import type { probe } from '../probe';
 import {
   type CheckRun,
   ConflictError,
-  newCheckId,
+  queuedRun,
   OPEN_STATUSES,
   type ResultStore,
   type RunPatch,
@@ -216,15 +216,7 @@ export function createRunner(options: RunnerOptions): Runner {
     async start({ environment, trigger }) {
       if (stopping) throw new RunnerStoppedError();
       const at = now();
-      const run = await store.createRun({
-        checkId: newCheckId(at),
-        environmentName: environment.name,
-        trigger,
-        status: 'queued',
-        createdAt: at.toISOString(),
-        counts: {},
-        flowCount: 0,
-      });
+      const run = await store.createRun(queuedRun(environment.name, trigger, at));
       const abort = new AbortController();
       const done = execute(run, environment, abort.signal).finally(() => inFlight.delete(run.checkId));
       inFlight.set(run.checkId, { done, abort });
