@@ -5,36 +5,21 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Catalog } from '../core/catalog';
-import type { Resolver } from '../core/safety';
-import type { ResultStore } from '../core/store';
 import {
-  type ApiLimits,
+  type ApiDeps,
   type ApiRequest,
   type ApiResponse,
-  type CheckStarter,
   DEFAULT_LIMITS,
   handleRequest,
-  type IdempotencyCache,
 } from '../handlers/api/router';
 import { ProblemError } from '../handlers/api/problem';
 
-export interface LocalServerOptions {
+/** The API's dependencies (the mode is always `local` here) plus where to listen. */
+export interface LocalServerOptions extends Omit<ApiDeps, 'mode'> {
   /** 0 picks a free port. */
   readonly port: number;
   /** @default '127.0.0.1' */
   readonly host?: string;
-  readonly store: ResultStore;
-  readonly catalog: Catalog;
-  readonly starter: CheckStarter;
-  /** Targets must lie inside these; see `LOCAL_ALLOWED_TARGET_CIDRS` in `core/safety.ts`. */
-  readonly allowedTargetCidrs: readonly string[];
-  /** @default {@link DEFAULT_LIMITS} */
-  readonly limits?: Partial<ApiLimits>;
-  /** @default - the system resolver */
-  readonly resolve?: Resolver;
-  /** @default - in memory, for the life of the server */
-  readonly idempotency?: IdempotencyCache;
 }
 
 export interface LocalServer {
@@ -102,16 +87,8 @@ function queryOf(url: URL): Record<string, string> {
 export async function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
   const host = options.host ?? '127.0.0.1';
   const maxBody = options.limits?.maxBodyBytes ?? DEFAULT_LIMITS.maxBodyBytes;
-  const deps = {
-    store: options.store,
-    catalog: options.catalog,
-    starter: options.starter,
-    mode: 'local' as const,
-    allowedTargetCidrs: options.allowedTargetCidrs,
-    ...(options.limits !== undefined ? { limits: options.limits } : {}),
-    ...(options.resolve !== undefined ? { resolve: options.resolve } : {}),
-    ...(options.idempotency !== undefined ? { idempotency: options.idempotency } : {}),
-  };
+  const { port: _port, host: _host, ...rest } = options;
+  const deps: ApiDeps = { ...rest, mode: 'local' };
 
   const server = createServer((req, res) => {
     void (async () => {
