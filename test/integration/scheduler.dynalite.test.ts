@@ -3,39 +3,7 @@ import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite'
 import { type Environment, environmentSchema } from '../../lambdas/core/environment';
 import { queuedRun } from '../../lambdas/core/store';
 import { type ScheduleStarter, startScheduler } from '../../lambdas/local/scheduler';
-
-/** Timers that fire only when the test moves the clock. */
-class FakeClock {
-  private timers = new Map<number, { at: number; callback: () => void }>();
-  private nextId = 1;
-  constructor(public time: number) {}
-  readonly now = () => new Date(this.time);
-  readonly setTimer = (callback: () => void, delayMs: number) => {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.time + delayMs, callback });
-    return id;
-  };
-  readonly clearTimer = (handle: unknown) => {
-    this.timers.delete(handle as number);
-  };
-  get pending(): number {
-    return this.timers.size;
-  }
-  /** Fires every timer due within `ms`, each at its time, waiting for `settled()` after each. */
-  async advance(ms: number, settled: () => Promise<void>): Promise<void> {
-    const target = this.time + ms;
-    for (;;) {
-      let first: [number, { at: number; callback: () => void }] | undefined;
-      for (const entry of this.timers) if (!first || entry[1].at < first[1].at) first = entry;
-      if (!first || first[1].at > target) break;
-      this.timers.delete(first[0]);
-      this.time = Math.max(this.time, first[1].at);
-      first[1].callback();
-      await settled();
-    }
-    this.time = target;
-  }
-}
+import { FakeClock } from '../support/fake-clock';
 
 const env = (name: string, schedule?: string): Environment =>
   environmentSchema.parse({

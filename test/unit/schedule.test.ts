@@ -12,6 +12,7 @@ import {
   type RunStatus,
 } from '../../lambdas/core/store';
 import { MAX_TIMER_MS, type ScheduleStarter, startScheduler } from '../../lambdas/local/scheduler';
+import { FakeClock } from '../support/fake-clock';
 
 const at = (iso: string) => new Date(iso);
 
@@ -335,49 +336,6 @@ describe('nextRun with at', () => {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The scheduler of local mode, on a fake clock
-
-/** A clock and timers that move only when told. */
-class FakeClock {
-  private timers = new Map<number, { at: number; callback: () => void }>();
-  private nextId = 1;
-  constructor(public time: number) {}
-  readonly now = () => new Date(this.time);
-  readonly setTimer = (callback: () => void, delayMs: number) => {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.time + delayMs, callback });
-    return id;
-  };
-  readonly clearTimer = (handle: unknown) => {
-    this.timers.delete(handle as number);
-  };
-  get pending(): number {
-    return this.timers.size;
-  }
-  /** Delays of the pending timers, ascending. */
-  delays(): number[] {
-    return [...this.timers.values()].map((t) => t.at - this.time).sort((a, b) => a - b);
-  }
-  /** Moves time forward, firing each timer due on the way at its own time and letting its work settle. */
-  async advance(ms: number): Promise<void> {
-    const target = this.time + ms;
-    for (;;) {
-      let first: [number, { at: number; callback: () => void }] | undefined;
-      for (const entry of this.timers) if (!first || entry[1].at < first[1].at) first = entry;
-      if (!first || first[1].at > target) break;
-      this.timers.delete(first[0]);
-      this.time = Math.max(this.time, first[1].at);
-      first[1].callback();
-      await settle();
-    }
-    this.time = target;
-    await settle();
-  }
-}
-
-/** Lets pending promise chains run (no wall-clock wait: a few turns of the event loop). */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 10; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
 
 const env = (name: string, schedule?: string): Environment =>
   environmentSchema.parse({
