@@ -13,21 +13,18 @@ import {
   queuedRun,
   OPEN_STATUSES,
   type ResultStore,
-  type RunPatch,
   type Trigger,
 } from '../store';
-import { type CombinedFinding, countVerdicts } from './combine';
 import {
   auditStep,
   type AuditStepOutput,
-  combineStep,
-  compareStep,
-  emitStep,
+  beginStep,
+  closeRun,
   type EventSink,
-  planStep,
+  failStep,
+  finishStep,
   probeStep,
-  type ProbeStepOutput,
-  recordStep,
+  SHUTDOWN_REASON,
 } from './steps';
 import type { Resolve } from '../audit/plan-audit';
 
@@ -82,7 +79,7 @@ export class RunnerStoppedError extends Error {
 }
 
 /** The reason a run closed by {@link Runner.shutdown} carries. */
-export const SHUTDOWN_REASON = 'shutdown';
+export { SHUTDOWN_REASON } from './steps';
 /** The reason a run closed by {@link Runner.recoverStale} carries. */
 export const STALE_REASON =
   'the process running it stopped before it finished; closed when the service restarted (run the check again)';
@@ -102,37 +99,25 @@ export function createRunner(options: RunnerOptions): Runner {
   const inFlight = new Map<string, InFlight>();
   let stopping = false;
 
-  /** Closes the run unless it is closed already (a shutdown may have closed it first). */
-  const close = async (checkId: string, patch: RunPatch) => {
-    try {
-      await store.updateRun(
-        checkId,
-        { ...patch, finishedAt: now().toISOString() },
-        { expectStatus: [...OPEN_STATUSES] },
-      );
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-    }
-  };
+  const deps = { store, events, now };
 
   const execute = async (created: CheckRun, environment: Environment, signal: AbortSignal) => {
     let step = 'start';
-    let findings: CombinedFinding[] | undefined;
-    let recorded = false;
     const problems: string[] = [];
     try {
-      const run = await store.updateRun(
-        created.checkId,
-        { status: 'running', startedAt: now().toISOString() },
-        { expectStatus: 'queued' },
-      );
       step = 'plan';
-      const planned = await planStep({ environment }, catalog, options.probeFrom ?? 'vantage');
+      const { run, plan, probeJobs } = await beginStep(
+        deps,
+        created,
+        environment,
+        catalog,
+        options.probeFrom ?? 'vantage',
+      );
 
       step = 'probe';
       const deadline = Date.now() + budgetMs;
       const settled = await Promise.all(
-        planned.probeJobs.map(async (job) => {
+        probeJobs.map(async (job) => {
           try {
             const out = await probeStep(
               {
@@ -151,16 +136,13 @@ export function createRunner(options: RunnerOptions): Runner {
           }
         }),
       );
-      const probes: ProbeStepOutput[] = settled.flatMap((s) => (s.ok ? [s.ok] : []));
-      const probeFailures = settled.flatMap((s) => (s.failed ? [s.failed] : []));
-      for (const f of probeFailures) problems.push(`the probe of vantage ${f.vantage} failed: ${f.reason}`);
 
       step = 'audit';
       let audit: AuditStepOutput;
       try {
         const inventory = options.inventoryFor ? await options.inventoryFor(environment) : undefined;
         audit = await auditStep(
-          { plan: planned.plan, environment, ...(inventory ? { inventory } : {}) },
+          { plan, environment, ...(inventory ? { inventory } : {}) },
           ...(options.resolve ? [options.resolve] : []),
         );
       } catch (err) {
@@ -168,47 +150,24 @@ export function createRunner(options: RunnerOptions): Runner {
         audit = { audits: [], skipped: `the audit failed: ${messageOf(err)}` };
       }
 
-      step = 'combine';
-      findings = await combineStep({ plan: planned.plan, probes, probeFailures, audit });
-
       step = 'record';
-      await recordStep(store, run, findings);
-      recorded = true;
-
-      const counts = countVerdicts(findings);
-      await store.updateRun(run.checkId, { counts, flowCount: findings.length });
-
-      let comparePatch: RunPatch = {};
-      try {
-        step = 'compare';
-        const comparison = await compareStep(store, run);
-        comparePatch = {
-          changes: comparison.changes,
-          ...(comparison.previousCheckId ? { previousCheckId: comparison.previousCheckId } : {}),
-        };
-        step = 'emit';
-        await emitStep(events, run, comparison);
-      } catch (err) {
-        problems.push(`the ${step} step failed: ${messageOf(err)}`);
-      }
-
-      if (signal.aborted) {
-        await close(run.checkId, { ...comparePatch, status: 'partial', reason: SHUTDOWN_REASON });
-      } else if (problems.length > 0) {
-        await close(run.checkId, { ...comparePatch, status: 'partial', reason: problems.join('; ') });
-      } else {
-        await close(run.checkId, { ...comparePatch, status: 'succeeded' });
-      }
+      await finishStep(
+        deps,
+        run,
+        {
+          plan,
+          probes: settled.flatMap((s) => (s.ok ? [s.ok] : [])),
+          probeFailures: settled.flatMap((s) => (s.failed ? [s.failed] : [])),
+          audit,
+          problems,
+        },
+        signal,
+      );
     } catch (err) {
       const reason = signal.aborted
         ? SHUTDOWN_REASON
         : [...problems, `the ${step} step failed: ${messageOf(err)}`].join('; ');
-      const patch: RunPatch = {
-        status: recorded || signal.aborted ? 'partial' : 'failed',
-        reason,
-        ...(findings && recorded ? { counts: countVerdicts(findings), flowCount: findings.length } : {}),
-      };
-      await close(created.checkId, patch).catch(() => undefined);
+      await failStep(deps, created.checkId, reason).catch(() => undefined);
     }
   };
 
@@ -248,7 +207,7 @@ export function createRunner(options: RunnerOptions): Runner {
       clearTimeout(timer);
       await Promise.all(
         left.map(([checkId]) =>
-          close(checkId, { status: 'partial', reason: SHUTDOWN_REASON }).catch(() => undefined),
+          closeRun(deps, checkId, { status: 'partial', reason: SHUTDOWN_REASON }).catch(() => undefined),
         ),
       );
     },

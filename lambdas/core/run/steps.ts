@@ -10,12 +10,22 @@ import type { Inventory } from '../audit/types';
 import type { Catalog } from '../catalog';
 import type { Environment } from '../environment';
 import { type Plan, plan, probeTargets, probeTargetsFromHere, type VantageTargets } from '../plan';
-import { probe, type ProbeResult, type ProbeTarget } from '../probe';
-import type { CheckRun, FindingRecord, ResultStore, VerdictChange } from '../store';
+import type { ProbeResult } from '../probe';
+import type { ProbeStepOutput } from './probe-step';
+import {
+  type CheckRun,
+  ConflictError,
+  type FindingRecord,
+  OPEN_STATUSES,
+  type ResultStore,
+  type RunPatch,
+  type VerdictChange,
+} from '../store';
 import {
   type AuditOutcome,
   type CombinedFinding,
   combineFlow,
+  countVerdicts,
   compareFindings,
   type ProbeOutcome,
 } from './combine';
@@ -82,41 +92,13 @@ export async function planStep(
 // ---------------------------------------------------------------------------------------------------------------
 // probe
 
-export interface ProbeStepInput {
-  readonly vantage: string;
-  readonly targets: readonly ProbeTarget[];
-  readonly timeoutMs?: number;
-  readonly concurrency?: number;
-  readonly retries?: number;
-  /** Epoch ms; the step returns before it with what it has (the rest `skipped`). */
-  readonly deadline?: number;
-}
-export interface ProbeStepOutput {
-  readonly vantage: string;
-  readonly results: ProbeResult[];
-  readonly durationMs: number;
-}
-
-/** Dependencies of {@link probeStep}; tests and local shutdown inject them. */
-export interface ProbeStepDeps {
-  /** @default - the probe engine */
-  readonly engine?: typeof probe;
-  /** Aborting returns what was concluded, the rest `skipped`. */
-  readonly signal?: AbortSignal;
-}
-
-/** Probes one vantage's targets with the engine, never past `deadline`. */
-export async function probeStep(input: ProbeStepInput, deps: ProbeStepDeps = {}): Promise<ProbeStepOutput> {
-  const engine = deps.engine ?? probe;
-  const run = await engine(input.targets, {
-    ...(input.timeoutMs !== undefined ? { timeoutMs: input.timeoutMs } : {}),
-    ...(input.concurrency !== undefined ? { concurrency: input.concurrency } : {}),
-    ...(input.retries !== undefined ? { retries: input.retries } : {}),
-    ...(input.deadline !== undefined ? { deadline: input.deadline } : {}),
-    ...(deps.signal ? { signal: deps.signal } : {}),
-  });
-  return { vantage: input.vantage, results: run.results, durationMs: run.durationMs };
-}
+export {
+  POLICY_REFUSED,
+  probeStep,
+  type ProbeStepDeps,
+  type ProbeStepInput,
+  type ProbeStepOutput,
+} from './probe-step';
 
 // ---------------------------------------------------------------------------------------------------------------
 // audit
@@ -280,4 +262,122 @@ export async function emitStep(
     });
   }
   return comparison.changes.length;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The life of a run: begin, finish, fail. The local runner and the state machine's Lambdas both go through these.
+
+/** What the lifecycle steps need. */
+export interface RunDeps {
+  readonly store: ResultStore;
+  readonly events: EventSink;
+  /** @default - the system clock */
+  readonly now?: () => Date;
+}
+
+const clock = (deps: { readonly now?: () => Date }) => (deps.now ?? (() => new Date()))();
+
+/**
+ * Marks a queued run `running` and plans it.
+ * @throws ConflictError when the run is not `queued` (another execution took it).
+ */
+export async function beginStep(
+  deps: Pick<RunDeps, 'store' | 'now'>,
+  run: CheckRun,
+  environment: Environment,
+  catalog: Catalog,
+  from: 'vantage' | 'here' = 'vantage',
+): Promise<{ run: CheckRun } & PlanStepOutput> {
+  const running = await deps.store.updateRun(
+    run.checkId,
+    { status: 'running', startedAt: clock(deps).toISOString() },
+    { expectStatus: 'queued' },
+  );
+  return { run: running, ...(await planStep({ environment }, catalog, from)) };
+}
+
+/** Closes a run unless it is closed already (a shutdown or a retried Lambda may have closed it first). */
+export async function closeRun(
+  deps: Pick<RunDeps, 'store' | 'now'>,
+  checkId: string,
+  patch: RunPatch,
+): Promise<void> {
+  try {
+    await deps.store.updateRun(
+      checkId,
+      { ...patch, finishedAt: clock(deps).toISOString() },
+      { expectStatus: [...OPEN_STATUSES] },
+    );
+  } catch (err) {
+    if (!(err instanceof ConflictError)) throw err;
+  }
+}
+
+/** What {@link finishStep} takes: everything the earlier steps produced. */
+export interface FinishStepInput extends CombineStepInput {
+  /** Problems of the earlier steps (an audit that failed, say); any makes the run `partial`. */
+  readonly problems?: readonly string[];
+}
+
+/** The reason of a run closed because its process was told to stop. */
+export const SHUTDOWN_REASON = 'shutdown';
+
+/**
+ * Combines, records, counts, compares with the previous run, emits one event per changed flow and closes the run:
+ * `succeeded`, or `partial` with the reasons when a probe, the audit, the comparison or the events failed (or when
+ * `signal` was aborted). Throws when the findings could not be recorded; {@link failStep} then closes the run.
+ */
+export async function finishStep(
+  deps: RunDeps,
+  run: CheckRun,
+  input: FinishStepInput,
+  signal?: AbortSignal,
+): Promise<CheckRun> {
+  const problems = [
+    ...(input.problems ?? []),
+    ...(input.probeFailures ?? []).map((f) => `the probe of vantage ${f.vantage} failed: ${f.reason}`),
+    ...input.probes.flatMap((p) =>
+      (p.refusals ?? []).map((r) => `vantage ${p.vantage} refused a target under its policy: ${r}`),
+    ),
+  ];
+  const findings = await combineStep(input);
+  await recordStep(deps.store, run, findings);
+  await deps.store.updateRun(run.checkId, { counts: countVerdicts(findings), flowCount: findings.length });
+
+  let comparePatch: RunPatch = {};
+  let step = 'compare';
+  try {
+    const comparison = await compareStep(deps.store, run);
+    comparePatch = {
+      changes: comparison.changes,
+      ...(comparison.previousCheckId ? { previousCheckId: comparison.previousCheckId } : {}),
+    };
+    step = 'emit';
+    await emitStep(deps.events, run, comparison);
+  } catch (err) {
+    problems.push(`the ${step} step failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  if (signal?.aborted) {
+    await closeRun(deps, run.checkId, { ...comparePatch, status: 'partial', reason: SHUTDOWN_REASON });
+  } else if (problems.length > 0) {
+    await closeRun(deps, run.checkId, { ...comparePatch, status: 'partial', reason: problems.join('; ') });
+  } else {
+    await closeRun(deps, run.checkId, { ...comparePatch, status: 'succeeded' });
+  }
+  return deps.store.getRun(run.checkId);
+}
+
+/**
+ * Closes a run that could not finish: `partial` when some findings were recorded (they stay readable), else
+ * `failed`, with the reason. A run already closed is left as it is.
+ */
+export async function failStep(
+  deps: Pick<RunDeps, 'store' | 'now'>,
+  checkId: string,
+  reason: string,
+): Promise<CheckRun> {
+  const recorded = (await deps.store.listFindings(checkId, { limit: 1 })).items.length > 0;
+  await closeRun(deps, checkId, { status: recorded ? 'partial' : 'failed', reason });
+  return deps.store.getRun(checkId);
 }
