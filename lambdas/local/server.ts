@@ -1,10 +1,13 @@
 /**
  * The local HTTP server of `npm start`: node:http in front of the same {@link handleRequest} that API Gateway
- * will call. The body-size cap is enforced while the body streams in, so an oversized request is refused without
- * being buffered.
+ * will call, plus the dashboard's static files at `/ui/` (`/` redirects there). The body-size cap is enforced
+ * while the body streams in, so an oversized request is refused without being buffered.
  */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { extname, join } from 'node:path';
 import {
   type ApiDeps,
   type ApiRequest,
@@ -14,12 +17,29 @@ import {
 } from '../handlers/api/router';
 import { ProblemError } from '../handlers/api/problem';
 
+/**
+ * The folder holding the dashboard's files (HTML, CSS, plain JavaScript modules; no build step).
+ * `PREFLIGHT_DASHBOARD_DIR` overrides it. From the sources it is `dashboard/` beside this file; the CLI bundle in
+ * `dist/` finds the same folder from the package root, or a `dashboard/` folder shipped beside the bundle.
+ */
+export const DEFAULT_DASHBOARD_DIR =
+  process.env.PREFLIGHT_DASHBOARD_DIR ??
+  [join(__dirname, 'dashboard'), join(__dirname, '..', 'lambdas', 'local', 'dashboard')].find((dir) =>
+    existsSync(join(dir, 'index.html')),
+  ) ??
+  join(__dirname, 'dashboard');
+
+/** Where the dashboard's files are served; no API route starts with it. */
+export const DASHBOARD_PREFIX = '/ui/';
+
 /** The API's dependencies (the mode is always `local` here) plus where to listen. */
 export interface LocalServerOptions extends Omit<ApiDeps, 'mode'> {
   /** 0 picks a free port. */
   readonly port: number;
   /** @default '127.0.0.1' */
   readonly host?: string;
+  /** The dashboard's files. @default {@link DEFAULT_DASHBOARD_DIR} */
+  readonly dashboardDir?: string;
 }
 
 export interface LocalServer {
@@ -73,6 +93,113 @@ function send(res: ServerResponse, response: ApiResponse, close = false): void {
   res.end(response.body);
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// The dashboard's static files
+
+/** The only files served, by extension; anything else in the folder stays private. All are text. */
+const ASSET_TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.svg': 'image/svg+xml; charset=utf-8',
+};
+
+/** The page loads only its own files and talks only to its own origin (the API); nothing inline, no frames. */
+const DASHBOARD_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+interface Asset {
+  readonly type: string;
+  readonly body: string;
+  readonly etag: string;
+}
+
+/**
+ * Reads the dashboard's files once, at start-up: a flat folder, only the extensions of {@link ASSET_TYPES}.
+ * A request is answered from this table by exact name and never touches the file system, so no path (`..`,
+ * encoded or not) can reach another file.
+ */
+function loadAssets(dir: string): Map<string, Asset> {
+  const assets = new Map<string, Asset>();
+  if (!existsSync(dir)) return assets;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const type = ASSET_TYPES[extname(entry.name)];
+    if (!entry.isFile() || type === undefined || !/^[\w-]+(?:\.[\w-]+)*$/.test(entry.name)) continue;
+    const body = readFileSync(join(dir, entry.name), 'utf8');
+    const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+    assets.set(entry.name, { type, body, etag });
+  }
+  return assets;
+}
+
+const problemJson = (status: number, type: string, detail: string, headers: Record<string, string> = {}) => {
+  const problem = new ProblemError(status, type, detail);
+  return {
+    status,
+    headers: { 'content-type': 'application/problem+json', ...headers },
+    body: JSON.stringify(problem.toBody()),
+  } satisfies ApiResponse;
+};
+
+/**
+ * Answers `/`, `/ui` and `/ui/…` from the dashboard's files; any other path is the API's (undefined).
+ * GET and HEAD only. Files are revalidated on every use (`no-cache` with an ETag, so an upgrade shows at once
+ * and an unchanged file costs a 304).
+ */
+function dashboardResponse(
+  method: string,
+  path: string,
+  headers: IncomingMessage['headers'],
+  assets: ReadonlyMap<string, Asset>,
+  dir: string,
+): ApiResponse | undefined {
+  if (path !== '/' && path !== '/ui' && !path.startsWith(DASHBOARD_PREFIX)) return undefined;
+  if (method !== 'GET' && method !== 'HEAD') {
+    return problemJson(405, 'method-not-allowed', `${method} is not allowed here (allowed: GET, HEAD)`, {
+      allow: 'GET, HEAD',
+    });
+  }
+  if (path === '/' || path === '/ui') {
+    return { status: 302, headers: { location: DASHBOARD_PREFIX, 'cache-control': 'no-cache' }, body: '' };
+  }
+  // The name is matched as it came, still percent-encoded: the files' names need no encoding.
+  const name = path.slice(DASHBOARD_PREFIX.length) || 'index.html';
+  const asset = assets.get(name);
+  if (!asset) {
+    const detail = assets.has('index.html')
+      ? `no dashboard file ${JSON.stringify(name)}`
+      : `the dashboard's files are not installed (looked in ${dir}; set PREFLIGHT_DASHBOARD_DIR)`;
+    return problemJson(404, 'not-found', detail);
+  }
+  const common: Record<string, string> = {
+    etag: asset.etag,
+    'cache-control': 'no-cache',
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+  };
+  if (asset.type.startsWith('text/html')) {
+    common['content-security-policy'] = DASHBOARD_CSP;
+    common['x-frame-options'] = 'DENY';
+  }
+  const ifNoneMatch = headers['if-none-match'];
+  if (ifNoneMatch !== undefined && ifNoneMatch.split(/\s*,\s*/).includes(asset.etag)) {
+    return { status: 304, headers: common, body: '' };
+  }
+  // For HEAD, node:http sends the headers (with the length) and drops the body.
+  return { status: 200, headers: { ...common, 'content-type': asset.type }, body: asset.body };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The server
+
 /** The request's query as a record; a repeated parameter keeps its first value. */
 function queryOf(url: URL): Record<string, string> {
   const out: Record<string, string> = {};
@@ -87,12 +214,21 @@ function queryOf(url: URL): Record<string, string> {
 export async function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
   const host = options.host ?? '127.0.0.1';
   const maxBody = options.limits?.maxBodyBytes ?? DEFAULT_LIMITS.maxBodyBytes;
-  const { port: _port, host: _host, ...rest } = options;
+  const { port: _port, host: _host, dashboardDir: _dir, ...rest } = options;
   const deps: ApiDeps = { ...rest, mode: 'local' };
+  const dashboardDir = options.dashboardDir ?? DEFAULT_DASHBOARD_DIR;
+  const assets = loadAssets(dashboardDir);
 
   const server = createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://localhost');
+      const page = dashboardResponse(req.method ?? 'GET', url.pathname, req.headers, assets, dashboardDir);
+      if (page) {
+        // A GET or HEAD has no body to read; whatever a client sends anyway is drained, not buffered.
+        req.resume();
+        send(res, page);
+        return;
+      }
       let body: string | undefined;
       try {
         body = await readBody(req, maxBody);
