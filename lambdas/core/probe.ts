@@ -10,6 +10,15 @@
 import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import {
+  identifyService,
+  SERVICE_KINDS,
+  SERVICE_PORTS,
+  type ServiceIdentity,
+  type ServiceKind,
+} from './identify';
+
+export { SERVICE_PORTS, type ServiceIdentity, type ServiceKind } from './identify';
 
 /** How a port answered, or why it has no answer. */
 export type ProbeState = 'open' | 'closed' | 'filtered' | 'unreachable' | 'dns-error' | 'error' | 'skipped';
@@ -40,6 +49,11 @@ export interface ProbeResult {
   code?: string;
   /** Connection attempts made for this port. */
   attempts: number;
+  /**
+   * What answered on an `open` port of a known service (see {@link ProbeOptions.identify}); absent for other
+   * ports, other states, and when identification is off.
+   */
+  service?: ServiceIdentity;
 }
 
 /** A snapshot passed to {@link ProbeOptions.onProgress}. */
@@ -75,6 +89,21 @@ export interface ProbeOptions {
   lookup?: (host: string) => Promise<{ address: string; family: 4 | 6 }>;
   /** Aborting acts like reaching the deadline: the run returns what it has, the rest `skipped`. */
   signal?: AbortSignal;
+  /**
+   * Identify what answers on open ports of known services (a TLS handshake, `GET /`, the SSH banner, an SMB2
+   * NEGOTIATE) on the connection the probe opened; `false` turns it off, an object changes the port table or
+   * the time limit. Identification holds its socket, so it counts against `concurrency`, and it ends before
+   * the deadline (an identification cut short is `skipped`). @default true, with {@link SERVICE_PORTS}
+   */
+  identify?: boolean | IdentifyOptions;
+}
+
+/** Options of {@link ProbeOptions.identify}. */
+export interface IdentifyOptions {
+  /** Which port is identified how. @default SERVICE_PORTS */
+  services?: Readonly<Record<number, ServiceKind>>;
+  /** Longest identification of one port, in ms, 1-60000. @default 3000 */
+  timeoutMs?: number;
 }
 
 /** Per-address timing at the end of a run. */
@@ -128,6 +157,10 @@ export const PROBE_DEFAULTS = Object.freeze({
   sweepIntervalMs: 10,
   /** Largest safety margin kept before the deadline (else 5% of the budget). */
   safetyMarginMs: 250,
+  /** Longest identification of one open port (TLS handshake, HTTP answer, banner). */
+  identifyTimeoutMs: 3000,
+  /** An open port is not identified when less time than this is left before the deadline. */
+  minIdentifyMs: 20,
 });
 
 /** Every probe state, from the best answer to no answer at all (the order reports use). */
@@ -167,6 +200,9 @@ interface Config {
   onProgress: ((p: ProbeProgress) => void) | undefined;
   lookup: (host: string) => Promise<{ address: string; family: number }>;
   signal: AbortSignal | undefined;
+  /** Port → kind of the ports to identify; empty when identification is off. */
+  services: ReadonlyMap<number, ServiceKind>;
+  identifyTimeoutMs: number;
 }
 
 function checkNumber(option: string, value: unknown, min: number, max: number, integer: boolean): number {
@@ -234,6 +270,7 @@ function validate(targets: unknown, options: unknown): Config {
   ) {
     throw new ProbeOptionsError('signal', signal, 'is not an AbortSignal');
   }
+  const { services, identifyTimeoutMs } = validateIdentify(o.identify);
   return {
     ceiling,
     floor: Math.min(d.minTimeoutMs, ceiling),
@@ -243,7 +280,58 @@ function validate(targets: unknown, options: unknown): Config {
     onProgress: o.onProgress,
     lookup: o.lookup ?? ((host) => dns.promises.lookup(host)),
     signal,
+    services,
+    identifyTimeoutMs,
   };
+}
+
+function validateIdentify(identify: unknown): {
+  services: Map<number, ServiceKind>;
+  identifyTimeoutMs: number;
+} {
+  const off = {
+    services: new Map<number, ServiceKind>(),
+    identifyTimeoutMs: PROBE_DEFAULTS.identifyTimeoutMs,
+  };
+  if (identify === false) return off;
+  if (identify === undefined || identify === true) {
+    return {
+      services: new Map(Object.entries(SERVICE_PORTS).map(([port, kind]) => [Number(port), kind])),
+      identifyTimeoutMs: PROBE_DEFAULTS.identifyTimeoutMs,
+    };
+  }
+  if (identify === null || typeof identify !== 'object') {
+    throw new ProbeOptionsError('identify', identify, 'is not true, false or { services, timeoutMs }');
+  }
+  const o = identify as IdentifyOptions;
+  const identifyTimeoutMs =
+    o.timeoutMs === undefined
+      ? PROBE_DEFAULTS.identifyTimeoutMs
+      : checkNumber('identify.timeoutMs', o.timeoutMs, 1, 60_000, false);
+  const table: unknown = o.services ?? SERVICE_PORTS;
+  if (table === null || typeof table !== 'object' || Array.isArray(table)) {
+    throw new ProbeOptionsError('identify.services', table, 'is not an object of port: kind');
+  }
+  const services = new Map<number, ServiceKind>();
+  for (const [key, kind] of Object.entries(table)) {
+    const port = Number(key);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new ProbeOptionsError(
+        `identify.services[${JSON.stringify(key)}]`,
+        key,
+        'is not a port (1-65535)',
+      );
+    }
+    if (!SERVICE_KINDS.includes(kind as ServiceKind)) {
+      throw new ProbeOptionsError(
+        `identify.services[${port}]`,
+        kind,
+        `is not a service kind (${SERVICE_KINDS.join(', ')})`,
+      );
+    }
+    services.set(port, kind as ServiceKind);
+  }
+  return { services, identifyTimeoutMs };
 }
 
 /** Per-address RTT estimator (RFC 6298 smoothing, nmap-style clamping). */
@@ -348,6 +436,8 @@ class Engine {
   private readonly retryQueue: Job[] = [];
   private retryHead = 0;
   private readonly active = new Set<Attempt>();
+  /** Open ports being identified, with what aborts each and the kind it expects. */
+  private readonly identifying = new Map<Job, { controller: AbortController; kind: ServiceKind }>();
   private readonly counts = Object.fromEntries(PROBE_STATES.map((s) => [s, 0])) as Record<ProbeState, number>;
   private concluded = 0;
   private abandoned = 0; // first attempts that no longer fit before the deadline
@@ -569,9 +659,41 @@ class Engine {
   private onConnect(attempt: Attempt): void {
     const at = performance.now();
     if (!this.settle(attempt)) return;
-    // A reset instead of a FIN: no TIME_WAIT left behind for every open port.
-    attempt.socket.resetAndDestroy();
     this.answered(attempt, 'open', undefined, at);
+    const kind = this.cfg.services.get(attempt.job.port);
+    if (kind === undefined || this.stopping) {
+      // A reset instead of a FIN: no TIME_WAIT left behind for every open port.
+      attempt.socket.resetAndDestroy();
+      return;
+    }
+    this.identify(attempt, kind);
+  }
+
+  /**
+   * Identifies the service on the socket the probe just opened. The socket stays open (and counted in flight)
+   * until the identification ends, which is before the hard stop; {@link stop} aborts the ones still running.
+   */
+  private identify(attempt: Attempt, kind: ServiceKind): void {
+    const { job, socket } = attempt;
+    const result = job.result as ProbeResult;
+    const left = this.hardStopAt - performance.now();
+    if (left < PROBE_DEFAULTS.minIdentifyMs) {
+      socket.resetAndDestroy();
+      result.service = { kind: 'skipped', expected: kind, reason: 'no time was left before the deadline' };
+      return;
+    }
+    const controller = new AbortController();
+    this.identifying.set(job, { controller, kind });
+    void identifyService(socket, kind, {
+      host: stripBrackets(job.group.host),
+      port: job.port,
+      timeoutMs: Math.max(1, Math.min(this.cfg.identifyTimeoutMs, left)),
+      signal: controller.signal,
+    }).then((service) => {
+      if (this.finished || !this.identifying.delete(job)) return;
+      result.service = service;
+      this.maybeFinish();
+    });
   }
 
   private onError(attempt: Attempt, err: NodeJS.ErrnoException): void {
@@ -657,6 +779,15 @@ class Engine {
       const { job } = attempt;
       if (job.lastWaitMs !== null) this.conclude(job, 'filtered', job.lastWaitMs, undefined);
     }
+    for (const [job, { controller, kind }] of this.identifying) {
+      controller.abort();
+      (job.result as ProbeResult).service = {
+        kind: 'skipped',
+        expected: kind,
+        reason: 'the time budget ran out (or the run was interrupted) before the service answered',
+      };
+    }
+    this.identifying.clear();
     for (let i = this.retryHead; i < this.retryQueue.length; i++) {
       const job = this.retryQueue[i] as Job;
       this.conclude(job, 'filtered', job.lastWaitMs, undefined);
@@ -666,7 +797,12 @@ class Engine {
 
   private maybeFinish(): void {
     if (this.finished) return;
-    if (this.inFlight === 0 && this.concluded + this.abandoned === this.jobs.length) this.finish();
+    if (
+      this.inFlight === 0 &&
+      this.identifying.size === 0 &&
+      this.concluded + this.abandoned === this.jobs.length
+    )
+      this.finish();
   }
 
   private finish(): void {
@@ -716,6 +852,11 @@ class Engine {
  * timeout doubled (capped at `timeoutMs`), so a lost SYN is not taken for a firewall. As in nmap,
  * the number of retries follows the host: one while every answer came on a first attempt, up to
  * `retries` once an answer needed a retry.
+ *
+ * An open port of a known service (by default {@link SERVICE_PORTS}: TLS on 443, 8443 and 2376, HTTP on 8080,
+ * 8081, 18080 and 5985, SSH on 22, SMB on 445) is then identified on the same connection, and its result gets
+ * a `service`: what answered, `none` with the reason when something else did, or `skipped` when the deadline
+ * came first. Identification never changes a port's state.
  *
  * @throws ProbeOptionsError (as a rejection) when a target or option is invalid.
  * @throws whatever `onProgress` throws, after the run has been stopped.
