@@ -63,11 +63,8 @@ export class Ec2InventoryError extends Error {
   }
 }
 
-/** The ids an environment names; only these (and what their rules and associations reference) are read. */
-export interface InventoryScope {
-  readonly securityGroupIds: readonly string[];
-  readonly subnetIds: readonly string[];
-}
+import type { InventoryScope } from '../core/audit/plan-audit';
+export type { InventoryScope } from '../core/audit/plan-audit';
 
 /** Tuning for {@link readInventory}; the defaults suit an auditor Lambda. */
 export interface ReadInventoryOptions {

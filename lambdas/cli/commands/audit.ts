@@ -1,5 +1,12 @@
 import { promises as dns } from 'node:dns';
-import { auditPlan, auditWithRemediation, type FlowAudit, subnetCidrs } from '../../core/audit/plan-audit';
+import {
+  auditPlan,
+  auditWithRemediation,
+  type FlowAudit,
+  inventoryScope,
+  type InventoryScope,
+  subnetCidrs,
+} from '../../core/audit/plan-audit';
 import type { Remediation } from '../../core/audit/remediation';
 import type {
   AuditRequirement,
@@ -172,7 +179,7 @@ type Ec2Module = typeof import('../../aws/ec2-inventory');
 async function loadInventory(
   files: readonly string[],
   cwd: string,
-  scope: { securityGroupIds: string[]; subnetIds: string[] },
+  scope: InventoryScope,
 ): Promise<Inventory> {
   if (files.length > 0) return readInventoryFiles([...files], cwd);
   // Loaded only here, so the other commands never pay for the AWS SDK.
@@ -214,10 +221,7 @@ export async function auditCommand(argv: string[], io: Io, injected?: Catalog): 
     }
     const catalog = injected ?? defaultCatalog();
     const env = readEnvironmentFile(values.config, io.cwd, catalog);
-    const inventory = await loadInventory(files, io.cwd, {
-      securityGroupIds: [...new Set(env.vantages.flatMap((v) => v.securityGroupIds))],
-      subnetIds: [...new Set(env.vantages.flatMap((v) => v.subnetIds))],
-    });
+    const inventory = await loadInventory(files, io.cwd, inventoryScope(env));
     const audits = await auditPlan(plan(env, catalog), env, inventory, createAuditor(inventory), resolveHost);
     return reportPlanAudit(env.name, audits, io, paint, values.json);
   }

@@ -4,6 +4,20 @@ import { type Remediation, remediate } from './remediation';
 import type { AuditRequirement, AuditResult, AuditVantage, Inventory } from './types';
 
 /** Evaluates one requirement for one vantage (see `createAuditor` in evaluate.ts). */
+/** The ids an environment names; only these (and what their rules and associations reference) are read. */
+export interface InventoryScope {
+  readonly securityGroupIds: readonly string[];
+  readonly subnetIds: readonly string[];
+}
+
+/** The ids an environment's vantages name: what the audit of its plan reads (CLI and auditor Lambda alike). */
+export function inventoryScope(environment: Pick<Environment, 'vantages'>): InventoryScope {
+  return {
+    securityGroupIds: [...new Set(environment.vantages.flatMap((v) => v.securityGroupIds))],
+    subnetIds: [...new Set(environment.vantages.flatMap((v) => v.subnetIds))],
+  };
+}
+
 export interface Auditor {
   audit(vantage: AuditVantage, requirement: AuditRequirement): AuditResult;
 }

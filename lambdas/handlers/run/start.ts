@@ -1,0 +1,103 @@
+/**
+ * The state machine's first step: takes the queued run the API created (or creates one for a schedule), marks it
+ * running, plans it, and hands each vantage's probe job to the Map — only for vantages a prober is deployed for,
+ * in the same subnets and Security Groups; any other vantage's flows are reported, not silently dropped.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { defaultCatalog } from '../../core/catalog';
+import { type Environment, parseEnvironment } from '../../core/environment';
+import { beginStep, failStep } from '../../core/run/steps';
+import { type CheckRun, queuedRun, type ResultStore } from '../../core/store';
+import { resultStore } from '../clients';
+import { instrument } from '../instrument';
+import { instruments, metrics } from '../observability';
+import { type DeployedVantages, readSettings } from '../settings';
+import { type ProbeJob, startInputSchema } from './payloads';
+import { parseWith } from './parse';
+
+export interface StartOutput {
+  readonly checkId: string;
+  readonly environment: Environment;
+  readonly jobs: ProbeJob[];
+  /** Vantages with flows to probe but no matching prober: their flows end `skipped` with this reason. */
+  readonly probeFailures: Array<{ vantage: string; reason: string }>;
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && [...a].sort().join() === [...b].sort().join();
+
+/** Why a vantage cannot be probed by the deployed probers, or undefined when its prober matches it. */
+export function proberMismatch(
+  environment: Environment,
+  vantage: string,
+  deployed: DeployedVantages,
+): string | undefined {
+  const prober = deployed[vantage];
+  const names = Object.keys(deployed).sort();
+  if (!prober) {
+    return `no prober is deployed for vantage ${JSON.stringify(vantage)} (deployed: ${names.join(', ') || 'none'}); add it to the deployment config's vantages and deploy`;
+  }
+  const declared = environment.vantages.find((v) => v.name === vantage);
+  if (!declared) return undefined;
+  if (
+    !sameSet(declared.subnetIds, prober.subnetIds) ||
+    !sameSet(declared.securityGroupIds, prober.securityGroupIds)
+  ) {
+    return `the prober of vantage ${JSON.stringify(vantage)} runs in subnets ${prober.subnetIds.join(', ')} with groups ${prober.securityGroupIds.join(', ')}, but the environment declares subnets ${declared.subnetIds.join(', ')} with groups ${declared.securityGroupIds.join(', ')}: its packets would not take the path of the migration's own workers, so it was not probed (make the deployment config and the environment agree)`;
+  }
+  return undefined;
+}
+
+/** The start step with its dependencies; the handler below binds them. */
+export async function start(
+  raw: unknown,
+  deps: { store: ResultStore; deployed: DeployedVantages; budgetMs: number; now?: () => Date },
+): Promise<StartOutput> {
+  const input = parseWith(startInputSchema, raw, 'the execution input');
+  const catalog = defaultCatalog();
+  const environment =
+    input.environment !== undefined
+      ? parseEnvironment(input.environment, catalog, 'environment')
+      : (await deps.store.getEnvironment(input.environmentName)).environment;
+  const now = deps.now ?? (() => new Date());
+  const created: CheckRun = input.checkId
+    ? await deps.store.getRun(input.checkId)
+    : await deps.store.createRun(queuedRun(environment.name, input.trigger, now()));
+  try {
+    const { probeJobs } = await beginStep({ store: deps.store, now }, created, environment, catalog);
+    const deadline = now().getTime() + deps.budgetMs;
+    const jobs: ProbeJob[] = [];
+    const probeFailures: StartOutput['probeFailures'] = [];
+    for (const job of probeJobs) {
+      const reason = proberMismatch(environment, job.vantage, deps.deployed);
+      if (reason) probeFailures.push({ vantage: job.vantage, reason });
+      else
+        jobs.push({
+          vantage: job.vantage,
+          targets: job.targets.map((t) => ({ host: t.host, ports: [...t.ports] })),
+          timeoutMs: environment.probe.timeoutMs,
+          concurrency: environment.probe.concurrency,
+          retries: environment.probe.retries,
+          deadline,
+        });
+    }
+    return { checkId: created.checkId, environment, jobs, probeFailures };
+  } catch (err) {
+    // The run exists now: close it with the reason rather than leave it queued.
+    await failStep(
+      { store: deps.store, now },
+      created.checkId,
+      `the start step failed: ${(err as Error).message}`,
+    );
+    throw err;
+  }
+}
+
+const settings = readSettings(['TABLE_NAME', 'RETENTION_DAYS', 'VANTAGES', 'PROBE_BUDGET_MS']);
+const { store } = resultStore(settings);
+
+export const handler = instrument('start', instruments, async (event: unknown) => {
+  const out = await start(event, { store, deployed: settings.VANTAGES, budgetMs: settings.PROBE_BUDGET_MS });
+  metrics.addMetric('RunsStarted', MetricUnit.Count, 1);
+  return out;
+});
