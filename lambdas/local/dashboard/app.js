@@ -18,6 +18,8 @@ const enc = encodeURIComponent;
 
 /** How often an open run is polled, in ms. */
 const POLL_MS = 600;
+/** How long to wait before asking again after a failed request while following a run, in ms. */
+const RETRY_MS = 3000;
 
 const href = {
   home: () => '#/',
@@ -566,17 +568,23 @@ async function environmentView(token, name) {
 
   let shownLatest = '';
   let started;
+  let startedAt = 0;
   const refresh = async () => {
     let runs;
     try {
       runs = (await api.runs(name)).items;
     } catch (err) {
+      // Shown, and tried again a little later: a service restarting must not end the following.
       if (token === viewToken) replace(runsBox, errorBox(err));
+      poll(token, refresh, RETRY_MS);
       return;
     }
     if (token !== viewToken) return;
     replace(runsBox, runsTable(runs));
-    const open = runs.some((r) => OPEN_STATUSES.includes(r.status));
+    // A listing may lag behind a run just started (a deployed store's index): keep asking for a while.
+    const lagging =
+      started !== undefined && !runs.some((r) => r.checkId === started) && Date.now() - startedAt < 30_000;
+    const open = lagging || runs.some((r) => OPEN_STATUSES.includes(r.status));
     if (record) {
       button.disabled = open;
       button.textContent = open ? 'Checking…' : 'Run check now';
@@ -586,9 +594,16 @@ async function environmentView(token, name) {
     if (!latest) {
       replace(latestBox, h('p', { class: 'muted' }, 'No runs yet: run a check.'));
     } else if (`${latest.checkId}:${latest.status}` !== shownLatest) {
-      shownLatest = `${latest.checkId}:${latest.status}`;
-      const run = await api.run(latest.checkId);
+      let run;
+      try {
+        run = await api.run(latest.checkId);
+      } catch (err) {
+        if (token === viewToken) replace(latestBox, errorBox(err));
+        poll(token, refresh, RETRY_MS);
+        return;
+      }
       if (token !== viewToken) return;
+      shownLatest = `${latest.checkId}:${latest.status}`;
       replace(latestBox, runSection(run, name));
       if (started === latest.checkId) {
         announce(`check ${latest.checkId}: ${latest.status}`);
@@ -605,6 +620,7 @@ async function environmentView(token, name) {
     try {
       const reply = await api.startCheck(name);
       started = reply.checkId;
+      startedAt = Date.now();
       actionNote.textContent = `Check ${reply.checkId} ${reply.status}…`;
       announce(`check ${reply.checkId} ${reply.status}`);
     } catch (err) {
@@ -668,9 +684,19 @@ async function runView(token, checkId) {
     box,
   );
   if (!OPEN_STATUSES.includes(run.status)) return;
+  const problem = h('div', {});
+  box.before(problem);
   const follow = async () => {
-    const next = await api.run(checkId);
+    let next;
+    try {
+      next = await api.run(checkId);
+    } catch (err) {
+      if (token === viewToken) replace(problem, errorBox(err));
+      poll(token, follow, RETRY_MS);
+      return;
+    }
     if (token !== viewToken) return;
+    replace(problem);
     const openIds = [...box.querySelectorAll('details.finding[open]')].map((d) => d.dataset.flowId);
     replace(box, runSection(next, next.environmentName));
     for (const id of openIds) {
