@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { environmentSchema, type Environment } from './environment';
+import type { PortService } from './identify';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Check ids
@@ -158,6 +159,45 @@ export const runPatchSchema = checkRunSchema
   .strict();
 export type RunPatch = z.infer<typeof runPatchSchema>;
 
+const serviceKindSchema = z.enum(['tls', 'http', 'ssh', 'smb']);
+const portSchema = z.number().int().min(1).max(65535);
+
+/** What answered on an open port (see `identify.ts`, which stays free of zod for the prober Lambda). */
+export const serviceIdentitySchema = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('tls'),
+      version: z.string(),
+      subject: z.string(),
+      issuer: z.string(),
+      notBefore: z.string(),
+      notAfter: z.string(),
+      selfSigned: z.boolean(),
+      hostnameMatch: z.enum(['match', 'mismatch', 'not-checked']),
+      warning: z.string().optional(),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('http'),
+      status: z.number().int().min(100).max(999),
+      server: z.string().optional(),
+      warning: z.string().optional(),
+    })
+    .strict(),
+  z.object({ kind: z.literal('ssh'), banner: z.string() }).strict(),
+  z.object({ kind: z.literal('smb'), dialect: z.string() }).strict(),
+  z.object({ kind: z.literal('none'), expected: serviceKindSchema, reason: z.string() }).strict(),
+  z.object({ kind: z.literal('skipped'), expected: serviceKindSchema, reason: z.string() }).strict(),
+]);
+
+export const portServiceSchema = z.object({ port: portSchema, service: serviceIdentitySchema }).strict();
+
+// The schema and the engine's type describe the same values: each must be assignable to the other.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const serviceSchemaMatches: Same<z.infer<typeof portServiceSchema>, PortService> = true;
+void serviceSchemaMatches;
+
 /** One flow's combined verdict in one run. */
 export const findingRecordSchema = z
   .object({
@@ -179,6 +219,8 @@ export const findingRecordSchema = z
     }),
     requirements: z.array(z.string()),
     optional: z.boolean(),
+    /** What answered on the flow's open ports that were identified (TLS, HTTP, SSH, SMB), by port. */
+    services: z.array(portServiceSchema).optional(),
     /** Opaque JSON: probe results, audit result, remediation. */
     detail: z.json().optional(),
   })

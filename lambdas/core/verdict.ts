@@ -1,12 +1,15 @@
+import { type PortService, serviceWarning } from './identify';
 import type { Flow } from './plan';
 import { formatPortList, portsToRanges } from './ports';
 import type { ProbeResult, ProbeState } from './probe';
 
 /**
  * A flow's verdict from live probes alone. The combined verdict with the static audit comes later in the
- * check-run pipeline; this one already says *why* a probed flow fails.
+ * check-run pipeline; this one already says *why* a probed flow fails. `warn`: every port is open, but on some
+ * the service identification found something other than the expected service (a proxy's error page, an
+ * expired certificate, plain text on a TLS port, a middlebox that accepts and closes).
  */
-export type LiveVerdict = 'pass' | 'fail' | 'skipped' | 'audit-only' | 'not-checkable';
+export type LiveVerdict = 'pass' | 'warn' | 'fail' | 'skipped' | 'audit-only' | 'not-checkable';
 
 export interface FlowOutcome {
   readonly flowId: string;
@@ -15,6 +18,18 @@ export interface FlowOutcome {
   readonly cause: string;
   /** Probed ports by state, as port lists (`443,8000-8010`). */
   readonly ports: Partial<Record<ProbeState, string>>;
+  /** What answered on the open ports that were identified, by port; absent when none was. */
+  readonly services?: readonly PortService[];
+}
+
+/** `443: <why>; 8080: <why>` for the identified ports whose answer deserves a look; '' when none does. */
+export function describeServiceWarnings(services: readonly PortService[] | undefined): string {
+  return (services ?? [])
+    .flatMap(({ port, service }) => {
+      const warning = serviceWarning(service);
+      return warning === undefined ? [] : [`${port} open but ${warning}`];
+    })
+    .join('; ');
 }
 
 const EXPLAIN: Record<Exclude<ProbeState, 'open'>, string> = {
@@ -41,10 +56,12 @@ export function judgeFlow(flow: Flow, results: ReadonlyMap<string, ProbeResult>)
   }
   const host = flow.destination.address;
   const byState = new Map<ProbeState, { ports: number[]; codes: Set<string> }>();
+  const services: PortService[] = [];
   for (const range of flow.ports) {
     for (let port = range.from; port <= range.to; port++) {
       const r = results.get(`${host}|${port}`);
       const state: ProbeState = r?.state ?? 'skipped';
+      if (r?.service && state === 'open') services.push({ port, service: r.service });
       const entry = byState.get(state) ?? { ports: [], codes: new Set<string>() };
       entry.ports.push(port);
       if (r?.code) entry.codes.add(r.code);
@@ -54,12 +71,26 @@ export function judgeFlow(flow: Flow, results: ReadonlyMap<string, ProbeResult>)
   const ports: Partial<Record<ProbeState, string>> = {};
   for (const [state, { ports: list }] of byState) ports[state] = formatPortList(portsToRanges(list));
 
+  const identified = services.length > 0 ? { services } : {};
+  // Identification warnings follow what failed: a refused port matters more than an odd answer on another.
+  const warnings = describeServiceWarnings(services);
+  const withWarnings = (cause: string) => (warnings ? `${cause}; ${warnings}` : cause);
+
   const failing = [...byState].filter(([state]) => state !== 'open' && state !== 'skipped');
   if (failing.length === 0) {
     const skipped = byState.get('skipped');
-    if (!skipped)
-      return { flowId: flow.id, verdict: 'pass', cause: 'every port accepted a connection', ports };
-    return { flowId: flow.id, verdict: 'skipped', cause: `${ports.skipped}: ${EXPLAIN.skipped}`, ports };
+    if (skipped) {
+      const cause = withWarnings(`${ports.skipped}: ${EXPLAIN.skipped}`);
+      return { flowId: flow.id, verdict: 'skipped', cause, ports, ...identified };
+    }
+    if (warnings) return { flowId: flow.id, verdict: 'warn', cause: warnings, ports, ...identified };
+    return {
+      flowId: flow.id,
+      verdict: 'pass',
+      cause: 'every port accepted a connection',
+      ports,
+      ...identified,
+    };
   }
   const cause = failing
     .map(([state, { codes }]) => {
@@ -67,7 +98,7 @@ export function judgeFlow(flow: Flow, results: ReadonlyMap<string, ProbeResult>)
       return `${ports[state]} ${state}${code}: ${EXPLAIN[state as Exclude<ProbeState, 'open'>]}`;
     })
     .join('; ');
-  return { flowId: flow.id, verdict: 'fail', cause, ports };
+  return { flowId: flow.id, verdict: 'fail', cause: withWarnings(cause), ports, ...identified };
 }
 
 /** Indexes probe results by `host|port` for {@link judgeFlow}. */

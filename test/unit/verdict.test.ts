@@ -78,4 +78,56 @@ describe('live verdicts', () => {
     expect(verdicts['rm-worker-appliance-api']).toBe('audit-only');
     expect(verdicts['rm-os-linux-ssh']).toBe('not-checkable');
   });
+  it('warns when every port is open but one was answered by something else, naming the port and why', () => {
+    // Arrange
+    const results = [8000, 8001, 8002, 8003].map((p) => result(p, 'open'));
+    results[1] = { ...results[1]!, service: { kind: 'http', status: 200, server: 'nginx' } };
+    results[2] = {
+      ...results[2]!,
+      service: { kind: 'http', status: 502, server: 'squid', warning: 'HTTP 502 Bad Gateway from "squid"' },
+    };
+    // Act
+    const outcome = judgeFlow(flow!, indexResults(results));
+    // Assert
+    expect(outcome).toEqual({
+      flowId: flow!.id,
+      verdict: 'warn',
+      cause: '8002 open but HTTP 502 Bad Gateway from "squid"',
+      ports: { open: '8000-8003' },
+      services: [
+        { port: 8001, service: { kind: 'http', status: 200, server: 'nginx' } },
+        { port: 8002, service: results[2]!.service },
+      ],
+    });
+  });
+
+  it('passes with the services when every identification is fine, and a skipped identification does not warn', () => {
+    // Arrange
+    const results = [8000, 8001, 8002, 8003].map((p) => result(p, 'open'));
+    results[0] = { ...results[0]!, service: { kind: 'ssh', banner: 'SSH-2.0-x' } };
+    results[3] = { ...results[3]!, service: { kind: 'skipped', expected: 'tls', reason: 'no time' } };
+    // Act
+    const outcome = judgeFlow(flow!, indexResults(results));
+    // Assert
+    expect(outcome.verdict).toBe('pass');
+    expect(outcome.services?.map((s) => s.port)).toEqual([8000, 8003]);
+  });
+
+  it('keeps fail when a port failed, and adds the warning after the failure', () => {
+    // Arrange
+    const results = [
+      {
+        ...result(8000, 'open'),
+        service: { kind: 'none', expected: 'tls', reason: 'closed at once' },
+      } as const,
+      result(8001, 'closed', 'ECONNREFUSED'),
+      result(8002, 'open'),
+      result(8003, 'open'),
+    ];
+    // Act
+    const outcome = judgeFlow(flow!, indexResults(results));
+    // Assert
+    expect(outcome.verdict).toBe('fail');
+    expect(outcome.cause).toMatch(/^8001 closed \(ECONNREFUSED\): .*; 8000 open but closed at once$/);
+  });
 });

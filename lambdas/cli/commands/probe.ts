@@ -1,8 +1,17 @@
 import { type Catalog, defaultCatalog } from '../../core/catalog';
 import { classifyAddress } from '../../core/environment';
 import { plan, probeTargetsFromHere } from '../../core/plan';
+import {
+  describeService,
+  SERVICE_KINDS,
+  SERVICE_PORTS,
+  type ServiceIdentity,
+  type ServiceKind,
+  serviceWarning,
+} from '../../core/identify';
 import { expandPorts, parsePortList, PortListError } from '../../core/ports';
 import {
+  type IdentifyOptions,
   PROBE_STATES,
   probe,
   type ProbeResult,
@@ -15,7 +24,8 @@ import { readEnvironmentFile } from '../env-file';
 import { formatMs, interruptSignal, type Io, type Paint, painter, ProgressLine, table } from '../output';
 
 export const probeHelp = `Usage: preflight probe --target HOST:PORTS [--target …] [--config FILE]
-                       [--timeout MS] [--concurrency N] [--retries N] [--budget MS] [--json]
+                       [--timeout MS] [--concurrency N] [--retries N] [--budget MS]
+                       [--service PORT:KIND …] [--no-identify] [--json]
 
 Probes TCP ports live from this machine and classifies each one:
   open         a listener accepted the connection
@@ -30,6 +40,13 @@ HOST is a host name, an IPv4 address or an IPv6 address in brackets ([fd00::5]);
 such as 22,443,8000-8010. Timeouts adapt to each host's round-trip time (like nmap), and what
 looks filtered is retried, so a lost SYN is not reported as a firewall.
 
+An open port of a known service is then identified on the same connection, within the same
+time budget: a TLS handshake on 443, 8443 and 2376 (protocol, certificate subject, issuer,
+expiry, self-signed, hostname match), GET / on 8080, 8081, 18080 and 5985 (status and Server
+header), the SSH banner on 22, an SMB2 NEGOTIATE on 445 (dialect). An answer from something
+else (a proxy's 502, an expired certificate, plain text on a TLS port, a connection closed at
+once) is shown as "warn" with the reason; the port stays open.
+
 Options:
   --target HOST:PORTS  a host and its ports; repeat for more hosts
   --config FILE        an environment file: its probe settings are the defaults, and without
@@ -39,15 +56,62 @@ Options:
   --retries N          most extra attempts for a port that looks filtered, 0-5 (default 2):
                        one per port, more once the host shows packet loss
   --budget MS          stop after this long and mark the rest skipped (default: no limit)
-  --json               {"results":[{"host","port","state","latencyMs","code"?}],"durationMs"}
+  --service PORT:KIND  identify PORT as KIND (tls, http, ssh or smb) too; repeat for more
+  --no-identify        only connect: identify no service
+  --json               {"results":[{"host","port","state","latencyMs","code"?,"service"?}],
+                       "durationMs"}; service is {"kind":"tls"|"http"|"ssh"|"smb"|"none"|"skipped",…}
   -h, --help           show this help
 
-Exit status: 0 when every port is open, 1 when any is not, 2 for usage or input errors.
+Exit status: 0 when every port is open (with or without a warn), 1 when any is not, 2 for usage
+or input errors.
 
 Examples:
   preflight probe --target 10.20.0.5:443,8888 --target app01.corp.example:5994
   preflight probe --target [::1]:22 --json
   preflight probe --config examples/wave-1.yaml`;
+
+/**
+ * The engine's `identify` option from `--no-identify` and `--service PORT:KIND` flags: `false`, the default
+ * port table with the given ports added (or changed), or undefined for the default.
+ */
+export function identifyOption(
+  command: string,
+  noIdentify: boolean,
+  specs: readonly string[] | undefined,
+): false | IdentifyOptions | undefined {
+  if (noIdentify) {
+    if (specs && specs.length > 0)
+      throw new UsageError('--service and --no-identify contradict each other; give one', command);
+    return false;
+  }
+  if (!specs || specs.length === 0) return undefined;
+  const services: Record<number, ServiceKind> = { ...SERVICE_PORTS };
+  for (const spec of specs) {
+    const match = /^(\d{1,5}):([a-z]+)$/.exec(spec.trim());
+    const port = Number(match?.[1]);
+    if (!match || port < 1 || port > 65535) {
+      throw new UsageError(`--service: ${JSON.stringify(spec)} is not PORT:KIND, e.g. 8888:tls`, command);
+    }
+    const kind = match[2] as ServiceKind;
+    if (!SERVICE_KINDS.includes(kind)) {
+      throw new UsageError(
+        `--service: ${JSON.stringify(match[2])} is not a service kind (${SERVICE_KINDS.join(', ')})`,
+        command,
+      );
+    }
+    services[port] = kind;
+  }
+  return { services };
+}
+
+/** What answered on a port, for the DETAIL column: a warning in yellow, an identification cut short in grey. */
+export function serviceDetail(service: ServiceIdentity, paint: Paint): string {
+  const text = describeService(service);
+  if (service.kind === 'skipped') return paint('grey', text);
+  const warning = serviceWarning(service);
+  if (warning === undefined) return text;
+  return paint('yellow', service.kind === 'none' ? `warn: ${text}` : `warn: ${text}; ${warning}`);
+}
 
 /** Reads `HOST:PORTS` (IPv6 in brackets) into a probe target. */
 export function parseTargetSpec(spec: string): ProbeTarget {
@@ -134,7 +198,9 @@ export function renderProbeTable(run: ProbeRun, paint: Paint): string {
         if (
           next.port !== prev.port + 1 ||
           next.state !== first.state ||
-          (next.code ?? '') !== (first.code ?? '')
+          (next.code ?? '') !== (first.code ?? '') ||
+          next.service !== undefined ||
+          first.service !== undefined
         )
           break;
         j++;
@@ -145,8 +211,10 @@ export function renderProbeTable(run: ProbeRun, paint: Paint): string {
       const latencies = run.map((r) => r.latencyMs).filter((l): l is number => l !== null);
       const latency =
         latencies.length === 0 ? '-' : formatMs(Math.max(...latencies)) + (run.length > 1 ? ' max' : '');
-      const detail = [first.code, run.length > 1 ? `${run.length} ports` : ''].filter(Boolean).join(', ');
-      rows.push([ports, paint(STATE_COLOUR[first.state], first.state), latency, paint('grey', detail)]);
+      const detail = first.service
+        ? serviceDetail(first.service, paint)
+        : paint('grey', [first.code, run.length > 1 ? `${run.length} ports` : ''].filter(Boolean).join(', '));
+      rows.push([ports, paint(STATE_COLOUR[first.state], first.state), latency, detail]);
       i = j;
     }
     blocks.push(
@@ -165,6 +233,8 @@ export async function probeCommand(argv: string[], io: Io, injected?: Catalog): 
     concurrency: { type: 'string' },
     retries: { type: 'string' },
     budget: { type: 'string' },
+    service: { type: 'string', multiple: true },
+    'no-identify': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   });
   // The catalog is only needed for --config; a plain --target probe starts faster without it.
@@ -190,6 +260,7 @@ export async function probeCommand(argv: string[], io: Io, injected?: Catalog): 
   const concurrency = intOption('probe', 'concurrency', values.concurrency, 1, 512) ?? env?.probe.concurrency;
   const retries = intOption('probe', 'retries', values.retries, 0, 5) ?? env?.probe.retries;
   const budgetMs = intOption('probe', 'budget', values.budget, 1, 86_400_000, 'milliseconds');
+  const identify = identifyOption('probe', values['no-identify'], values.service);
 
   const progress = new ProgressLine(io.stderr);
   const interrupt = interruptSignal();
@@ -200,6 +271,7 @@ export async function probeCommand(argv: string[], io: Io, injected?: Catalog): 
       ...(concurrency !== undefined ? { concurrency } : {}),
       ...(retries !== undefined ? { retries } : {}),
       ...(budgetMs !== undefined ? { budgetMs } : {}),
+      ...(identify !== undefined ? { identify } : {}),
       signal: interrupt.signal,
       onProgress: (p) =>
         progress.update(
@@ -220,6 +292,7 @@ export async function probeCommand(argv: string[], io: Io, injected?: Catalog): 
       latencyMs: r.latencyMs,
       ...(r.code !== undefined ? { code: r.code } : {}),
       attempts: r.attempts,
+      ...(r.service !== undefined ? { service: r.service } : {}),
     }));
     io.stdout.write(`${JSON.stringify({ results, durationMs: run.durationMs })}\n`);
   } else {
@@ -229,6 +302,15 @@ export async function probeCommand(argv: string[], io: Io, injected?: Catalog): 
     io.stdout.write(
       `${run.results.length} ports on ${hosts} host${hosts === 1 ? '' : 's'} in ${formatMs(run.durationMs)}: ${countStates(run.results, paint)}\n`,
     );
+    const warned = run.results.filter((r) => r.service && serviceWarning(r.service) !== undefined);
+    if (warned.length > 0) {
+      io.stdout.write(
+        paint(
+          'yellow',
+          `warn: ${warned.length} open port${warned.length === 1 ? ' was' : 's were'} answered by something other than the expected service (see DETAIL)\n`,
+        ),
+      );
+    }
     if (run.results.some((r) => r.state === 'skipped')) {
       io.stdout.write(
         paint('grey', 'skipped ports were not probed: the time budget ran out or the run was interrupted\n'),

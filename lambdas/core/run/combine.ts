@@ -8,11 +8,12 @@ import { describeParty, type Flow } from '../plan';
 import { formatPortList } from '../ports';
 import type { ProbeResult, ProbeState } from '../probe';
 import type { FindingRecord, VerdictChange } from '../store';
-import { judgeFlow } from '../verdict';
+import { type FlowOutcome, judgeFlow } from '../verdict';
 
 /** A flow's combined verdict, from the best to the least checkable. */
 export type CombinedVerdict =
   | 'pass'
+  | 'warn'
   | 'blocked-aws'
   | 'timeout-aws-allows'
   | 'timeout'
@@ -140,7 +141,9 @@ const LIVE_PRIORITY: readonly ProbeState[] = ['dns-error', 'filtered', 'unreacha
  *   exception: the host answered, so the packets got through and the verdict stays `refused` (with a note).
  * - `audited-only`: a flow that cannot be probed (ingress, CIDR destination) that the audit allows, or that
  *   could not be audited; `detail.audit.status` says which.
- * - For probed flows: `pass`; `dns-error`; `timeout-aws-allows` (filtered while AWS allows it: the on-prem
+ * - For probed flows: `pass`; `warn` (every port connected, but on some the service identification found
+ *   something else: a proxy's error page, an expired certificate, plain text on a TLS port, a middlebox that
+ *   accepts and closes; the cause says which port and why, and `services` holds what answered); `dns-error`; `timeout-aws-allows` (filtered while AWS allows it: the on-prem
  *   firewall, VPN or route); `timeout` (filtered and the AWS side not audited); `unreachable`; `refused`;
  *   `error`; `skipped` (the time budget ran out or the probe did not run).
  */
@@ -166,13 +169,14 @@ export function combineFlow(
       ? [{ vantage: a.vantage, subnetId: a.subnetId, ...a.remediation }]
       : [],
   );
-  const finding = (verdict: CombinedVerdict, cause: string, live?: object): CombinedFinding => ({
+  const finding = (verdict: CombinedVerdict, cause: string, live?: FlowOutcome): CombinedFinding => ({
     ...base,
     verdict,
     cause,
+    ...(live?.services ? { services: live.services.map(({ port, service }) => ({ port, service })) } : {}),
     detail: toJson({
       why: flow.why,
-      ...(live ? { probe: live } : {}),
+      ...(live ? { probe: { verdict: live.verdict, cause: live.cause, ports: live.ports } } : {}),
       ...(flow.audit ? { audit: auditDetail(audits, outcome) } : {}),
       ...(remediation.length > 0 ? { remediation } : {}),
     }),
@@ -196,22 +200,23 @@ export function combineFlow(
     return finding('skipped', `not probed: ${probe.problem}`);
   }
   const live = judgeFlow(flow, probe.results);
-  const liveDetail = { verdict: live.verdict, cause: live.cause, ports: live.ports };
-  if (live.verdict === 'pass') {
+  if (live.verdict === 'pass' || live.verdict === 'warn') {
     const note = awsBlocked
       ? ` (but the audit says ${status}: ${describeAwsBlock(audits)}; is the inventory out of date?)`
       : '';
-    return finding('pass', `every port accepted a connection${note}`, liveDetail);
+    // Every port connected, so the network path works; `warn` says the answer on some port deserves a look.
+    if (live.verdict === 'warn') return finding('warn', `${live.cause}${note}`, live);
+    return finding('pass', `every port accepted a connection${note}`, live);
   }
   if (live.verdict === 'skipped') {
-    if (awsBlocked) return finding('blocked-aws', `${blockedCause()} (probe: ${live.cause})`, liveDetail);
-    return finding('skipped', live.cause, liveDetail);
+    if (awsBlocked) return finding('blocked-aws', `${blockedCause()} (probe: ${live.cause})`, live);
+    return finding('skipped', live.cause, live);
   }
   const state = LIVE_PRIORITY.find((s) => live.ports[s] !== undefined) ?? 'error';
-  if (state === 'dns-error') return finding('dns-error', live.cause, liveDetail);
+  if (state === 'dns-error') return finding('dns-error', live.cause, live);
   // A refusal came back from the host, so the AWS side let the packets through: the audit is not the cause.
   if (awsBlocked && state !== 'closed')
-    return finding('blocked-aws', `${blockedCause()} (probe: ${live.cause})`, liveDetail);
+    return finding('blocked-aws', `${blockedCause()} (probe: ${live.cause})`, live);
   switch (state) {
     case 'filtered':
       if (status === 'allowed') {
@@ -219,24 +224,24 @@ export function combineFlow(
           'timeout-aws-allows',
           `${live.ports.filtered} timed out although AWS allows it (Security Groups, network ACL and routes): ` +
             `look at the on-premises firewall, the VPN or the on-premises route back to the VPC`,
-          liveDetail,
+          live,
         );
       }
       return finding(
         'timeout',
         `${live.cause} (the AWS side was not audited: ${outcome.skipped ?? (auditProblems(audits).join('; ') || 'no audit result')})`,
-        liveDetail,
+        live,
       );
     case 'unreachable':
-      return finding('unreachable', live.cause, liveDetail);
+      return finding('unreachable', live.cause, live);
     case 'closed': {
       const note = awsBlocked
         ? ` (the audit says ${status}: ${describeAwsBlock(audits)}; the refusal shows packets got through: is the inventory out of date?)`
         : '';
-      return finding('refused', `${live.cause}${note}`, liveDetail);
+      return finding('refused', `${live.cause}${note}`, live);
     }
     default:
-      return finding('error', live.cause, liveDetail);
+      return finding('error', live.cause, live);
   }
 }
 

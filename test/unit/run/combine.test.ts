@@ -10,6 +10,8 @@ import {
   countVerdicts,
   describeAwsBlock,
 } from '../../../lambdas/core/run/combine';
+import type { ServiceIdentity } from '../../../lambdas/core/identify';
+import { findingRecordSchema } from '../../../lambdas/core/store';
 
 const probedFlow: Flow = {
   id: 'f-0000000000000001',
@@ -114,7 +116,7 @@ function audit(flow: Flow, result: AuditResult | undefined, problem?: string): F
   };
 }
 
-function probed(state: ProbeState, code?: string) {
+function probed(state: ProbeState, code?: string, service?: ServiceIdentity) {
   const r: ProbeResult = {
     host: '10.20.0.15',
     port: 443,
@@ -122,6 +124,7 @@ function probed(state: ProbeState, code?: string) {
     latencyMs: 1,
     attempts: 1,
     ...(code ? { code } : {}),
+    ...(service ? { service } : {}),
   };
   return { results: new Map([['10.20.0.15|443', r]]) };
 }
@@ -288,6 +291,82 @@ describe('combineFlow', () => {
     const f = combineFlow(outsideFlow, { problem: 'not probed' }, [], notAudited);
     // Assert
     expect(f).toMatchObject({ verdict: 'not-checkable', cause: outsideFlow.why, direction: 'outside' });
+  });
+
+  const expiredTls: ServiceIdentity = {
+    kind: 'tls',
+    version: 'TLSv1.2',
+    subject: 'CN=app01',
+    issuer: 'CN=Corp CA',
+    notBefore: '2020-01-01T00:00:00.000Z',
+    notAfter: '2021-01-01T00:00:00.000Z',
+    selfSigned: false,
+    hostnameMatch: 'not-checked',
+    warning: 'the certificate expired on 2021-01-01T00:00:00.000Z (CN=app01)',
+  };
+
+  it('warns when the port is open but answered by something else, and carries the service', () => {
+    // Act
+    const f = combineFlow(
+      probedFlow,
+      probed('open', undefined, expiredTls),
+      [audit(probedFlow, allowed)],
+      audited,
+    );
+    // Assert
+    expect(f).toMatchObject({
+      verdict: 'warn',
+      cause: '443 open but the certificate expired on 2021-01-01T00:00:00.000Z (CN=app01)',
+      services: [{ port: 443, service: expiredTls }],
+    });
+  });
+
+  it('a pass carries what answered; a warn notes an audit that disagrees', () => {
+    // Arrange
+    const ssh: ServiceIdentity = { kind: 'ssh', banner: 'SSH-2.0-OpenSSH_9.2p1' };
+    // Act
+    const pass = combineFlow(
+      probedFlow,
+      probed('open', undefined, ssh),
+      [audit(probedFlow, allowed)],
+      audited,
+    );
+    const warn = combineFlow(
+      probedFlow,
+      probed('open', undefined, expiredTls),
+      [audit(probedFlow, sgBlocked)],
+      audited,
+    );
+    // Assert
+    expect(pass).toMatchObject({ verdict: 'pass', services: [{ port: 443, service: ssh }] });
+    expect(warn.verdict).toBe('warn');
+    expect(warn.cause).toContain('out of date');
+  });
+
+  it('the store accepts a finding with services, and refuses a service of an unknown kind', () => {
+    // Arrange
+    const f = combineFlow(
+      probedFlow,
+      probed('open', undefined, expiredTls),
+      [audit(probedFlow, allowed)],
+      audited,
+    );
+    const record = {
+      ...f,
+      checkId: '01J9ZK3V8Q4W5X6Y7Z8A9B0C1D',
+      environmentName: 'wave-1',
+      createdAt: '2026-01-31T12:00:00.000Z',
+    };
+    const bad = structuredClone(record) as { services: Array<{ service: { kind: string } }> };
+    bad.services[0]!.service.kind = 'ftp';
+    // Act
+    const ok = findingRecordSchema.safeParse(record);
+    const refused = findingRecordSchema.safeParse(bad);
+    // Assert
+    expect(ok.success).toBe(true);
+    expect(ok.data?.services).toEqual([{ port: 443, service: expiredTls }]);
+    expect(refused.success).toBe(false);
+    expect(refused.error?.issues[0]?.path).toEqual(['services', 0, 'service', 'kind']);
   });
 
   it('keeps a live pass but notes an audit that disagrees', () => {
