@@ -689,11 +689,17 @@ class Engine {
       port: job.port,
       timeoutMs: Math.max(1, Math.min(this.cfg.identifyTimeoutMs, left)),
       signal: controller.signal,
-    }).then((service) => {
-      if (this.finished || !this.identifying.delete(job)) return;
-      result.service = service;
-      this.maybeFinish();
-    });
+    })
+      .catch((error: unknown): ServiceIdentity => {
+        // identifyService does not reject; should it ever, the port must not hold the run open.
+        if (!socket.destroyed) socket.destroy();
+        return { kind: 'none', expected: kind, reason: `identification failed: ${String(error)}` };
+      })
+      .then((service) => {
+        if (this.finished || !this.identifying.delete(job)) return;
+        result.service = service;
+        this.maybeFinish();
+      });
   }
 
   private onError(attempt: Attempt, err: NodeJS.ErrnoException): void {
