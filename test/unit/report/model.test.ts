@@ -1,0 +1,285 @@
+import {
+  buildReport,
+  CUSTOM_PROFILE,
+  describeRule,
+  OUTSIDE_VPC,
+  reportSchema,
+  UNKNOWN_PROFILE,
+} from '../../../lambdas/core/report';
+import { ruleOf, VERDICT_RULES } from '../../../lambdas/core/report/verdicts';
+import type { FindingRecord } from '../../../lambdas/core/store';
+import { catalog, waveFindings, waveRun } from './fixtures';
+
+/** Probe states that make the example wave fail in four different ways. */
+const FAILING_STATES = {
+  '10.20.0.5:8888': 'closed', // refused: nothing listens
+  '10.20.0.15:5994': 'filtered', // AWS allows it: on-premises firewall
+  '10.20.0.16:5994': 'filtered', // the Security Group lacks the rule
+  '10.20.0.40:1433': 'filtered', // the environment's own flow: SG, NACL and blackhole route
+} as const;
+
+describe('buildReport', () => {
+  it('says GO when every required flow passes, counting flows outside the VPC as not verified live', async () => {
+    // Arrange
+    const run = waveRun();
+    const findings = await waveFindings(run, { audit: false });
+
+    // Act
+    const report = buildReport(run, findings, catalog, { profiles: ['rivermeadow-os'] });
+
+    // Assert
+    expect(report.readiness).toEqual({
+      decision: 'GO',
+      line: 'GO: every required flow passes or cannot be checked from the VPC (6 pass, 0 fail, 6 not verified live)',
+      reasons: [],
+    });
+    expect(report.totals).toEqual({ pass: 6, warn: 0, fail: 0, other: 6, blocking: 0, total: 12 });
+    expect(report.verdicts).toEqual({ pass: 6, 'not-checkable': 6 });
+    expect(report.profiles.map((p) => [p.id, p.total])).toEqual([
+      ['rivermeadow-os', 11],
+      [CUSTOM_PROFILE, 1],
+    ]);
+    expect(report.vantages.map((v) => [v.vantage, v.pass, v.other])).toEqual([
+      ['workers', 6, 0],
+      [OUTSIDE_VPC, 0, 6],
+    ]);
+    // Without an audit the evidence says so, and no subnet is claimed.
+    const probed = report.flows.find((f) => f.verdict === 'pass')!;
+    expect(probed.evidence.audit?.skipped).toMatch(/^no AWS inventory/);
+    expect(probed.subnets).toEqual([]);
+    expect(probed.evidence.checkedAt).toBe(run.startedAt);
+  });
+
+  it('says NO-GO with each failing flow first, its cause, its fix and the rules evaluated', async () => {
+    // Arrange
+    const run = waveRun();
+    const findings = await waveFindings(run, { audit: true, states: FAILING_STATES });
+
+    // Act
+    const report = buildReport(run, findings, catalog, { profiles: ['rivermeadow-os'] });
+
+    // Assert
+    expect(report.readiness.decision).toBe('NO-GO');
+    expect(report.readiness.reasons).toEqual(['4 required flows fail']);
+    expect(report.readiness.line).toBe('NO-GO: 4 required flows fail (2 pass, 4 fail, 6 not verified live)');
+    expect(
+      report.flows
+        .slice(0, 4)
+        .map((f) => f.verdict)
+        .sort(),
+    ).toEqual(['blocked-aws', 'blocked-aws', 'refused', 'timeout-aws-allows']);
+    expect(report.flows.slice(0, 4).every((f) => f.class === 'fail' && f.blocking)).toBe(true);
+    const custom = report.flows.find((f) => f.requirements.includes('custom:app-db'))!;
+    expect(custom).toMatchObject({
+      verdict: 'blocked-aws',
+      profiles: [CUSTOM_PROFILE],
+      vantages: ['workers'],
+    });
+    expect(custom.subnets).toEqual(['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210']);
+    // One fix serves both subnets of the vantage: it is listed once, for both.
+    expect(custom.remediation).toHaveLength(1);
+    expect(custom.remediation[0]).toMatchObject({
+      vantage: 'workers',
+      subnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
+      onPremFirewall: expect.stringContaining('10.20.0.40/32'),
+    });
+    expect(custom.remediation[0]!.awsCli.join('\n')).toContain('authorize-security-group-egress');
+    expect(custom.remediation[0]!.cloudFormation.length).toBeGreaterThan(0);
+    const rules = custom.evidence.audit!.ends[0]!.rules;
+    expect(rules).toContain(
+      'network ACL acl-0a1b2c3d4e5f60718 outbound the final deny (*) denies the request path',
+    );
+    expect(rules).toContain(
+      'route table rtb-0a1b2c3d4e5f60718: 10.20.0.32/28 via pcx-0a1b2c3d4e5f60718 denies (blackhole)',
+    );
+    const onPrem = report.flows.find((f) => f.verdict === 'timeout-aws-allows')!;
+    expect(onPrem.evidence.audit?.status).toBe('allowed');
+    expect(onPrem.evidence.probe?.ports).toEqual({ filtered: '5994' });
+    expect(onPrem.remediation).toEqual([]);
+    expect(report.profiles.find((p) => p.id === 'rivermeadow-os')).toMatchObject({ fail: 3, blocking: 3 });
+  });
+
+  it('says NO-GO when required flows were skipped and the run is partial, naming both', async () => {
+    // Arrange
+    const run = waveRun({ status: 'partial', reason: 'the probe of vantage workers failed: timeout' });
+    const findings = await waveFindings(run, {
+      audit: false,
+      probeProblem: 'the probe of vantage workers failed',
+    });
+
+    // Act
+    const report = buildReport(run, findings, catalog);
+
+    // Assert
+    expect(report.readiness.decision).toBe('NO-GO');
+    expect(report.readiness.reasons).toEqual([
+      'the run is partial: the probe of vantage workers failed: timeout',
+      '6 required flows not checked (skipped)',
+    ]);
+    const skipped = report.flows.filter((f) => f.verdict === 'skipped');
+    expect(skipped).toHaveLength(6);
+    expect(skipped.every((f) => f.class === 'other' && f.blocking)).toBe(true);
+  });
+
+  it('lets an optional failing flow through with a caveat, and never blocks on not-checkable flows', async () => {
+    // Arrange
+    const run = waveRun();
+    const findings = (await waveFindings(run, { audit: false, states: { '10.20.0.5:8888': 'closed' } })).map(
+      (f) => (f.verdict === 'refused' ? { ...f, optional: true } : f),
+    );
+
+    // Act
+    const report = buildReport(run, findings, catalog);
+
+    // Assert
+    expect(report.readiness.decision).toBe('GO');
+    expect(report.readiness.line).toMatch(/; 1 optional flow failing$/);
+    expect(report.flows[0]).toMatchObject({
+      verdict: 'refused',
+      class: 'fail',
+      blocking: false,
+      optional: true,
+    });
+  });
+
+  it('is NO-GO for a run still running and for a run without findings', () => {
+    // Act
+    const running = buildReport(waveRun({ status: 'running', finishedAt: undefined }), [], catalog);
+    // Assert
+    expect(running.readiness.reasons).toEqual([
+      'the run is still running, so this report is incomplete',
+      'the run has no findings',
+    ]);
+    expect(running.flows).toEqual([]);
+  });
+
+  it('counts a shared requirement under the profiles the environment uses, or under all of them', async () => {
+    // Arrange
+    const run = waveRun();
+    const findings = await waveFindings(run, { audit: false });
+
+    // Act
+    const narrowed = buildReport(run, findings, catalog, { profiles: ['rivermeadow-os'] });
+    const wide = buildReport(run, findings, catalog);
+
+    // Assert: four requirements of the wave (two to the appliance, two to the SaaS) belong to both profiles.
+    expect(narrowed.profiles.map((p) => p.id)).not.toContain('rivermeadow-vm');
+    expect(wide.profiles.find((p) => p.id === 'rivermeadow-vm')).toMatchObject({
+      pass: 2,
+      other: 2,
+      total: 4,
+    });
+  });
+
+  it('keeps what it cannot classify visible: unknown verdicts block, unknown requirements get their own group', async () => {
+    // Arrange
+    const run = waveRun();
+    const [first, ...rest] = await waveFindings(run, { audit: false });
+    const odd: FindingRecord = {
+      ...first!,
+      verdict: 'quantum-tunnelled',
+      requirements: ['gone-from-catalog'],
+      detail: { probe: 'not an object', remediation: 42, audit: { ends: 'nope' } },
+    };
+
+    // Act
+    const report = buildReport(run, [odd, ...rest], catalog);
+
+    // Assert
+    const flow = report.flows.find((f) => f.verdict === 'quantum-tunnelled')!;
+    expect(flow).toMatchObject({
+      class: 'other',
+      blocking: true,
+      profiles: [UNKNOWN_PROFILE],
+      remediation: [],
+    });
+    expect(flow.evidence.probe).toBeUndefined();
+    expect(report.readiness.reasons).toEqual(['1 required flow quantum-tunnelled']);
+    expect(report.profiles.at(-1)).toMatchObject({ id: UNKNOWN_PROFILE, total: 1 });
+  });
+
+  it("describes what answered on the flow's ports when the finding carries identified services", async () => {
+    // Arrange
+    const run = waveRun();
+    const [first, ...rest] = await waveFindings(run, { audit: false });
+    const withServices = {
+      ...first!,
+      services: [
+        { port: 443, service: { kind: 'http', status: 502, server: 'squid', warning: 'a proxy answered' } },
+        { port: 8443, service: { kind: 'ssh', banner: 'SSH-2.0-OpenSSH_9.6' } },
+      ],
+    } as FindingRecord;
+
+    // Act
+    const report = buildReport(run, [withServices, ...rest], catalog);
+
+    // Assert
+    const flow = report.flows.find((f) => f.flowId === first!.flowId)!;
+    expect(flow.evidence.services).toEqual([
+      '443: http, status 502, server squid (warning: a proxy answered)',
+      '8443: ssh, banner SSH-2.0-OpenSSH_9.6',
+    ]);
+  });
+
+  it('produces a model that its own schema accepts, and the same report twice for the same input', async () => {
+    // Arrange
+    const run = waveRun();
+    const findings = await waveFindings(run, { audit: true, states: FAILING_STATES });
+
+    // Act
+    const a = buildReport(run, findings, catalog);
+    const b = buildReport(run, [...findings].reverse(), catalog);
+
+    // Assert
+    expect(reportSchema.parse(JSON.parse(JSON.stringify(a)))).toEqual(a);
+    expect(b).toEqual(a);
+  });
+});
+
+describe('verdict rules', () => {
+  it('classifies the failing verdicts as fail and blocking, pass as pass', () => {
+    // Assert
+    for (const v of [
+      'blocked-aws',
+      'timeout-aws-allows',
+      'timeout',
+      'refused',
+      'unreachable',
+      'dns-error',
+      'error',
+    ]) {
+      expect(ruleOf(v)).toEqual({ class: 'fail', blocksGo: true });
+    }
+    expect(ruleOf('pass')).toEqual({ class: 'pass', blocksGo: false });
+    expect(ruleOf('toString')).toEqual({ class: 'other', blocksGo: true });
+    expect(
+      Object.values(VERDICT_RULES).every((r) => ['pass', 'warn', 'fail', 'other'].includes(r.class)),
+    ).toBe(true);
+  });
+});
+
+describe('describeRule', () => {
+  it('reads Security Group rules, NACL entries and routes, and shows anything else as JSON', () => {
+    // Act & Assert
+    expect(
+      describeRule({
+        layer: 'security-group',
+        groupId: 'sg-1',
+        direction: 'ingress',
+        effect: 'allows',
+        rule: { IpProtocol: '-1', UserIdGroupPairs: [{ GroupId: 'sg-2' }] },
+      }),
+    ).toBe('Security Group sg-1 ingress rule: all traffic from sg-2 allows');
+    expect(
+      describeRule({
+        layer: 'route',
+        routeTableId: 'rtb-1',
+        destination: 'none',
+        effect: 'denies',
+        reason: 'no route',
+        mainTable: true,
+      }),
+    ).toBe('route table rtb-1 (main): none denies (no route)');
+    expect(describeRule({ layer: 'firewall' })).toBe('{"layer":"firewall"}');
+  });
+});
