@@ -12,7 +12,7 @@ import { plan } from '../../core/plan';
 import type { ProbeResult } from '../../core/probe';
 import type { AuditOutcome } from '../../core/run/combine';
 import { type EventSink, finishStep, type ProbeStepOutput } from '../../core/run/steps';
-import type { CheckRun, ResultStore } from '../../core/store';
+import { type CheckRun, isClosed, type ResultStore } from '../../core/store';
 import type { FlowAudit } from '../../core/audit/plan-audit';
 import { resultStore } from '../clients';
 import { instrument } from '../instrument';
@@ -48,6 +48,9 @@ export async function finish(
     };
   }
   const run = await deps.store.getRun(input.checkId);
+  // A retried finish (its first answer lost) finds the run closed: recording and emitting again would send every
+  // "state changed" event twice.
+  if (isClosed(run.status)) return run;
   return finishStep(deps, run, { plan: plan(environment, catalog), probes, probeFailures, audit, problems });
 }
 

@@ -6,7 +6,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { defaultCatalog } from '../../core/catalog';
 import { type Environment, parseEnvironment } from '../../core/environment';
-import { beginStep, failStep } from '../../core/run/steps';
+import { beginStep, failStep, planStep } from '../../core/run/steps';
 import { type CheckRun, queuedRun, type ResultStore } from '../../core/store';
 import { resultStore } from '../clients';
 import { instrument } from '../instrument';
@@ -64,7 +64,12 @@ export async function start(
     ? await deps.store.getRun(input.checkId)
     : await deps.store.createRun(queuedRun(environment.name, input.trigger, now()));
   try {
-    const { probeJobs } = await beginStep({ store: deps.store, now }, created, environment, catalog);
+    // The execution is named after the run, so a run of the API path that is running already was taken by an
+    // earlier attempt of this very step (a Lambda retry after a lost answer): plan it again rather than fail it.
+    const { probeJobs } =
+      input.checkId !== undefined && created.status === 'running'
+        ? await planStep({ environment }, catalog)
+        : await beginStep({ store: deps.store, now }, created, environment, catalog);
     const deadline = now().getTime() + deps.budgetMs;
     const jobs: ProbeJob[] = [];
     const probeFailures: StartOutput['probeFailures'] = [];
