@@ -340,6 +340,26 @@ describe('the dashboard in Chromium', () => {
     // (Source text, so that the test's compiler leaves the browser's dynamic import alone.)
     const unknown = await page.evaluate("import('/ui/verdicts.js').then((m) => m.verdictInfo('brand-new'))");
     expect(unknown).toEqual({ tone: 'neutral', symbol: '?', label: 'brand-new', next: '' });
+    const warn = await page.evaluate("import('/ui/verdicts.js').then((m) => m.verdictInfo('warn'))");
+    expect(warn).toMatchObject({ tone: 'warn', symbol: '!' });
+    // What answered on a port, as the service identification stores it, in words.
+    const services = await page.evaluate(
+      `import('/ui/verdicts.js').then((m) => [
+        { port: 443, service: { kind: 'tls', version: 'TLSv1.3', subject: 'CN=app', issuer: 'CN=app', notBefore: 'x',
+          notAfter: '2020-01-01T00:00:00.000Z', selfSigned: true, hostnameMatch: 'mismatch', warning: 'the certificate expired' } },
+        { port: 8080, service: { kind: 'http', status: 502, server: 'squid' } },
+        { port: 22, service: { kind: 'ssh', banner: 'SSH-2.0-OpenSSH_9.6' } },
+        { port: 445, service: { kind: 'none', expected: 'smb', reason: 'closed at once' } },
+        { port: 9, service: { kind: 'gopher' } },
+      ].map(m.serviceText))`,
+    );
+    expect(services).toEqual([
+      '443: TLS TLSv1.3, subject CN=app, issuer CN=app, valid until 2020-01-01T00:00:00.000Z, self-signed, host name mismatch: the certificate expired',
+      '8080: HTTP 502 (squid)',
+      '22: SSH SSH-2.0-OpenSSH_9.6',
+      '445: no smb answered: closed at once',
+      '9: gopher (not shown by this dashboard)',
+    ]);
 
     expect(problems).toEqual([]);
   });

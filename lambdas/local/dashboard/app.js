@@ -9,7 +9,7 @@
 import { api, ApiError } from './api.js';
 import { historyChart } from './chart.js';
 import { duration, h, replace, time } from './dom.js';
-import { knownVerdicts, OPEN_STATUSES, verdictInfo, verdictRank } from './verdicts.js';
+import { knownVerdicts, OPEN_STATUSES, serviceText, verdictInfo, verdictRank } from './verdicts.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('env-nav');
@@ -216,6 +216,7 @@ function findingDetails(finding, envName) {
         .map(([state, ports]) => `${state}: ${ports}`)
         .join('; '),
     ],
+    ['What answered', (finding.services ?? []).map(serviceText).join('; ')],
     ['AWS audit', auditStatus],
     ['Requirements', (finding.requirements ?? []).join(', ')],
   ].filter(([, value]) => value);

@@ -92,3 +92,35 @@ export function knownVerdicts() {
 
 /** Run statuses that will still change. */
 export const OPEN_STATUSES = ['queued', 'running'];
+
+/** What answered on an open port (a finding's `services` entry), in words; unknown kinds are named as such. */
+export function serviceText({ port, service }) {
+  const s = service ?? {};
+  const warning = s.warning ? `: ${s.warning}` : '';
+  let text;
+  switch (s.kind) {
+    case 'tls':
+      text =
+        `TLS ${s.version}, subject ${s.subject}, issuer ${s.issuer}, valid until ${s.notAfter}` +
+        `${s.selfSigned ? ', self-signed' : ''}, host name ${s.hostnameMatch}${warning}`;
+      break;
+    case 'http':
+      text = `HTTP ${s.status}${s.server ? ` (${s.server})` : ''}${warning}`;
+      break;
+    case 'ssh':
+      text = `SSH ${s.banner}`;
+      break;
+    case 'smb':
+      text = `SMB dialect ${s.dialect}`;
+      break;
+    case 'none':
+      text = `no ${s.expected} answered: ${s.reason}`;
+      break;
+    case 'skipped':
+      text = `${s.expected} not identified: ${s.reason}`;
+      break;
+    default:
+      text = `${String(s.kind)} (not shown by this dashboard)`;
+  }
+  return `${port}: ${text}`;
+}
