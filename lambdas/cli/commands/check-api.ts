@@ -5,7 +5,8 @@ import { ApiError, callApi, problemMessage } from '../api-client';
 import { formatMs, type Io, type Paint, painter, ProgressLine, table } from '../output';
 
 /** Verdicts that mean the flow works or cannot be judged from the VPC; anything else fails the check. */
-const OK_VERDICTS = new Set(['pass', 'audited-only', 'not-checkable']);
+// A warn (open, but answered by something unexpected) does not block, as in the local check and the reports.
+const OK_VERDICTS = new Set(['pass', 'warn', 'audited-only', 'not-checkable']);
 const CLOSED = new Set(['succeeded', 'failed', 'partial']);
 
 const colourOf = (verdict: string): Parameters<Paint>[0] =>
