@@ -9,6 +9,7 @@ import { checkCommand, checkHelp } from './commands/check';
 import { planCommand, planHelp } from './commands/plan';
 import { probeCommand, probeHelp } from './commands/probe';
 import { historyCommand, historyHelp } from './commands/history';
+import { reportCommand, reportHelp } from './commands/report';
 import { serveCommand, serveHelp } from './commands/serve';
 import type { Io } from './output';
 
@@ -24,6 +25,7 @@ Commands:
   check     plan + live probes from this machine: a verdict and cause per flow
   serve     the service locally: HTTP API, embedded store, check runner
   history   the stored runs of an environment, or one flow across runs
+  report    a run's readiness report (go/no-go, failing flows with fixes): md, html, junit, csv, json
 
 Run 'preflight <command> --help' for a command's options.
 Every command that reports takes --json. Exit status: 0 all good, 1 something failed, 2 usage or input error.
@@ -46,6 +48,7 @@ const COMMANDS: Record<string, Command> = {
   check: { run: checkCommand, help: checkHelp },
   serve: { run: serveCommand, help: serveHelp },
   history: { run: historyCommand, help: historyHelp },
+  report: { run: reportCommand, help: reportHelp },
 };
 
 /** The package's version, from the nearest package.json above this file (source or bundle). */

@@ -12,9 +12,7 @@ import { CLASS_ORDER, ruleOf, type VerdictClass } from './verdicts';
 // The model
 
 export const REPORT_FORMATS = ['md', 'html', 'junit', 'csv', 'json'] as const;
-export const reportFormatSchema = z.enum(REPORT_FORMATS, {
-  error: (iss) => `${JSON.stringify(iss.input)} is not a report format (one of ${REPORT_FORMATS.join(', ')})`,
-});
+export const reportFormatSchema = z.enum(REPORT_FORMATS);
 export type ReportFormat = z.infer<typeof reportFormatSchema>;
 
 export const verdictClassSchema = z.enum(['pass', 'warn', 'fail', 'other']);

@@ -15,6 +15,8 @@ import {
   problemSchema,
   profileDetailSchema,
   profileSummarySchema,
+  reportQuerySchema,
+  reportSchema,
   startCheckBodyDocSchema,
   startCheckResponseSchema,
 } from './schemas';
@@ -168,6 +170,32 @@ export function buildOpenApi(): Record<string, unknown> {
           },
         },
       },
+      '/checks/{checkId}/report': {
+        get: {
+          summary: "A run's readiness report: go/no-go, per profile and vantage, failing flows with fixes",
+          description:
+            'Markdown (default), self-contained HTML for printing, JUnit XML for a CI gate (a failing go/no-go ' +
+            'testcase when NO-GO), CSV (one row per flow) or the JSON model. The X-Preflight-Readiness header ' +
+            'carries GO or NO-GO.',
+          parameters: [pathParameter('checkId'), ...queryParameters(reportQuerySchema)],
+          responses: {
+            '200': {
+              description: 'The report in the format asked for',
+              headers: {
+                'X-Preflight-Readiness': { schema: { type: 'string', enum: ['GO', 'NO-GO'] } },
+              },
+              content: {
+                'text/markdown': { schema: { type: 'string' } },
+                'text/html': { schema: { type: 'string' } },
+                'application/xml': { schema: { type: 'string' } },
+                'text/csv': { schema: { type: 'string' } },
+                ...jsonContent('Report'),
+              },
+            },
+            ...errors,
+          },
+        },
+      },
       '/openapi.json': {
         get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } },
       },
@@ -183,6 +211,7 @@ export function buildOpenApi(): Record<string, unknown> {
         CheckRunPage: schemaOf(pageSchema(checkRunSchema), 'output'),
         CheckWithFindings: schemaOf(checkWithFindingsSchema, 'output'),
         FindingPage: schemaOf(pageSchema(findingRecordSchema), 'output'),
+        Report: schemaOf(reportSchema, 'output'),
         ProfilePage: schemaOf(pageSchema(profileSummarySchema), 'output'),
         ProfileDetail: schemaOf(profileDetailSchema, 'output'),
         Health: schemaOf(healthSchema, 'output'),

@@ -15,10 +15,12 @@ import {
 } from '../../core/environment';
 import { plan } from '../../core/plan';
 import { formatPortList } from '../../core/ports';
+import { buildReport, renderReport } from '../../core/report';
 import { checkEnvironmentSafety, type Resolver, type SafetyMode, systemResolver } from '../../core/safety';
 import {
   type CheckRun,
   ConflictError,
+  type FindingRecord,
   CursorError,
   NotFoundError,
   PAGE_LIMIT_MAX,
@@ -33,6 +35,7 @@ import {
   PAGE_LIMIT_DEFAULT,
   pageQuerySchema,
   pathParamSchemas,
+  reportQuerySchema,
   startCheckBodySchema,
 } from './schemas';
 
@@ -426,6 +429,57 @@ async function getCheck(ctx: Context): Promise<ApiResponse> {
   });
 }
 
+/**
+ * A run's readiness report in one format: every page of its findings, grouped by the profiles of the stored
+ * environment when it still exists (else by every profile of each requirement).
+ */
+async function getReport(ctx: Context): Promise<ApiResponse> {
+  const checkId = param(ctx, 'checkId');
+  const { format } = parseWith(reportQuerySchema, queryOf(ctx), 'the query string is not valid', ['query']);
+  let run: CheckRun;
+  try {
+    run = await ctx.deps.store.getRun(checkId);
+  } catch (err) {
+    if (err instanceof NotFoundError) {
+      throw new ProblemError(404, 'not-found', `no check run ${checkId}`, [
+        {
+          path: 'path.checkId',
+          message: `${checkId}: no such run (GET /checks?environment=NAME lists them)`,
+        },
+      ]);
+    }
+    throw err;
+  }
+  const findings: FindingRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await ctx.deps.store.listFindings(checkId, {
+      limit: PAGE_LIMIT_MAX,
+      ...(cursor !== undefined ? { cursor } : {}),
+    });
+    findings.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  let profiles: readonly string[] | undefined;
+  try {
+    profiles = (await ctx.deps.store.getEnvironment(run.environmentName)).environment.profiles;
+  } catch (err) {
+    // An inline or deleted environment: the report groups by every profile of each requirement.
+    if (!(err instanceof NotFoundError)) throw err;
+  }
+  const report = buildReport(run, findings, ctx.deps.catalog, profiles ? { profiles } : {});
+  const rendered = renderReport(report, format);
+  return {
+    status: 200,
+    headers: {
+      'content-type': rendered.contentType,
+      'content-disposition': `inline; filename="preflight-${run.environmentName}-${run.checkId}.${rendered.extension}"`,
+      'x-preflight-readiness': report.readiness.decision,
+    },
+    body: rendered.body,
+  };
+}
+
 async function listChecks(ctx: Context): Promise<ApiResponse> {
   const q = parseWith(listChecksQuerySchema, queryOf(ctx), 'the query string is not valid', ['query']);
   if (q.since !== undefined && q.until !== undefined && q.since > q.until) {
@@ -481,6 +535,7 @@ export const ROUTES: readonly Route[] = [
   route('/environments/{name}/flows/{flowId}/history', { GET: flowHistory }),
   route('/checks', { GET: listChecks, POST: startCheck }),
   route('/checks/{checkId}', { GET: getCheck }),
+  route('/checks/{checkId}/report', { GET: getReport }),
 ];
 
 function match(path: string): { route: Route; params: Record<string, string> } | undefined {

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { environmentSchema } from '../../core/environment';
+import { reportFormatSchema, reportSchema } from '../../core/report/model';
 import {
   checkIdSchema,
   checkRunSchema,
@@ -35,6 +36,13 @@ export const listChecksQuerySchema = pageQuerySchema
     since: isoTimeSchema.optional(),
     until: isoTimeSchema.optional(),
     status: runStatusSchema.optional(),
+  })
+  .strict();
+
+/** `GET /checks/{checkId}/report`: the format, Markdown when not given. */
+export const reportQuerySchema = z
+  .object({
+    format: reportFormatSchema.default('md'),
   })
   .strict();
 
@@ -129,4 +137,4 @@ export const pathParamSchemas = {
   }),
 } as const;
 
-export { environmentRecordSchema, environmentSchema, PAGE_LIMIT_DEFAULT };
+export { environmentRecordSchema, environmentSchema, PAGE_LIMIT_DEFAULT, reportSchema };
