@@ -1,0 +1,186 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  DescribeNetworkAclsCommand,
+  type DescribeNetworkAclsCommandInput,
+  type DescribeNetworkAclsCommandOutput,
+  DescribeNetworkInterfacesCommand,
+  type DescribeNetworkInterfacesCommandOutput,
+  DescribeRouteTablesCommand,
+  type DescribeRouteTablesCommandInput,
+  type DescribeRouteTablesCommandOutput,
+  DescribeSecurityGroupsCommand,
+  type DescribeSecurityGroupsCommandOutput,
+  DescribeSubnetsCommand,
+  type DescribeSubnetsCommandOutput,
+  EC2Client,
+  EC2ServiceException,
+  GetManagedPrefixListEntriesCommand,
+  type GetManagedPrefixListEntriesCommandInput,
+  type GetManagedPrefixListEntriesCommandOutput,
+} from '@aws-sdk/client-ec2';
+import { mockClient } from 'aws-sdk-client-mock';
+import { EC2_INVENTORY_ACTIONS, Ec2InventoryError } from '../../lambdas/aws/ec2-inventory';
+import { defaultCatalog } from '../../lambdas/core/catalog';
+import { parseEnvironment } from '../../lambdas/core/environment';
+import { plan } from '../../lambdas/core/plan';
+import { formatPortList } from '../../lambdas/core/ports';
+import { audit } from '../../lambdas/handlers/run/audit';
+import { StepInputError } from '../../lambdas/handlers/run/parse';
+
+// The auditor Lambda's work: read the inventory its vantages name from EC2 (mocked with the recorded shapes in
+// test/fixtures/aws) with only the calls its role allows, and give the static verdict of every flow.
+
+const FIXTURES = join(__dirname, '../fixtures/aws');
+
+/** A fresh copy of a fixture; the CLI's JSON is the API's response shape. */
+function fixture<T>(file: string): T {
+  return structuredClone(JSON.parse(readFileSync(join(FIXTURES, file), 'utf8'))) as T;
+}
+
+const WORKERS = 'sg-0a1b2c3d4e5f60aa1';
+const WORKER_SUBNET = 'subnet-0a1b2c3d4e5f60001';
+const ONPREM_LIST = 'pl-0a1b2c3d4e5f60718';
+
+const ec2 = mockClient(EC2Client);
+const client = new EC2Client({ region: 'eu-west-1' });
+
+const groups = fixture<DescribeSecurityGroupsCommandOutput>('describe-security-groups.json');
+const interfaces = fixture<DescribeNetworkInterfacesCommandOutput>('describe-network-interfaces.json');
+const subnets = fixture<DescribeSubnetsCommandOutput>('describe-subnets.json');
+const acls = fixture<DescribeNetworkAclsCommandOutput>('describe-network-acls.json');
+const tables = fixture<DescribeRouteTablesCommandOutput>('describe-route-tables.json');
+const onpremEntries = fixture<GetManagedPrefixListEntriesCommandOutput>('pl-0a1b2c3d4e5f60718.json');
+
+const filterNames = (input: DescribeNetworkAclsCommandInput | DescribeRouteTablesCommandInput) =>
+  (input.Filters ?? []).map((f) => f.Name).join(',');
+
+/** Answers like EC2 for the fixture VPC: the workers' group and subnet, their NACL and route tables. */
+function mockTheVpc(): void {
+  ec2
+    .on(DescribeSecurityGroupsCommand)
+    .resolves({ SecurityGroups: [structuredClone(groups.SecurityGroups![0]!)] });
+  ec2.on(DescribeNetworkInterfacesCommand).resolves(structuredClone(interfaces));
+  ec2.on(DescribeSubnetsCommand).resolves({ Subnets: [structuredClone(subnets.Subnets![0]!)] });
+  ec2.on(DescribeNetworkAclsCommand).callsFake((input: DescribeNetworkAclsCommandInput) => ({
+    NetworkAcls: [
+      structuredClone(acls.NetworkAcls![filterNames(input) === 'association.subnet-id' ? 0 : 1]!),
+    ],
+  }));
+  ec2.on(DescribeRouteTablesCommand).callsFake((input: DescribeRouteTablesCommandInput) => ({
+    RouteTables: [
+      structuredClone(tables.RouteTables![filterNames(input) === 'association.subnet-id' ? 0 : 1]!),
+    ],
+  }));
+  ec2
+    .on(GetManagedPrefixListEntriesCommand)
+    .callsFake((input: GetManagedPrefixListEntriesCommandInput) =>
+      input.PrefixListId === ONPREM_LIST
+        ? structuredClone(onpremEntries)
+        : { Entries: [{ Cidr: '52.218.0.0/17' }, { Cidr: '3.5.64.0/21' }] },
+    );
+}
+
+/** The environment of the fixture VPC, as the execution input carries it. */
+const ENVIRONMENT = {
+  name: 'audit-wave',
+  vantages: [
+    { name: 'workers', roles: ['target-worker'], subnetIds: [WORKER_SUBNET], securityGroupIds: [WORKERS] },
+  ],
+  flows: [
+    { name: 'https', to: ['10.20.0.15'], ports: '443' },
+    { name: 'rdp', to: ['10.20.0.16'], ports: '3389' },
+    { name: 'rpc', to: ['10.20.0.0/28'], ports: '49152-49160' },
+    { name: 'ssh', to: ['10.20.0.17'], ports: '22' },
+  ],
+};
+
+/** `ec2:DescribeSecurityGroups` for a recorded `DescribeSecurityGroupsCommand` call. */
+const actionOf = (call: ReturnType<typeof ec2.calls>[number]) =>
+  `ec2:${(call.args[0] as object).constructor.name.replace(/Command$/, '')}`;
+
+beforeEach(() => {
+  ec2.reset();
+});
+
+describe('audit', () => {
+  it('makes only the EC2 calls of EC2_INVENTORY_ACTIONS and gives one FlowAudit per flow', async () => {
+    // Arrange
+    mockTheVpc();
+    const flows = plan(
+      parseEnvironment(ENVIRONMENT, defaultCatalog(), 'environment'),
+      defaultCatalog(),
+    ).flows;
+
+    // Act
+    const out = JSON.parse(JSON.stringify(await audit({ environment: ENVIRONMENT }, client))) as Awaited<
+      ReturnType<typeof audit>
+    >;
+
+    // Assert: the calls
+    const actions = ec2.calls().map(actionOf);
+    expect(actions.length).toBeGreaterThan(0);
+    expect(EC2_INVENTORY_ACTIONS).toEqual(expect.arrayContaining([...new Set(actions)]));
+    expect(ec2.commandCalls(DescribeSecurityGroupsCommand)[0]?.args[0].input).toEqual({
+      GroupIds: [WORKERS],
+    });
+
+    // Assert: one audit per flow, each with a verdict and the vantage it was read for
+    expect(out.skipped).toBeUndefined();
+    expect(out.audits.map((a) => a.flowId).sort()).toEqual(flows.map((f) => f.id).sort());
+    for (const a of out.audits) {
+      expect(a).toMatchObject({ vantage: 'workers', subnetId: WORKER_SUBNET, securityGroupIds: [WORKERS] });
+      expect(a.problem).toBeUndefined();
+      expect(['allowed', 'partial', 'blocked']).toContain(a.result?.status);
+    }
+    const byPort = (port: string) =>
+      out.audits.find((a) => a.flowId === flows.find((f) => formatPortList(f.ports) === port)?.id);
+    // The group has no egress rule for 22 at all; the NACL denies 3389 to 10.20.0.0/16.
+    expect(byPort('22')?.result?.status).toBe('blocked');
+    expect(byPort('3389')?.result?.status).toBe('blocked');
+    expect(JSON.stringify(byPort('3389')?.result)).toContain('network-acl');
+    expect(byPort('22')?.remediation).toBeDefined();
+  });
+
+  it('fails naming the operation and the code when EC2 refuses a call (the state machine catches it)', async () => {
+    // Arrange
+    mockTheVpc();
+    ec2.on(DescribeSecurityGroupsCommand).rejects(
+      new EC2ServiceException({
+        name: 'UnauthorizedOperation',
+        message: 'You are not authorized to perform this operation.',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 403 },
+      }),
+    );
+
+    // Act
+    const err = await audit({ environment: ENVIRONMENT }, client).then(
+      () => undefined,
+      (e: unknown) => e as Ec2InventoryError,
+    );
+
+    // Assert
+    expect(err).toBeInstanceOf(Ec2InventoryError);
+    expect(err?.operation).toBe('DescribeSecurityGroups');
+    expect(err?.message).toContain('UnauthorizedOperation');
+  });
+
+  it('refuses an input without an environment, naming it, before calling EC2', async () => {
+    // Act
+    const missing = await audit({}, client).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    const notObject = await audit('workers', client).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+
+    // Assert
+    expect(missing).toBeInstanceOf(StepInputError);
+    expect(missing?.message).toBe('the audit input is not valid: environment: is required (nonoptional)');
+    expect(notObject).toBeInstanceOf(StepInputError);
+    expect(ec2.calls()).toHaveLength(0);
+  });
+});
