@@ -37,8 +37,8 @@ export async function finish(
   }
   const problems: string[] = [];
   let audit: AuditOutcome;
-  if (!('audits' in input.audit)) {
-    const reason = `the audit failed: ${errorReason(input.audit.error)}`;
+  if (input.auditError || !input.audit) {
+    const reason = `the audit failed: ${input.auditError ? errorReason(input.auditError) : 'no output'}`;
     problems.push(reason);
     audit = { audits: [], skipped: reason };
   } else {

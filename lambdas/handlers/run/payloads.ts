@@ -62,17 +62,24 @@ export const probeItemSchema = z.union([
   z.object({ vantage: z.string(), error: stepErrorSchema }),
 ]);
 
-/** The finish step's input: the run, its environment, and what the probe Map and the audit produced. */
-export const finishInputSchema = z.object({
-  checkId: checkIdSchema,
-  environment: z.unknown(),
-  probeFailures: z.array(probeFailureSchema).default([]),
-  probes: z.array(probeItemSchema).default([]),
-  audit: z.union([
-    z.object({ audits: z.array(z.unknown()), skipped: z.string().optional() }).loose(),
-    z.object({ error: stepErrorSchema }),
-  ]),
-});
+/**
+ * The finish step's input: the state as the state machine has it by then — the run, its environment, the start
+ * step's `probeFailures`, the probe Map's items, and the audit's output (`audit`) or the error its `Catch` put in
+ * `auditError`. Other fields (the jobs) are ignored.
+ */
+export const finishInputSchema = z
+  .object({
+    checkId: checkIdSchema,
+    environment: z.unknown(),
+    probeFailures: z.array(probeFailureSchema).default([]),
+    probes: z.array(probeItemSchema).default([]),
+    audit: z.object({ audits: z.array(z.unknown()), skipped: z.string().optional() }).loose().optional(),
+    auditError: stepErrorSchema.optional(),
+  })
+  .loose()
+  .refine((input) => input.audit !== undefined || input.auditError !== undefined, {
+    error: 'give the audit output ("audit") or the error the audit failed with ("auditError")',
+  });
 
 /** The failure handler's input: the run (when one was created) and the error the state machine caught. */
 export const failInputSchema = z

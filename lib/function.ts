@@ -1,0 +1,146 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { join } from 'node:path';
+import { BUNDLE_SETTINGS, CATALOG_DATA_DIR, FUNCTIONS, type FunctionName, PROJECT_ROOT } from './bundling';
+
+/** Props of {@link PreflightFunction}. */
+export interface PreflightFunctionProps {
+  /** Which of the service's functions (its handler and bundling come from `FUNCTIONS`). */
+  readonly function: FunctionName;
+  readonly description: string;
+  /** @default Duration.seconds(30) */
+  readonly timeout?: Duration;
+  /** @default 256 */
+  readonly memorySize?: number;
+  /** Variables beyond the Powertools ones set here. @default - none */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** Days the function's log group keeps its logs. @default 30 */
+  readonly logRetentionDays?: number;
+  /** Place the function in a VPC (a prober): its subnets and Security Groups. @default - outside any VPC */
+  readonly vpc?: {
+    readonly vpc: ec2.IVpc;
+    readonly subnets: ec2.ISubnet[];
+    readonly securityGroups: ec2.ISecurityGroup[];
+  };
+}
+
+/** The table access a function is granted with {@link PreflightFunction.bindTable}. */
+export type TableAccess = 'read' | 'read-write';
+
+const retentionOf = (days: number): logs.RetentionDays => {
+  const known = Object.values(logs.RetentionDays).filter((v): v is number => typeof v === 'number' && v > 0);
+  // The smallest retention CloudWatch offers that keeps the logs at least `days`.
+  return (known.sort((a, b) => a - b).find((d) => d >= days) ??
+    logs.RetentionDays.TEN_YEARS) as logs.RetentionDays;
+};
+
+/**
+ * The Lambda defaults of the service in one place: Node.js 22 on ARM, esbuild bundles with source maps, active
+ * X-Ray tracing, JSON logs in a log group of its own with a retention, Powertools settings, and a role of its own
+ * with nothing attached but its logs, tracing and (in a VPC) the network-interface actions a VPC function needs —
+ * no managed policies. Intent methods grant access and set the variable that names the resource together.
+ */
+export class PreflightFunction extends Construct {
+  readonly fn: nodejs.NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: PreflightFunctionProps) {
+    super(scope, id);
+    const spec = FUNCTIONS[props.function];
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: retentionOf(props.logRetentionDays ?? 30),
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `preflight ${props.function}: ${props.description}`,
+    });
+    this.logGroup.grantWrite(this.role);
+    if (props.vpc) {
+      // What Lambda needs to attach a function to the VPC (the AWSLambdaVPCAccessExecutionRole actions); EC2
+      // does not scope these to resources, so they are granted on '*' (acknowledged for cdk-nag with this reason).
+      this.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'VpcNetworkInterfaces',
+          actions: [
+            'ec2:CreateNetworkInterface',
+            'ec2:DescribeNetworkInterfaces',
+            'ec2:DescribeSubnets',
+            'ec2:DeleteNetworkInterface',
+            'ec2:AssignPrivateIpAddresses',
+            'ec2:UnassignPrivateIpAddresses',
+          ],
+          resources: ['*'],
+        }),
+      );
+    }
+    this.fn = new nodejs.NodejsFunction(this, 'Function', {
+      entry: join(PROJECT_ROOT, spec.entry),
+      handler: 'handler',
+      description: `preflight ${props.function}: ${props.description}`,
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 256,
+      timeout: props.timeout ?? Duration.seconds(30),
+      tracing: lambda.Tracing.ACTIVE,
+      role: this.role,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: 'preflight',
+        POWERTOOLS_METRICS_NAMESPACE: 'Preflight',
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+        ...props.environment,
+      },
+      ...(props.vpc
+        ? {
+            vpc: props.vpc.vpc,
+            vpcSubnets: { subnets: props.vpc.subnets },
+            securityGroups: props.vpc.securityGroups,
+            allowPublicSubnet: false,
+          }
+        : {}),
+      bundling: {
+        ...BUNDLE_SETTINGS,
+        ...(spec.catalog
+          ? {
+              commandHooks: {
+                beforeBundling: () => [],
+                beforeInstall: () => [],
+                afterBundling: (_input: string, output: string) => [
+                  `cp -r "${CATALOG_DATA_DIR}" "${output}/catalog"`,
+                ],
+              },
+            }
+          : {}),
+      },
+    });
+  }
+
+  /** Grants the table access and names the table in `TABLE_NAME` (with the results' retention). */
+  bindTable(options: { table: dynamodb.ITableV2; access: TableAccess; retentionDays: number }): this {
+    if (options.access === 'read') options.table.grantReadData(this.fn);
+    else options.table.grantReadWriteData(this.fn);
+    this.fn.addEnvironment('TABLE_NAME', options.table.tableName);
+    this.fn.addEnvironment('RETENTION_DAYS', String(options.retentionDays));
+    return this;
+  }
+
+  /** Allows `events:PutEvents` on the bus and names it in `EVENT_BUS_NAME`. */
+  bindEventBus(bus: events.IEventBus): this {
+    bus.grantPutEventsTo(this.fn);
+    this.fn.addEnvironment('EVENT_BUS_NAME', bus.eventBusName);
+    return this;
+  }
+}
