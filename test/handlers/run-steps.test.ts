@@ -219,9 +219,7 @@ describe('start', () => {
     // Act: finish with what the Map of the one matching vantage produced
     const finished = await finish(
       overTheWire({
-        checkId: run.checkId,
-        environment: out.environment,
-        probeFailures: out.probeFailures,
+        ...out,
         probes: out.jobs.map((j) => proberOutput(j)),
         audit: { audits: [] },
       }),
@@ -287,9 +285,7 @@ describe('finish', () => {
     // Act
     const closed = await finish(
       overTheWire({
-        checkId: started.checkId,
-        environment: started.environment,
-        probeFailures: started.probeFailures,
+        ...started,
         probes: started.jobs.map((j) => proberOutput(j)),
         audit: { audits: [], skipped: 'no inventory in this test' },
       }),
@@ -316,9 +312,7 @@ describe('finish', () => {
       const s = overTheWire(await start(input, { store, deployed, budgetMs: BUDGET_MS, now }));
       return finish(
         overTheWire({
-          checkId: s.checkId,
-          environment: s.environment,
-          probeFailures: s.probeFailures,
+          ...s,
           probes: s.jobs.map((j) => proberOutput(j, states)),
           audit: { audits: [] },
         }),
@@ -373,9 +367,7 @@ describe('finish', () => {
     // Act
     const closed = await finish(
       overTheWire({
-        checkId: s.checkId,
-        environment: s.environment,
-        probeFailures: s.probeFailures,
+        ...s,
         probes: [caught],
         audit: { audits: [] },
       }),
@@ -400,17 +392,15 @@ describe('finish', () => {
     // Act
     const closed = await finish(
       overTheWire({
-        checkId: s.checkId,
-        environment: s.environment,
+        ...s,
         probes: s.jobs.map((j) => proberOutput(j)),
-        audit: {
-          error: {
-            Error: 'Ec2InventoryError',
-            Cause: JSON.stringify({
-              errorType: 'Ec2InventoryError',
-              errorMessage: 'DescribeSecurityGroups: UnauthorizedOperation',
-            }),
-          },
+        // The audit's Catch keeps the state and puts the error beside it.
+        auditError: {
+          Error: 'Ec2InventoryError',
+          Cause: JSON.stringify({
+            errorType: 'Ec2InventoryError',
+            errorMessage: 'DescribeSecurityGroups: UnauthorizedOperation',
+          }),
         },
       }),
       { store, events: new RecordingEvents(), now },
@@ -433,8 +423,7 @@ describe('finish', () => {
       const { input } = await queued(env, now);
       const s = overTheWire(await start(input, { store, deployed, budgetMs: BUDGET_MS, now }));
       return overTheWire({
-        checkId: s.checkId,
-        environment: s.environment,
+        ...s,
         probes: s.jobs.map((j) => proberOutput(j, states)),
         audit: { audits: [] },
       });
@@ -525,8 +514,7 @@ describe('fail', () => {
     const s = overTheWire(await start(input, { store, deployed, budgetMs: BUDGET_MS, now }));
     await finish(
       overTheWire({
-        checkId: s.checkId,
-        environment: s.environment,
+        ...s,
         probes: s.jobs.map((j) => proberOutput(j)),
         audit: { audits: [] },
       }),
@@ -540,6 +528,20 @@ describe('fail', () => {
     // Assert
     expect(out.status).toBe('succeeded');
     expect(await store.getRun(s.checkId)).toEqual(before);
+  });
+
+  it('answers with the reason when the execution names a run that is not in the table', async () => {
+    // Arrange: a well-formed id that no run has
+    const checkId = queuedRun('steps-fail-missing', 'api', new Date(Date.UTC(2024, 0, 1))).checkId;
+
+    // Act
+    const out = await fail({ checkId, error: { Error: 'NotFoundError', Cause: 'no such run' } }, { store });
+
+    // Assert
+    expect(out.status).toBeUndefined();
+    expect(out.checkId).toBe(checkId);
+    expect(out.reason).toContain('NotFoundError: no such run');
+    expect(out.reason).toContain(`no run ${checkId} to close`);
   });
 
   it('answers with the reason alone when no run was created (the schedule start failed first)', async () => {

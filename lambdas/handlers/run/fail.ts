@@ -5,7 +5,7 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { failStep } from '../../core/run/steps';
-import type { ResultStore } from '../../core/store';
+import { NotFoundError, type ResultStore } from '../../core/store';
 import { resultStore } from '../clients';
 import { instrument } from '../instrument';
 import { instruments, logger, metrics } from '../observability';
@@ -21,8 +21,15 @@ export async function fail(
   const input = parseWith(failInputSchema, raw, 'the failure input');
   const reason = errorReason(input.error);
   if (!input.checkId) return { reason };
-  const run = await failStep(deps, input.checkId, reason);
-  return { checkId: run.checkId, status: run.status, reason: run.reason ?? reason };
+  try {
+    const run = await failStep(deps, input.checkId, reason);
+    return { checkId: run.checkId, status: run.status, reason: run.reason ?? reason };
+  } catch (err) {
+    // An execution started with the id of a run that is not in the table (started by hand, or expired): there is
+    // nothing to close, and failing here would hide the reason the state machine caught.
+    if (!(err instanceof NotFoundError)) throw err;
+    return { checkId: input.checkId, reason: `${reason} (no run ${input.checkId} to close: ${err.message})` };
+  }
 }
 
 const settings = readSettings(['TABLE_NAME', 'RETENTION_DAYS']);
