@@ -19,14 +19,6 @@ try {
     {
       description: 'preflight: pre-flight port checks for migrations into AWS',
       ...(config ? { config } : {}),
-      ...(config?.account || config?.region
-        ? {
-            env: {
-              ...(config.account ? { account: config.account } : {}),
-              ...(config.region ? { region: config.region } : {}),
-            },
-          }
-        : {}),
     },
   );
   app.synth();

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { type CfnResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as events from 'aws-cdk-lib/aws-events';
@@ -42,7 +42,16 @@ const retentionOf = (days: number): logs.RetentionDays => {
 };
 
 /**
- * The Lambda defaults of the service in one place: Node.js 22 on ARM, esbuild bundles with source maps, active
+ * The cdk-nag finding id of a wildcard under a resource's ARN (`Resource::<Logical.Arn>/index/*`), so that an
+ * acknowledgment names exactly that finding.
+ */
+export function wildcardFinding(resource: Construct, suffix: string): string {
+  const cfn = (resource.node.defaultChild ?? resource) as CfnResource;
+  return `AwsSolutions-IAM5[Resource::<${Stack.of(resource).resolve(cfn.logicalId) as string}.Arn>${suffix}]`;
+}
+
+/**
+ * The Lambda defaults of the service in one place: Node.js 24 on ARM, esbuild bundles with source maps, active
  * X-Ray tracing, JSON logs in a log group of its own with a retention, Powertools settings, and a role of its own
  * with nothing attached but its logs, tracing and (in a VPC) the network-interface actions a VPC function needs —
  * no managed policies. Intent methods grant access and set the variable that names the resource together.
@@ -64,6 +73,12 @@ export class PreflightFunction extends Construct {
       description: `preflight ${props.function}: ${props.description}`,
     });
     this.logGroup.grantWrite(this.role);
+    Validations.of(this.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: props.vpc
+        ? "X-Ray's PutTraceSegments/PutTelemetryRecords and the VPC attachment's network-interface actions accept no resource but '*'"
+        : "X-Ray's PutTraceSegments/PutTelemetryRecords accept no resource but '*'",
+    });
     if (props.vpc) {
       // What Lambda needs to attach a function to the VPC (the AWSLambdaVPCAccessExecutionRole actions); EC2
       // does not scope these to resources, so they are granted on '*' (acknowledged for cdk-nag with this reason).
@@ -86,7 +101,7 @@ export class PreflightFunction extends Construct {
       entry: join(PROJECT_ROOT, spec.entry),
       handler: 'handler',
       description: `preflight ${props.function}: ${props.description}`,
-      runtime: lambda.Runtime.NODEJS_22_X,
+      runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 256,
       timeout: props.timeout ?? Duration.seconds(30),
@@ -132,6 +147,11 @@ export class PreflightFunction extends Construct {
   bindTable(options: { table: dynamodb.ITableV2; access: TableAccess; retentionDays: number }): this {
     if (options.access === 'read') options.table.grantReadData(this.fn);
     else options.table.grantReadWriteData(this.fn);
+    Validations.of(this.role).acknowledge({
+      id: wildcardFinding(options.table, '/index/*'),
+      reason:
+        "the results store queries the table's own secondary indexes (runs by environment, status, flow history)",
+    });
     this.fn.addEnvironment('TABLE_NAME', options.table.tableName);
     this.fn.addEnvironment('RETENTION_DAYS', String(options.retentionDays));
     return this;

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -6,7 +6,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { Auditor } from './auditor';
-import { PreflightFunction } from './function';
+import { PreflightFunction, wildcardFinding } from './function';
 import type { Prober } from './prober';
 
 /** Props of {@link CheckRunStateMachine}. */
@@ -206,5 +206,18 @@ export class CheckRunStateMachine extends Construct {
       // already serves to those allowed to read them.
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
+    const invoked = [start, finish, fail, props.auditor.function, ...props.probers.map((p) => p.function)];
+    Validations.of(this.stateMachine.role).acknowledge(
+      ...invoked.map((f) => ({
+        id: wildcardFinding(f.fn, ':*'),
+        reason:
+          "Step Functions' Lambda integration invokes the function's versions and aliases (ARN:*) as well as its ARN",
+      })),
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          "X-Ray tracing and CloudWatch Logs delivery (logs:*LogDelivery*, DescribeResourcePolicies) accept no resource but '*'",
+      },
+    );
   }
 }

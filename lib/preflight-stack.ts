@@ -47,8 +47,17 @@ export class PreflightStack extends Stack {
   readonly alarms: Alarms;
 
   constructor(scope: Construct, id: string, props: PreflightStackProps = {}) {
-    super(scope, id, props);
     const config = props.config;
+    // The config's account and region, unless the caller chose an environment; neither: environment-agnostic.
+    const env =
+      props.env ??
+      (config?.account || config?.region
+        ? {
+            ...(config.account ? { account: config.account } : {}),
+            ...(config.region ? { region: config.region } : {}),
+          }
+        : undefined);
+    super(scope, id, { ...props, ...(env ? { env } : {}) });
     const settings = config ?? DEMO_DEFAULTS;
 
     // The VPC and the vantages: the config's (nothing looked up at synth), or the demo's own.
