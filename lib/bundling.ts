@@ -47,3 +47,46 @@ export const BUNDLE_SETTINGS = {
 
 /** The module patterns the runtime provides, left out of every bundle. */
 export const RUNTIME_PROVIDED = ['@aws-sdk/*'] as const;
+
+/** One bundle as {@link buildBundle} wrote it. */
+export interface BuiltBundle {
+  readonly name: FunctionName;
+  /** The bundle's `index.js`. */
+  readonly file: string;
+  readonly bytes: number;
+  /** The source files esbuild put in the bundle, relative to the project root. */
+  readonly inputs: readonly string[];
+}
+
+/**
+ * Builds one function's bundle the way the CDK app's NodejsFunction does (same entry, settings, runtime-provided
+ * modules and catalog copy), into `outDir/<name>/`. For the test that every bundle builds and the bundle benchmark;
+ * `outDir` should be inside the project so that the runtime-provided modules resolve from `node_modules`.
+ */
+export async function buildBundle(name: FunctionName, outDir: string): Promise<BuiltBundle> {
+  // Loaded here only: synthesis goes through NodejsFunction, which runs esbuild itself.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const esbuild = require('esbuild') as typeof import('esbuild');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fs = require('node:fs') as typeof import('node:fs');
+  const spec: FunctionSpec = FUNCTIONS[name];
+  const dir = join(outDir, name);
+  fs.rmSync(dir, { recursive: true, force: true });
+  const result = await esbuild.build({
+    entryPoints: [join(PROJECT_ROOT, spec.entry)],
+    outfile: join(dir, 'index.js'),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: BUNDLE_SETTINGS.target,
+    minify: BUNDLE_SETTINGS.minify,
+    sourcemap: BUNDLE_SETTINGS.sourceMap,
+    external: [...RUNTIME_PROVIDED],
+    absWorkingDir: PROJECT_ROOT,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  if (spec.catalog) fs.cpSync(CATALOG_DATA_DIR, join(dir, 'catalog'), { recursive: true });
+  const file = join(dir, 'index.js');
+  return { name, file, bytes: fs.statSync(file).size, inputs: Object.keys(result.metafile.inputs).sort() };
+}

@@ -8,7 +8,14 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
-import { BUNDLE_SETTINGS, CATALOG_DATA_DIR, FUNCTIONS, type FunctionName, PROJECT_ROOT } from './bundling';
+import {
+  BUNDLE_SETTINGS,
+  CATALOG_DATA_DIR,
+  FUNCTIONS,
+  type FunctionName,
+  type FunctionSpec,
+  PROJECT_ROOT,
+} from './bundling';
 
 /** Props of {@link PreflightFunction}. */
 export interface PreflightFunctionProps {
@@ -59,11 +66,14 @@ export function wildcardFinding(resource: Construct, suffix: string): string {
 export class PreflightFunction extends Construct {
   readonly fn: nodejs.NodejsFunction;
   readonly role: iam.Role;
+  /** Which handler this is and how it is bundled. */
+  readonly spec: FunctionSpec;
   readonly logGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: PreflightFunctionProps) {
     super(scope, id);
-    const spec = FUNCTIONS[props.function];
+    const spec: FunctionSpec = FUNCTIONS[props.function];
+    this.spec = spec;
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: retentionOf(props.logRetentionDays ?? 30),
       removalPolicy: RemovalPolicy.DESTROY,
