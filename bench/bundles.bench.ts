@@ -7,25 +7,12 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { buildBundle, FUNCTIONS, type FunctionName, PROJECT_ROOT } from '../lib/bundling';
+import { buildBundle, FUNCTIONS, type FunctionName, PROJECT_ROOT, SAMPLE_LAMBDA_ENV } from '../lib/bundling';
 
 const RUNS = 7;
 const PROBER_MAX_BYTES = 100 * 1024;
 const PROBER_MAX_LOAD_MS = 50;
 const ANY_MAX_BYTES = 1.5 * 1024 * 1024;
-
-/** The variables the CDK app sets, so each module's cold-start code runs as in Lambda. */
-const LAMBDA_ENV = {
-  AWS_REGION: 'eu-west-1',
-  TABLE_NAME: 'preflight-results',
-  RETENTION_DAYS: '90',
-  STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:111122223333:stateMachine:preflight',
-  EVENT_BUS_NAME: 'preflight',
-  ALLOWED_TARGET_CIDRS: '["10.0.0.0/8"]',
-  VANTAGES:
-    '{"workers":{"subnetIds":["subnet-0123456789abcdef0"],"securityGroupIds":["sg-0123456789abcdef0"]}}',
-  PROBE_BUDGET_MS: '240000',
-};
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
@@ -37,7 +24,7 @@ function loadOnce(file: string | undefined): { requireMs: number; wallMs: number
       : `const t = performance.now(); require(${JSON.stringify(file)}); process.stdout.write(String(performance.now() - t));`;
   const started = performance.now();
   const out = spawnSync(process.execPath, ['-e', script], {
-    env: { ...process.env, ...LAMBDA_ENV, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '1' },
+    env: { ...process.env, ...SAMPLE_LAMBDA_ENV, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '1' },
     encoding: 'utf8',
   });
   const wallMs = performance.now() - started;

@@ -48,6 +48,22 @@ export const BUNDLE_SETTINGS = {
 /** The module patterns the runtime provides, left out of every bundle. */
 export const RUNTIME_PROVIDED = ['@aws-sdk/*'] as const;
 
+/**
+ * The variables the CDK app sets on the functions, with sample values: what a bundle needs to load outside
+ * Lambda (the bundle test and the bundle benchmark load each one, which runs its cold-start code).
+ */
+export const SAMPLE_LAMBDA_ENV: Readonly<Record<string, string>> = {
+  AWS_REGION: 'eu-west-1',
+  TABLE_NAME: 'preflight-results',
+  RETENTION_DAYS: '90',
+  STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:111122223333:stateMachine:preflight',
+  EVENT_BUS_NAME: 'preflight',
+  ALLOWED_TARGET_CIDRS: '["10.0.0.0/8"]',
+  VANTAGES:
+    '{"workers":{"subnetIds":["subnet-0123456789abcdef0"],"securityGroupIds":["sg-0123456789abcdef0"]}}',
+  PROBE_BUDGET_MS: '240000',
+};
+
 /** One bundle as {@link buildBundle} wrote it. */
 export interface BuiltBundle {
   readonly name: FunctionName;

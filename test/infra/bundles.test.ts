@@ -6,6 +6,7 @@ import {
   FUNCTIONS,
   type FunctionName,
   PROJECT_ROOT,
+  SAMPLE_LAMBDA_ENV,
 } from '../../lib/bundling';
 import { PreflightFunction } from '../../lib/function';
 import { synthStack } from './support';
@@ -13,19 +14,6 @@ import { synthStack } from './support';
 const names = Object.keys(FUNCTIONS) as FunctionName[];
 const outDir = join(PROJECT_ROOT, '.bundles-test', String(process.pid));
 const built = new Map<FunctionName, BuiltBundle>();
-
-/** What a handler's module needs at load: the variables the CDK app sets. */
-const LAMBDA_ENV = {
-  AWS_REGION: 'eu-west-1',
-  TABLE_NAME: 'preflight-results',
-  RETENTION_DAYS: '90',
-  STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:111122223333:stateMachine:preflight',
-  EVENT_BUS_NAME: 'preflight',
-  ALLOWED_TARGET_CIDRS: '["10.0.0.0/8"]',
-  VANTAGES:
-    '{"workers":{"subnetIds":["subnet-0123456789abcdef0"],"securityGroupIds":["sg-0123456789abcdef0"]}}',
-  PROBE_BUDGET_MS: '240000',
-};
 
 beforeAll(async () => {
   for (const name of names) built.set(name, await buildBundle(name, outDir));
@@ -49,7 +37,7 @@ describe('the Lambda bundles', () => {
     // Arrange
     const bundle = built.get(name);
     const saved = { ...process.env };
-    Object.assign(process.env, LAMBDA_ENV);
+    Object.assign(process.env, SAMPLE_LAMBDA_ENV);
     try {
       // Act
       // eslint-disable-next-line @typescript-eslint/no-require-imports

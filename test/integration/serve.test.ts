@@ -1,44 +1,12 @@
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO, runCli } from '../support/cli';
+import { runCli } from '../support/cli';
+import { type Service, startService } from '../support/service';
 
 // `preflight serve` as a user runs it: its own process, the real embedded store on disk, real HTTP and
 // real probes, on loopback only.
-
-interface Service {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly url: string;
-  output(): string;
-}
-
-async function startService(dataDir: string): Promise<Service> {
-  const child = spawn(process.execPath, [
-    join(REPO, 'bin', 'preflight.js'),
-    'serve',
-    '--port',
-    '0',
-    '--data',
-    dataDir,
-  ]);
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the service did not start: ${out}`)), 30_000);
-    child.stdout.on('data', () => {
-      const m = /preflight service on (http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1] as string);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`the service exited (${code}): ${out}`)));
-  });
-  return { child, url, output: () => out };
-}
 
 async function stop(service: Service): Promise<number | null> {
   const exited = new Promise<number | null>((resolve) => service.child.once('exit', resolve));

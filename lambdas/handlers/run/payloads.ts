@@ -73,7 +73,10 @@ export const finishInputSchema = z
     environment: z.unknown(),
     probeFailures: z.array(probeFailureSchema).default([]),
     probes: z.array(probeItemSchema).default([]),
-    audit: z.object({ audits: z.array(z.unknown()), skipped: z.string().optional() }).loose().optional(),
+    audit: z
+      .object({ audits: z.array(z.unknown()), skipped: z.string().optional() })
+      .loose()
+      .optional(),
     auditError: stepErrorSchema.optional(),
   })
   .loose()
