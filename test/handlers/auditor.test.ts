@@ -1,25 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import {
-  DescribeNetworkAclsCommand,
-  type DescribeNetworkAclsCommandInput,
-  type DescribeNetworkAclsCommandOutput,
-  DescribeNetworkInterfacesCommand,
-  type DescribeNetworkInterfacesCommandOutput,
-  DescribeRouteTablesCommand,
-  type DescribeRouteTablesCommandInput,
-  type DescribeRouteTablesCommandOutput,
-  DescribeSecurityGroupsCommand,
-  type DescribeSecurityGroupsCommandOutput,
-  DescribeSubnetsCommand,
-  type DescribeSubnetsCommandOutput,
-  EC2Client,
-  EC2ServiceException,
-  GetManagedPrefixListEntriesCommand,
-  type GetManagedPrefixListEntriesCommandInput,
-  type GetManagedPrefixListEntriesCommandOutput,
-} from '@aws-sdk/client-ec2';
+import { DescribeSecurityGroupsCommand, EC2Client, EC2ServiceException } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
+import { mockTheVpc } from '../support/ec2-vpc';
 import { EC2_INVENTORY_ACTIONS, Ec2InventoryError } from '../../lambdas/aws/ec2-inventory';
 import { defaultCatalog } from '../../lambdas/core/catalog';
 import { parseEnvironment } from '../../lambdas/core/environment';
@@ -31,55 +12,11 @@ import { StepInputError } from '../../lambdas/handlers/run/parse';
 // The auditor Lambda's work: read the inventory its vantages name from EC2 (mocked with the recorded shapes in
 // test/fixtures/aws) with only the calls its role allows, and give the static verdict of every flow.
 
-const FIXTURES = join(__dirname, '../fixtures/aws');
-
-/** A fresh copy of a fixture; the CLI's JSON is the API's response shape. */
-function fixture<T>(file: string): T {
-  return structuredClone(JSON.parse(readFileSync(join(FIXTURES, file), 'utf8'))) as T;
-}
-
 const WORKERS = 'sg-0a1b2c3d4e5f60aa1';
 const WORKER_SUBNET = 'subnet-0a1b2c3d4e5f60001';
-const ONPREM_LIST = 'pl-0a1b2c3d4e5f60718';
 
 const ec2 = mockClient(EC2Client);
 const client = new EC2Client({ region: 'eu-west-1' });
-
-const groups = fixture<DescribeSecurityGroupsCommandOutput>('describe-security-groups.json');
-const interfaces = fixture<DescribeNetworkInterfacesCommandOutput>('describe-network-interfaces.json');
-const subnets = fixture<DescribeSubnetsCommandOutput>('describe-subnets.json');
-const acls = fixture<DescribeNetworkAclsCommandOutput>('describe-network-acls.json');
-const tables = fixture<DescribeRouteTablesCommandOutput>('describe-route-tables.json');
-const onpremEntries = fixture<GetManagedPrefixListEntriesCommandOutput>('pl-0a1b2c3d4e5f60718.json');
-
-const filterNames = (input: DescribeNetworkAclsCommandInput | DescribeRouteTablesCommandInput) =>
-  (input.Filters ?? []).map((f) => f.Name).join(',');
-
-/** Answers like EC2 for the fixture VPC: the workers' group and subnet, their NACL and route tables. */
-function mockTheVpc(): void {
-  ec2
-    .on(DescribeSecurityGroupsCommand)
-    .resolves({ SecurityGroups: [structuredClone(groups.SecurityGroups![0]!)] });
-  ec2.on(DescribeNetworkInterfacesCommand).resolves(structuredClone(interfaces));
-  ec2.on(DescribeSubnetsCommand).resolves({ Subnets: [structuredClone(subnets.Subnets![0]!)] });
-  ec2.on(DescribeNetworkAclsCommand).callsFake((input: DescribeNetworkAclsCommandInput) => ({
-    NetworkAcls: [
-      structuredClone(acls.NetworkAcls![filterNames(input) === 'association.subnet-id' ? 0 : 1]!),
-    ],
-  }));
-  ec2.on(DescribeRouteTablesCommand).callsFake((input: DescribeRouteTablesCommandInput) => ({
-    RouteTables: [
-      structuredClone(tables.RouteTables![filterNames(input) === 'association.subnet-id' ? 0 : 1]!),
-    ],
-  }));
-  ec2
-    .on(GetManagedPrefixListEntriesCommand)
-    .callsFake((input: GetManagedPrefixListEntriesCommandInput) =>
-      input.PrefixListId === ONPREM_LIST
-        ? structuredClone(onpremEntries)
-        : { Entries: [{ Cidr: '52.218.0.0/17' }, { Cidr: '3.5.64.0/21' }] },
-    );
-}
 
 /** The environment of the fixture VPC, as the execution input carries it. */
 const ENVIRONMENT = {
@@ -106,7 +43,7 @@ beforeEach(() => {
 describe('audit', () => {
   it('makes only the EC2 calls of EC2_INVENTORY_ACTIONS and gives one FlowAudit per flow', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     const flows = plan(
       parseEnvironment(ENVIRONMENT, defaultCatalog(), 'environment'),
       defaultCatalog(),
@@ -144,7 +81,7 @@ describe('audit', () => {
 
   it('fails naming the operation and the code when EC2 refuses a call (the state machine catches it)', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     ec2.on(DescribeSecurityGroupsCommand).rejects(
       new EC2ServiceException({
         name: 'UnauthorizedOperation',

@@ -1,25 +1,15 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   DescribeNetworkAclsCommand,
-  type DescribeNetworkAclsCommandInput,
-  type DescribeNetworkAclsCommandOutput,
   DescribeNetworkInterfacesCommand,
-  type DescribeNetworkInterfacesCommandOutput,
   DescribeRouteTablesCommand,
-  type DescribeRouteTablesCommandInput,
-  type DescribeRouteTablesCommandOutput,
   DescribeSecurityGroupsCommand,
-  type DescribeSecurityGroupsCommandOutput,
   DescribeSubnetsCommand,
-  type DescribeSubnetsCommandOutput,
   EC2Client,
   EC2ServiceException,
   GetManagedPrefixListEntriesCommand,
-  type GetManagedPrefixListEntriesCommandInput,
-  type GetManagedPrefixListEntriesCommandOutput,
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
+import { acls, groups, interfaces, mockTheVpc, ONPREM_LIST, subnets } from '../support/ec2-vpc';
 import {
   createEc2Client,
   EC2_INVENTORY_ACTIONS,
@@ -29,18 +19,10 @@ import {
 } from '../../lambdas/aws/ec2-inventory';
 import { THROTTLING_ERROR_NAMES, throttlingCode, withThrottlingRetry } from '../../lambdas/aws/throttling';
 
-const FIXTURES = join(__dirname, '../fixtures/aws');
-
-/** A fresh copy of a fixture; the CLI's JSON is the API's response shape. */
-function fixture<T>(file: string): T {
-  return structuredClone(JSON.parse(readFileSync(join(FIXTURES, file), 'utf8'))) as T;
-}
-
 const WORKERS = 'sg-0a1b2c3d4e5f60aa1';
 const APPLIANCE = 'sg-0a1b2c3d4e5f60bb2';
 const WORKER_SUBNET = 'subnet-0a1b2c3d4e5f60001';
 const VPC = 'vpc-0a1b2c3d4e5f60789';
-const ONPREM_LIST = 'pl-0a1b2c3d4e5f60718';
 const S3_LIST = 'pl-6da54004';
 
 const ec2 = mockClient(EC2Client);
@@ -68,42 +50,6 @@ function awsError(name: string, message: string, status = 400): EC2ServiceExcept
   return new EC2ServiceException({ name, message, $fault: 'client', $metadata: { httpStatusCode: status } });
 }
 
-const groups = fixture<DescribeSecurityGroupsCommandOutput>('describe-security-groups.json');
-const interfaces = fixture<DescribeNetworkInterfacesCommandOutput>('describe-network-interfaces.json');
-const subnets = fixture<DescribeSubnetsCommandOutput>('describe-subnets.json');
-const acls = fixture<DescribeNetworkAclsCommandOutput>('describe-network-acls.json');
-const tables = fixture<DescribeRouteTablesCommandOutput>('describe-route-tables.json');
-const onpremEntries = fixture<GetManagedPrefixListEntriesCommandOutput>('pl-0a1b2c3d4e5f60718.json');
-
-const filterNames = (input: DescribeNetworkAclsCommandInput | DescribeRouteTablesCommandInput) =>
-  (input.Filters ?? []).map((f) => f.Name).join(',');
-
-/** Answers like EC2 for the fixture VPC: the workers' group and subnet, their NACL and route tables. */
-function mockTheVpc(): void {
-  ec2
-    .on(DescribeSecurityGroupsCommand)
-    .resolves({ SecurityGroups: [structuredClone(groups.SecurityGroups![0]!)] });
-  ec2.on(DescribeNetworkInterfacesCommand).resolves(structuredClone(interfaces));
-  ec2.on(DescribeSubnetsCommand).resolves({ Subnets: [structuredClone(subnets.Subnets![0]!)] });
-  ec2.on(DescribeNetworkAclsCommand).callsFake((input: DescribeNetworkAclsCommandInput) => ({
-    NetworkAcls: [
-      structuredClone(acls.NetworkAcls![filterNames(input) === 'association.subnet-id' ? 0 : 1]!),
-    ],
-  }));
-  ec2.on(DescribeRouteTablesCommand).callsFake((input: DescribeRouteTablesCommandInput) => ({
-    RouteTables: [
-      structuredClone(tables.RouteTables![filterNames(input) === 'association.subnet-id' ? 0 : 1]!),
-    ],
-  }));
-  ec2
-    .on(GetManagedPrefixListEntriesCommand)
-    .callsFake((input: GetManagedPrefixListEntriesCommandInput) =>
-      input.PrefixListId === ONPREM_LIST
-        ? structuredClone(onpremEntries)
-        : { Entries: [{ Cidr: '52.218.0.0/17' }, { Cidr: '3.5.64.0/21' }] },
-    );
-}
-
 const inputsOf = (command: Parameters<typeof ec2.commandCalls>[0]) =>
   ec2.commandCalls(command).map((call) => call.args[0].input);
 
@@ -125,7 +71,7 @@ beforeEach(() => {
 describe('reading the inventory live from EC2', () => {
   it('asks only for the named ids and what they reference', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     // Act
     await readInventory(client, { securityGroupIds: [WORKERS, WORKERS], subnetIds: [WORKER_SUBNET] });
     // Assert
@@ -161,7 +107,7 @@ describe('reading the inventory live from EC2', () => {
 
   it('returns the groups, the referenced groups interfaces, the prefix lists, the NACLs and both route tables', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     // Act
     const inventory = await readInventory(client, {
       securityGroupIds: [WORKERS],
@@ -191,7 +137,7 @@ describe('reading the inventory live from EC2', () => {
 
   it('keeps one copy of a NACL found both by association and as the default', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     ec2.on(DescribeNetworkAclsCommand).resolves({ NetworkAcls: [structuredClone(acls.NetworkAcls![1]!)] });
     // Act
     const inventory = await readInventory(client, { securityGroupIds: [], subnetIds: [WORKER_SUBNET] });
@@ -209,7 +155,7 @@ describe('reading the inventory live from EC2', () => {
 
   it('reads groups without subnets, and subnets without groups', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     // Act
     await readInventory(client, { securityGroupIds: [WORKERS], subnetIds: [] });
     const groupCalls = ec2.calls().length;
@@ -223,7 +169,7 @@ describe('reading the inventory live from EC2', () => {
 
   it('follows NextToken across pages', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     const [workers, appliance] = structuredClone(groups.SecurityGroups!);
     ec2
       .on(DescribeSecurityGroupsCommand)
@@ -262,7 +208,7 @@ describe('reading the inventory live from EC2', () => {
 
   it('stops when EC2 repeats the same NextToken', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     ec2
       .on(DescribeSubnetsCommand)
       .resolves({ Subnets: [structuredClone(subnets.Subnets![0]!)], NextToken: 'same' });
@@ -277,7 +223,7 @@ describe('reading the inventory live from EC2', () => {
 
   it('splits long id lists into several requests', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     const ids = Array.from({ length: 150 }, (_, i) => `subnet-${i.toString(16).padStart(17, '0')}`);
     ec2.on(DescribeSubnetsCommand).callsFake((input: { SubnetIds: string[] }) => ({
       Subnets: input.SubnetIds.map((SubnetId) => ({ SubnetId, VpcId: VPC, CidrBlock: '10.10.1.0/24' })),
@@ -293,7 +239,7 @@ describe('reading the inventory live from EC2', () => {
 describe('throttling', () => {
   it('retries a throttled call with growing waits, then succeeds', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     ec2
       .on(DescribeSecurityGroupsCommand)
       .rejectsOnce(awsError('RequestLimitExceeded', 'Request limit exceeded.', 503))
@@ -311,7 +257,7 @@ describe('throttling', () => {
 
   it('retries only the throttled page, not the whole listing', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     const [eni1, eni2] = structuredClone(interfaces.NetworkInterfaces!);
     ec2
       .on(DescribeNetworkInterfacesCommand)
@@ -335,7 +281,7 @@ describe('throttling', () => {
 
   it('gives up after the last attempt with a clear error', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     ec2.on(DescribeSubnetsCommand).rejects(awsError('ThrottlingException', 'Rate exceeded'));
     // Act
     const err = await rejection(
@@ -393,7 +339,7 @@ describe('throttling', () => {
 
   it('does not retry errors that are not throttling', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     ec2.on(DescribeSecurityGroupsCommand).rejects(awsError('InternalError', 'boom', 500));
     // Act
     const err = await rejection(
@@ -408,7 +354,7 @@ describe('throttling', () => {
 describe('errors name the id or what to configure', () => {
   it('names a security group that does not exist', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     ec2
       .on(DescribeSecurityGroupsCommand)
       .rejects(awsError('InvalidGroup.NotFound', "The security group 'sg-0123456789abcdef0' does not exist"));
@@ -427,7 +373,7 @@ describe('errors name the id or what to configure', () => {
 
   it('names a subnet that does not exist', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     ec2
       .on(DescribeSubnetsCommand)
       .rejects(
@@ -446,7 +392,7 @@ describe('errors name the id or what to configure', () => {
 
   it('names a malformed id', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     ec2
       .on(DescribeSecurityGroupsCommand)
       .rejects(awsError('InvalidGroupId.Malformed', 'Invalid id: "sg-xyz"'));
@@ -461,7 +407,7 @@ describe('errors name the id or what to configure', () => {
 
   it('names ids EC2 silently left out of its answer', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     // Act
     const err = await rejection(
       readInventory(client, { securityGroupIds: [WORKERS, 'sg-0fffffffffffffff1'], subnetIds: [] }),
@@ -475,7 +421,7 @@ describe('errors name the id or what to configure', () => {
 
   it('says which IAM actions to grant when access is denied', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     ec2
       .on(DescribeNetworkAclsCommand)
       .rejects(awsError('UnauthorizedOperation', 'You are not authorized to perform this operation.', 403));
@@ -535,7 +481,7 @@ describe('errors name the id or what to configure', () => {
 
   it('leaves out a referenced prefix list that no longer exists', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     ec2
       .on(GetManagedPrefixListEntriesCommand, { PrefixListId: ONPREM_LIST })
       .rejects(
@@ -552,7 +498,7 @@ describe('errors name the id or what to configure', () => {
 
   it('refuses API data the audit cannot read, naming the path', async () => {
     // Arrange
-    mockTheVpc();
+    mockTheVpc(ec2);
     const eni = structuredClone(interfaces.NetworkInterfaces![0]!);
     eni.PrivateIpAddress = 'not-an-ip';
     ec2.on(DescribeNetworkInterfacesCommand).resolves({ NetworkInterfaces: [eni] });
