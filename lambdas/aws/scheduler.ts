@@ -16,7 +16,7 @@ import {
   ValidationException,
 } from '@aws-sdk/client-scheduler';
 import type { Environment } from '../core/environment';
-import { SCHEDULER_CONTEXT } from '../core/run/identity';
+import { scheduleInput } from '../core/run/identity';
 import { EnvironmentScheduleError, type EnvironmentSchedules } from '../handlers/api/router';
 import type { ExecutionInput } from './step-functions';
 
@@ -31,18 +31,6 @@ export interface SchedulerTarget {
 
 /** Attempts of Scheduler when the state machine refuses to start (throttling); the start step finds its run. */
 export const SCHEDULE_RETRY_ATTEMPTS = 2;
-
-/** The execution input of a schedule: the environment by name, and the invocation the scheduler fills in. */
-export function scheduleInput(environmentName: string): ExecutionInput {
-  return {
-    environmentName,
-    trigger: 'schedule',
-    invocation: {
-      scheduleArn: SCHEDULER_CONTEXT.scheduleArn,
-      scheduledTime: SCHEDULER_CONTEXT.scheduledTime,
-    },
-  };
-}
 
 /** The {@link EnvironmentSchedules} of the deployed API: EventBridge Scheduler. */
 export class SchedulerEnvironmentSchedules implements EnvironmentSchedules {
@@ -64,7 +52,7 @@ export class SchedulerEnvironmentSchedules implements EnvironmentSchedules {
       Target: {
         Arn: this.target.stateMachineArn,
         RoleArn: this.target.roleArn,
-        Input: JSON.stringify(scheduleInput(environment.name)),
+        Input: JSON.stringify(scheduleInput(environment.name) satisfies ExecutionInput),
         RetryPolicy: { MaximumRetryAttempts: SCHEDULE_RETRY_ATTEMPTS },
       },
     };

@@ -107,7 +107,12 @@ function expectedSchedule(name: string, expression: string) {
   };
 }
 
-const notFound = () => new ResourceNotFoundException({ message: 'Schedule does not exist.', $metadata: {} });
+const notFound = () =>
+  new ResourceNotFoundException({
+    message: 'Schedule does not exist.',
+    Message: 'Schedule does not exist.',
+    $metadata: {},
+  });
 
 describe('PUT /environments/{name} with a schedule', () => {
   it('creates the schedule of a new environment in the group, starting the state machine with the scheduler role', async () => {
@@ -218,7 +223,9 @@ describe('a Scheduler failure', () => {
     scheduler.on(UpdateScheduleCommand).rejects(notFound());
     scheduler
       .on(CreateScheduleCommand)
-      .rejects(new ThrottlingException({ message: 'Rate exceeded', $metadata: {} }));
+      .rejects(
+        new ThrottlingException({ message: 'Rate exceeded', Message: 'Rate exceeded', $metadata: {} }),
+      );
 
     // Act
     const res = await call(
@@ -258,6 +265,7 @@ describe('a Scheduler failure', () => {
     scheduler.on(UpdateScheduleCommand).rejects(
       new ValidationException({
         message: 'Invalid Schedule Expression at(2020-01-01T00:00:00).',
+        Message: 'Invalid Schedule Expression at(2020-01-01T00:00:00).',
         $metadata: {},
       }),
     );

@@ -26,6 +26,18 @@ export const SCHEDULER_CONTEXT = {
 } as const;
 
 /**
+ * The state machine's input of a schedule (an environment's own, or one of the deployment config): the
+ * environment by name, and the invocation EventBridge Scheduler fills in when it starts the machine.
+ */
+export function scheduleInput(environmentName: string): {
+  environmentName: string;
+  trigger: 'schedule';
+  invocation: { scheduleArn: string; scheduledTime: string };
+} {
+  return { environmentName, trigger: 'schedule', invocation: { ...SCHEDULER_CONTEXT } };
+}
+
+/**
  * The run id of a schedule's invocation: a check id whose time is the time the schedule was due and whose other
  * 80 bits come from a hash of the schedule and that time, so the same invocation always gives the same id.
  */
