@@ -46,7 +46,6 @@ export class SchedulerEnvironmentSchedules implements EnvironmentSchedules {
       GroupName: this.target.groupName,
       Description: `preflight: check environment ${environment.name} on ${environment.schedule}`,
       ScheduleExpression: environment.schedule,
-      ScheduleExpressionTimezone: 'UTC',
       FlexibleTimeWindow: { Mode: 'OFF' },
       State: 'ENABLED',
       Target: {

@@ -88,7 +88,6 @@ function expectedSchedule(name: string, expression: string) {
     GroupName: GROUP,
     Description: `preflight: check environment ${name} on ${expression}`,
     ScheduleExpression: expression,
-    ScheduleExpressionTimezone: 'UTC',
     FlexibleTimeWindow: { Mode: 'OFF' },
     State: 'ENABLED',
     Target: {
