@@ -304,6 +304,34 @@ describe('a Scheduler failure', () => {
   });
 });
 
+describe('a Scheduler failure and a store failure together', () => {
+  it('says that the environment could not be put back, and what to do', async () => {
+    // Arrange: the store refuses the undo (a new environment would be deleted again)
+    scheduler.on(UpdateScheduleCommand).rejects(new Error('socket hang up'));
+    const failingUndo: ApiDeps = {
+      ...deps,
+      store: Object.assign(Object.create(store) as DynamoResultStore, {
+        deleteEnvironment: () => Promise.reject(new Error('ProvisionedThroughputExceededException')),
+      }),
+    };
+
+    // Act
+    const res = await call(
+      'PUT',
+      '/environments/sched-stuck',
+      environment('sched-stuck', 'rate(1 hour)'),
+      failingUndo,
+    );
+
+    // Assert
+    expect(res.status).toBe(502);
+    expect(JSON.parse(res.body).detail).toBe(
+      `EventBridge Scheduler could not save the schedule of environment "sched-stuck" (group ${GROUP}): Error: socket hang up; ` +
+        'the environment could not be put back as it was either (ProvisionedThroughputExceededException): PUT or DELETE it again; try again',
+    );
+  });
+});
+
 describe('local mode', () => {
   it('arms the in-process scheduler before PUT answers, and disarms it on DELETE', async () => {
     // Arrange: a refresh period far longer than the test, so only the API's call can make it read again

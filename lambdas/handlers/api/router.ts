@@ -349,9 +349,9 @@ async function putEnvironment(ctx: Context): Promise<ApiResponse> {
   const withName = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? { ...raw, name } : raw;
   const env = validateEnvironment(withName, ctx.deps.catalog, []);
   await vetEnvironment(ctx, env, []);
-  const previous = await storedEnvironment(ctx, name);
-  const record = await ctx.deps.store.putEnvironment(env);
   const schedules = ctx.deps.schedules;
+  const previous = schedules ? await storedEnvironment(ctx, name) : undefined;
+  const record = await ctx.deps.store.putEnvironment(env);
   if (schedules) {
     await withScheduleOrUndo(
       () => schedules.put(env),
@@ -386,13 +386,13 @@ async function withScheduleOrUndo(
   try {
     await change();
   } catch (err) {
-    if (!(err instanceof EnvironmentScheduleError)) throw err;
     let outcome = undone;
     try {
       await undo();
     } catch (undoErr) {
-      outcome = `and putting the environment back failed too (${(undoErr as Error).message}): PUT or DELETE it again`;
+      outcome = `the environment could not be put back as it was either (${(undoErr as Error).message}): PUT or DELETE it again`;
     }
+    if (!(err instanceof EnvironmentScheduleError)) throw err;
     if (err.rejected) {
       throw new ProblemError(422, 'schedule-rejected', `the schedule was refused; ${outcome}`, [
         { path: 'schedule', message: err.message },
