@@ -220,7 +220,7 @@ describe('the failure handler on an execution status event', () => {
       statusEvent({
         name: '6f0c1b2e-scheduler-named',
         status: 'TIMED_OUT',
-        input,
+        input: { ...input, addedByANewerMachine: true },
         stopDate: Date.UTC(2026, 10, 27, 18, 19),
       }),
       { store, now },

@@ -44,7 +44,8 @@ export function fromStatusEvent(event: ExecutionStatusEvent): { checkId?: string
   } catch {
     input = {};
   }
-  const parsed = startInputSchema.safeParse(input);
+  // Only what names the run is read: an input with fields of a newer state machine still names its run.
+  const parsed = startInputSchema.pick({ checkId: true, invocation: true }).loose().safeParse(input);
   const checkId = runIdOfExecution(parsed.success ? parsed.data : {}, name);
   const took =
     typeof startDate === 'number' && typeof stopDate === 'number'
