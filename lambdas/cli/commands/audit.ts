@@ -14,6 +14,7 @@ import type {
   DecidedBy,
   Inventory,
   IpPermission,
+  MissingBlock,
 } from '../../core/audit/types';
 import { type Catalog, defaultCatalog } from '../../core/catalog';
 import { classifyAddress } from '../../core/environment';
@@ -129,22 +130,33 @@ export function describeDecision(d: DecidedBy): string {
         : ' (the final * rule)';
       return `${d.networkAclId} ${d.direction} rule ${d.ruleNumber} ${d.effect === 'allows' ? 'allow' : 'deny'}${what}, ${d.path} path`;
     }
-    case 'route':
+    case 'route': {
+      const table = `${d.via ? `(through ${d.via}) ` : ''}${d.routeTableId}${d.mainTable ? ' (main)' : ''}`;
       return d.effect === 'allows'
-        ? `${d.routeTableId}${d.mainTable ? ' (main)' : ''} ${d.destination} → ${d.target}`
-        : `${d.routeTableId}${d.mainTable ? ' (main)' : ''} ${d.destination}${d.target ? ` → ${d.target}` : ''}: ${d.reason ?? 'denies'}`;
+        ? `${table} ${d.destination} → ${d.target}`
+        : `${table} ${d.destination}${d.target ? ` → ${d.target}` : ''}: ${d.reason ?? 'denies'}`;
+    }
   }
 }
 
-const STATUS_COLOUR = { allowed: 'green', partial: 'yellow', blocked: 'red' } as const;
+const STATUS_COLOUR = {
+  allowed: 'green',
+  partial: 'yellow',
+  blocked: 'red',
+  'not-audited': 'yellow',
+} as const;
+
+const blockText = (m: MissingBlock) =>
+  `${m.protocol} ${m.fromPort === m.toPort ? m.fromPort : `${m.fromPort}-${m.toPort}`} ${m.cidr}`;
 
 /** The text block of one finding: status, what is missing, what decided it and the fix. */
 function renderFinding(title: string, result: AuditResult, remediation: Remediation, paint: Paint): string {
-  const lines = [`${title}  ${paint(STATUS_COLOUR[result.status], result.status.toUpperCase())}`];
-  const missing = result.missing.map(
-    (m) => `${m.protocol} ${m.fromPort === m.toPort ? m.fromPort : `${m.fromPort}-${m.toPort}`} ${m.cidr}`,
-  );
+  const label = result.status === 'not-audited' ? 'NOT AUDITED' : result.status.toUpperCase();
+  const lines = [`${title}  ${paint(STATUS_COLOUR[result.status], label)}`];
+  const missing = result.missing.map(blockText);
   if (missing.length > 0) lines.push(`  missing     ${missing.join('; ')}`);
+  const undecided = (result.undecided ?? []).map(blockText);
+  if (undecided.length > 0) lines.push(`  undecided   ${undecided.join('; ')}`);
   const allows = result.decidedBy.filter((d) => d.effect === 'allows').map(describeDecision);
   const denies = result.decidedBy.filter((d) => d.effect === 'denies').map(describeDecision);
   for (const a of allows) lines.push(`  ${paint('grey', 'allowed by')}  ${a}`);
@@ -157,9 +169,9 @@ function renderFinding(title: string, result: AuditResult, remediation: Remediat
       `  ${paint('grey', 'denied by')}   no rule of the Security Groups matches (they allow only what a rule names)`,
     );
   }
-  if (result.unknown.length > 0)
-    lines.push(`  ${paint('yellow', 'not in the inventory')}: ${result.unknown.join(', ')}`);
-  if (result.status !== 'allowed') {
+  for (const piece of result.notEvaluated ?? [])
+    lines.push(`  ${paint('yellow', 'not in the inventory')}: ${piece.what}; export: ${piece.export}`);
+  if (result.status === 'partial' || result.status === 'blocked') {
     const fixes = [
       ...(remediation.securityGroup?.awsCli ?? []),
       ...(remediation.networkAcl?.awsCli ?? []),
@@ -265,7 +277,11 @@ export async function auditCommand(argv: string[], io: Io, injected?: Catalog): 
     return { require: label, ...result, remediation };
   });
   if (values.json) {
-    io.stdout.write(`${JSON.stringify({ findings }, null, 2)}\n`);
+    // A fix only where the audit saw what drops the flow: never for what was not seen.
+    const shown = findings.map(({ remediation, ...f }) =>
+      f.status === 'partial' || f.status === 'blocked' ? { ...f, remediation } : f,
+    );
+    io.stdout.write(`${JSON.stringify({ findings: shown }, null, 2)}\n`);
   } else {
     io.stdout.write(
       `${findings.map((f) => renderFinding(f.require, f, f.remediation, paint)).join('\n\n')}\n`,
@@ -283,15 +299,7 @@ function reportPlanAudit(
 ): number {
   const failing = audits.filter((a) => a.problem !== undefined || a.result?.status !== 'allowed');
   const blocking = failing.filter((a) => !a.optional);
-  const count = (s: string) => audits.filter((a) => a.result?.status === s).length;
-  const summary = {
-    audited: audits.length,
-    allowed: count('allowed'),
-    partial: count('partial'),
-    blocked: count('blocked'),
-    problems: audits.filter((a) => a.problem !== undefined).length,
-    go: blocking.length === 0,
-  };
+  const go = blocking.length === 0;
   if (json) {
     const findings = audits.map((a) => ({
       flowId: a.flowId,
@@ -305,9 +313,11 @@ function reportPlanAudit(
       ports: a.requirement.ports,
       peers: a.requirement.cidrs,
       ...(a.result ?? {}),
-      ...(a.remediation ? { remediation: a.remediation } : {}),
+      ...(a.remediation && isFixable(a) ? { remediation: a.remediation } : {}),
       ...(a.problem ? { problem: a.problem } : {}),
     }));
+    // The summary counts the findings listed: one per flow, vantage and subnet.
+    const summary = { counted: 'findings (one per flow, vantage and subnet)', ...countAudits(audits), go };
     io.stdout.write(`${JSON.stringify({ environment: name, summary, findings }, null, 2)}\n`);
   } else {
     // Subnets that share a network ACL and route table get the same answer: one block lists them all.
@@ -328,7 +338,9 @@ function reportPlanAudit(
         return `${title}  ${paint('yellow', 'NOT AUDITED')}: ${a.problem}`;
       return renderFinding(title, a.result, a.remediation, paint);
     });
-    const verdict = summary.go
+    // The summary counts the blocks printed (subnets with the same answer share one).
+    const printed = countAudits([...groups.values()].map((g) => g.audit));
+    const verdict = go
       ? paint('green', 'GO: the AWS side allows every required flow')
       : paint(
           'red',
@@ -336,10 +348,29 @@ function reportPlanAudit(
         );
     io.stdout.write(
       `${paint('bold', `Audit of ${name}`)}\n\n${blocks.join('\n\n')}\n\n` +
-        `${summary.allowed} allowed, ${summary.partial} partial, ${summary.blocked} blocked, ${summary.problems} not audited\n${verdict}\n`,
+        `${printed.allowed} allowed, ${printed.partial} partial, ${printed.blocked} blocked, ${printed.notAudited} not audited\n${verdict}\n`,
     );
   }
   if (audits.length === 0)
     io.stderr.write('preflight audit: the plan has no flow to audit (see preflight plan)\n');
-  return summary.go ? 0 : 1;
+  return go ? 0 : 1;
+}
+
+/** A fix is shown only where the audit saw what drops the flow: never for what was not seen. */
+function isFixable(a: FlowAudit): boolean {
+  return a.result?.status === 'partial' || a.result?.status === 'blocked';
+}
+
+/** Counts audits by status; `notAudited` holds those that could not be made at all too. */
+function countAudits(audits: readonly FlowAudit[]) {
+  const count = (s: string) => audits.filter((a) => a.problem === undefined && a.result?.status === s).length;
+  return {
+    audited: audits.length,
+    allowed: count('allowed'),
+    partial: count('partial'),
+    blocked: count('blocked'),
+    notAudited: audits.filter(
+      (a) => a.problem !== undefined || !a.result || a.result.status === 'not-audited',
+    ).length,
+  };
 }

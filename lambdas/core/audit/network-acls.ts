@@ -218,6 +218,7 @@ export function evaluateNetworkAcl(
     missing,
     decidedBy: [...request.decidedBy, ...reply.decidedBy],
     unknown: [],
+    undecided: EMPTY_REGION,
     networkAclId: acl.networkAclId,
     request: request.denied,
     return: reply.denied,

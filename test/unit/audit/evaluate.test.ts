@@ -147,13 +147,26 @@ describe('Security Groups', () => {
     expect(result.unknown).toEqual([]);
   });
 
-  it('lets an unknown prefix list cover nothing and reports it when its rule matters', () => {
-    // Act: 9443 is opened only through a list the inventory lacks.
+  it('leaves what an unknown prefix list could cover undecided (not audited), naming the export', () => {
+    // Act: 9443 is opened only through a list the inventory lacks; 443 is opened to everything.
     const needed = audit(workers, need('egress', 'tcp', '9443', ['10.0.0.0/8']));
     const notNeeded = audit(workers, need('egress', 'tcp', '443', ['10.0.0.0/8']));
-    // Assert
-    expect(needed.status).toBe('blocked');
+    // Assert: the list could hold any address, so 9443 is neither allowed nor blocked.
+    expect(needed.status).toBe('not-audited');
+    expect(needed.missing).toEqual([]);
+    expect(needed.undecided).toEqual([block('9443', '10.0.0.0/8')]);
+    expect(needed.layers.securityGroups).toEqual([]);
     expect(needed.unknown).toEqual([IDS.missingList]);
+    expect(needed.notEvaluated).toEqual([
+      expect.objectContaining({
+        layer: 'prefix-list',
+        id: IDS.missingList,
+        export: expect.stringContaining(
+          `get-managed-prefix-list-entries --prefix-list-id ${IDS.missingList}`,
+        ),
+      }),
+    ]);
+    expect(notNeeded.status).toBe('allowed');
     expect(notNeeded.unknown).toEqual([]);
   });
 
@@ -206,7 +219,7 @@ describe('Security Groups', () => {
     ]);
   });
 
-  it('lets an unknown group (on the vantage or referenced) cover nothing, and reports it', () => {
+  it('never decides by an unknown group (on the vantage or referenced), and reports it', () => {
     // Arrange: the database rule now references a group nobody knows.
     const exports = loadExports();
     const pair = egressRule(exports, IDS.workersSg, 5432).UserIdGroupPairs?.[0];
@@ -220,8 +233,9 @@ describe('Security Groups', () => {
     // Assert
     expect(vantage.status).toBe('allowed');
     expect(vantage.unknown).toEqual(['sg-0aaaaaaaaaaaaaaa0']);
-    expect(referenced.status).toBe('blocked');
+    expect(referenced.status).toBe('not-audited');
     expect(referenced.unknown).toEqual(['sg-0badbadbadbadbad0']);
+    expect(referenced.layers.securityGroups).toEqual([]);
   });
 
   it('takes the union of every group on the interface, naming each rule narrowed to its one peer', () => {
@@ -394,7 +408,15 @@ describe('network ACLs', () => {
     expect(fallback.unknown).toEqual([]);
     expect(missing.layers.networkAcl).toBeUndefined();
     expect(missing.unknown).toEqual([IDS.dbSubnet]);
-    expect(missing.status).toBe('allowed');
+    expect(missing.status).toBe('not-audited');
+    expect(missing.notEvaluated).toEqual([
+      {
+        layer: 'network-acl',
+        id: IDS.dbSubnet,
+        what: `the network ACL of ${IDS.dbSubnet}`,
+        export: `aws ec2 describe-network-acls --filters Name=association.subnet-id,Values=${IDS.dbSubnet}`,
+      },
+    ]);
   });
 
   it('does not filter traffic that stays inside the subnet', () => {
@@ -492,7 +514,7 @@ describe('route tables', () => {
     ]);
   });
 
-  it('lets a route to an unknown prefix list match nothing, and reports the list', () => {
+  it('decides no route of a table that names an unknown prefix list (any entry could be more specific)', () => {
     // Arrange
     const exports = loadExports();
     const route = exports.RouteTables[0]?.Routes?.find((r) => r.DestinationPrefixListId !== undefined);
@@ -504,7 +526,9 @@ describe('route tables', () => {
       exports,
     );
     // Assert
-    expect(routeDecisions(result.decidedBy)).toEqual(['192.168.60.0/24 tgw-0a1b2c3d4e5f60001 allows']);
+    expect(result.status).toBe('not-audited');
+    expect(routeDecisions(result.decidedBy)).toEqual([]);
+    expect(result.undecided).toEqual([block('443', '192.168.60.0/25')]);
     expect(result.unknown).toEqual([IDS.missingList]);
   });
 
