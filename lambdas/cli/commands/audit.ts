@@ -34,9 +34,10 @@ export const auditHelp = `Usage:
 Audits the AWS side statically: do the Security Groups (stateful, the union of every group on the
 interface), the subnet's network ACL (stateless, ordered, both directions including the replies on
 ports 1024-65535) and its route table (longest prefix match, blackholes) allow what the migration
-needs? Each requirement is allowed, partial (with the exact ports and address blocks missing) or
-blocked, with what decided it and the fix: AWS CLI commands, CloudFormation and CDK snippets, and the
-request for the on-premises firewall.
+needs? Each requirement is allowed, partial (with the exact ports and address blocks missing),
+blocked, or not audited (nothing seen drops it, but a piece the inventory lacks could: each named,
+with the export that brings it), with what decided it and, where the audit saw what drops it, the
+fix: AWS CLI commands, CloudFormation and CDK snippets, and the request for the on-premises firewall.
 
 The first form audits requirements given on the command line: DIRECTION is egress or ingress, PORTS
 a list like 22,443,8000-8010, CIDR the peer (a single address is x.x.x.x/32). With --subnet, its
@@ -44,9 +45,10 @@ network ACL and route table are evaluated too.
 
 The second form audits every flow of an environment's plan, for every vantage and subnet.
 
-Inventory: AWS CLI JSON exports (describe-security-groups, describe-network-interfaces,
-describe-network-acls, describe-route-tables, describe-subnets, get-managed-prefix-list-entries),
-several files merged; see the README. Without --inventory the audit reads the same data live with
+Inventory: AWS CLI JSON exports (describe-security-groups or describe-security-group-rules,
+describe-network-interfaces, describe-network-acls, describe-route-tables, describe-subnets,
+describe-nat-gateways, get-managed-prefix-list-entries or describe-prefix-lists), several files
+merged; see the README. Without --inventory the audit reads the same data live with
 the standard AWS credential chain (AWS_PROFILE, AWS_REGION, …), only for the ids it needs.
 
 Options:
@@ -59,7 +61,7 @@ Options:
   --json                  {"findings":[{"require","status","missing","decidedBy","remediation"}]}
   -h, --help              show this help
 
-Exit status: 0 when everything is allowed, 1 when anything is partial or blocked (with --config,
+Exit status: 0 when everything is allowed, 1 when anything is partial, blocked or not audited (with --config,
 optional flows are reported but do not fail it), 2 for usage or input errors.
 
 Examples:
@@ -163,7 +165,9 @@ function renderFinding(title: string, result: AuditResult, remediation: Remediat
   for (const d of denies) lines.push(`  ${paint('grey', 'denied by')}   ${d}`);
   if (
     result.layers.securityGroups.length > 0 &&
-    !result.decidedBy.some((d) => d.layer === 'security-group')
+    !result.decidedBy.some((d) => d.layer === 'security-group') &&
+    // A rule that names a group or list the inventory lacks does match: only its peers are unknown.
+    !(result.notEvaluated ?? []).some((p) => p.layer !== 'network-acl' && p.layer !== 'route-table')
   ) {
     lines.push(
       `  ${paint('grey', 'denied by')}   no rule of the Security Groups matches (they allow only what a rule names)`,
@@ -181,7 +185,9 @@ function renderFinding(title: string, result: AuditResult, remediation: Remediat
     if (remediation.networkAcl?.warning) lines.push(`    ${paint('yellow', remediation.networkAcl.warning)}`);
     if (remediation.routes) lines.push(`    ${paint('grey', remediation.routes.note)}`);
   }
-  lines.push(`  ${paint('bold', 'on-prem firewall')}  ${remediation.onPremFirewall}`);
+  // Not audited: nothing to fix until the missing exports are given, on either side.
+  if (result.status !== 'not-audited')
+    lines.push(`  ${paint('bold', 'on-prem firewall')}  ${remediation.onPremFirewall}`);
   return lines.join('\n');
 }
 
@@ -339,12 +345,16 @@ function reportPlanAudit(
       return renderFinding(title, a.result, a.remediation, paint);
     });
     // The summary counts the blocks printed (subnets with the same answer share one).
-    const printed = countAudits([...groups.values()].map((g) => g.audit));
+    const shown = [...groups.values()].map((g) => g.audit);
+    const printed = countAudits(shown);
+    const failed = shown.filter(
+      (a) => !a.optional && (a.problem !== undefined || a.result?.status !== 'allowed'),
+    );
     const verdict = go
       ? paint('green', 'GO: the AWS side allows every required flow')
       : paint(
           'red',
-          `NO-GO: ${blocking.length} required flow audit${blocking.length === 1 ? '' : 's'} partial, blocked or not audited`,
+          `NO-GO: ${failed.length} required flow audit${failed.length === 1 ? '' : 's'} above partial, blocked or not audited`,
         );
     io.stdout.write(
       `${paint('bold', `Audit of ${name}`)}\n\n${blocks.join('\n\n')}\n\n` +

@@ -83,6 +83,16 @@ export function missingNatRoutes(
   };
 }
 
+/** A NAT gateway reached through another NAT gateway's subnet: the audit follows one NAT gateway only. */
+export function unfollowedNatGateway(natGatewayId: string): NotEvaluated {
+  return {
+    layer: 'nat-gateway',
+    id: natGatewayId,
+    what: `where NAT gateway ${natGatewayId} sends traffic that another NAT gateway passed to it (not followed)`,
+    export: `aws ec2 describe-nat-gateways --nat-gateway-ids ${natGatewayId}`,
+  };
+}
+
 /** Adds a piece once (by layer and id). */
 export function addNotEvaluated(list: NotEvaluated[], piece: NotEvaluated): void {
   if (!list.some((p) => p.layer === piece.layer && p.id === piece.id)) list.push(piece);

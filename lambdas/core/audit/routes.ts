@@ -22,7 +22,7 @@ import {
   subtractAddresses,
   unionAddresses,
 } from './addresses';
-import { addNotEvaluated, missingPrefixList } from './not-evaluated';
+import { addNotEvaluated, missingPrefixList, unfollowedNatGateway } from './not-evaluated';
 import { type AuditNeed, type LayerVerdict, regionOf, statusOf } from './regions';
 import { InventoryValueError } from './security-groups';
 import type { DecidedBy, NotEvaluated, Route, RouteTable } from './types';
@@ -309,6 +309,7 @@ export function routeAddresses(
       if (route.kind === 'nat' && decision.effect === 'allows') {
         if (nat === undefined || route.target === undefined) {
           undecided = unionAddresses(undecided, part);
+          if (route.target !== undefined) addNotEvaluated(unknown, unfollowedNatGateway(route.target));
           continue;
         }
         const next = nat(route.target, part, need);

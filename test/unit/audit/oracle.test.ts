@@ -559,7 +559,9 @@ function oracle(s: Scenario): Expectation {
     const isPrivate = a < V4_SIZE; // 10.0.0.0/27 is private, 2001:db8::/123 is not
     if (t === 'nat-0a') {
       if (req.direction === 'ingress') return 'deny';
-      return nat ? nat(a) : 'undecided';
+      if (nat) return nat(a);
+      unknown.add(NAT); // a NAT gateway reached through another is not followed
+      return 'undecided';
     }
     if (t === 'eigw-0a' && req.direction === 'ingress') return 'deny';
     if (t === 'igw-0a' && privateNat) return 'deny';
