@@ -107,7 +107,9 @@ export async function auditPlan(
         ? { cidrs }
         : {
             cidrs,
-            problem: `the subnets of vantage ${party.vantage} are not in the inventory (no CIDRs to audit against)`,
+            problem:
+              `the subnets of vantage ${party.vantage} are not in the inventory (no CIDRs to audit against); ` +
+              `export: aws ec2 describe-subnets --subnet-ids ${v?.subnetIds.join(' ') || 'subnet-…'}`,
           };
     }
     if (party.kind === 'cidr') return { cidrs: [party.address] };

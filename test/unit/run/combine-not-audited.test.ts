@@ -53,7 +53,9 @@ const end = (result: AuditResult): FlowAudit => ({
 describe('a not-audited audit in a check run', () => {
   it('is neither AWS allows it nor blocked: the cause names what is missing and its export, with no fix', () => {
     // Act
-    const finding = combineFlow(ingress, { problem: 'not probed' }, [end(notAudited)], { audits: [end(notAudited)] });
+    const finding = combineFlow(ingress, { problem: 'not probed' }, [end(notAudited)], {
+      audits: [end(notAudited)],
+    });
     // Assert
     expect(auditStatusOf([end(notAudited)])).toBe('not-audited');
     expect(finding.verdict).toBe('audited-only');
