@@ -248,7 +248,7 @@ export function createAuditor(inventory: Inventory, options: AuditorOptions = {}
     let ctx = subnets.get(subnetId);
     if (!ctx) {
       const vpcId = subnetVpc(inventory, subnetId);
-      const acl = findSubnetNetworkAcl(inventory.networkAcls, subnetId, vpcId);
+      const acl = findSubnetNetworkAcl(inventory.networkAcls, subnetId);
       const table = findSubnetRouteTable(inventory.routeTables, subnetId, vpcId);
       ctx = {
         acl: acl && compileNetworkAcl(acl),

@@ -392,8 +392,10 @@ describe('network ACLs', () => {
     expect(blocked.layers.networkAcl?.request).toEqual([block('514', '2001:db8:100::/48', 'udp')]);
   });
 
-  it("falls back to the VPC's default ACL, and reports the subnet when no ACL is known", () => {
-    // Arrange: the database subnet's association removed from the export; then no ACL at all.
+  it("takes the VPC's default ACL only where it lists the subnet; otherwise the subnet's ACL is not audited", () => {
+    // Arrange: the default ACL lists the database subnet (as describe-network-acls does for every subnet
+    // it serves); then that association removed (the subnet's ACL is another one, not exported); then no ACL.
+    const listed = loadExports();
     const unassociated = loadExports();
     const defaultAcl = unassociated.NetworkAcls[1];
     if (defaultAcl) defaultAcl.Associations = [];
@@ -401,11 +403,17 @@ describe('network ACLs', () => {
     none.NetworkAcls = [];
     const requirement = need('egress', 'tcp', '443', ['203.0.113.10']);
     // Act
-    const fallback = audit(openIn(IDS.dbSubnet), requirement, unassociated);
+    const byDefault = audit(openIn(IDS.dbSubnet), requirement, listed);
+    const elsewhere = audit(openIn(IDS.dbSubnet), requirement, unassociated);
     const missing = audit(openIn(IDS.dbSubnet), requirement, none);
     // Assert
-    expect(fallback.layers.networkAcl?.networkAclId).toBe(IDS.defaultAcl);
-    expect(fallback.unknown).toEqual([]);
+    expect(byDefault.layers.networkAcl?.networkAclId).toBe(IDS.defaultAcl);
+    expect(byDefault.unknown).toEqual([]);
+    expect(elsewhere.layers.networkAcl).toBeUndefined();
+    expect(elsewhere.status).toBe('not-audited');
+    expect(elsewhere.notEvaluated).toEqual([
+      expect.objectContaining({ layer: 'network-acl', id: IDS.dbSubnet }),
+    ]);
     expect(missing.layers.networkAcl).toBeUndefined();
     expect(missing.unknown).toEqual([IDS.dbSubnet]);
     expect(missing.status).toBe('not-audited');
@@ -573,7 +581,8 @@ describe('route tables', () => {
     // Assert
     expect(viaAcl.layers.routes?.routeTableId).toBe(IDS.mainRtb);
     expect(viaInterfaces.layers.routes?.routeTableId).toBe(IDS.mainRtb);
-    expect(viaInterfaces.layers.networkAcl?.networkAclId).toBe(IDS.defaultAcl);
+    // The default ACL no longer names the subnet: its ACL is another one, never guessed.
+    expect(viaInterfaces.layers.networkAcl).toBeUndefined();
     expect(unknown.layers.routes?.routeTableId).toBeUndefined();
     expect(unknown.layers.networkAcl).toBeUndefined();
     expect(unknown.unknown).toEqual([IDS.dbSubnet]);

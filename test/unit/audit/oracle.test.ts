@@ -269,7 +269,9 @@ const scenarioArb = fc.record({
     nil: undefined,
   }),
   acl: fc.record({
-    association: fc.constantFrom('explicit', 'default', 'none'),
+    // `default`: the VPC's default ACL, listing the subnet as describe-network-acls does; `unlisted`: the
+    // default ACL of a VPC whose subnet is associated with another ACL, not exported.
+    association: fc.constantFrom('explicit', 'default', 'unlisted', 'none'),
     outbound: aclEntriesArb,
     inbound: aclEntriesArb,
     apiDefaults: fc.boolean(),
@@ -341,10 +343,10 @@ function buildInventory(s: Scenario): Inventory {
           {
             NetworkAclId: 'acl-0a',
             VpcId: VPC,
-            IsDefault: s.acl.association === 'default',
+            IsDefault: s.acl.association !== 'explicit',
             Entries: entries,
             Associations:
-              s.acl.association === 'explicit' ? [{ NetworkAclId: 'acl-0a', SubnetId: SUBNET }] : [],
+              s.acl.association === 'unlisted' ? [] : [{ NetworkAclId: 'acl-0a', SubnetId: SUBNET }],
           },
         ];
   const tables: RouteTable[] =
@@ -485,7 +487,7 @@ function oracle(s: Scenario): Expectation {
   ).length;
 
   // Network ACL
-  const withAcl = s.withSubnet && s.acl.association !== 'none';
+  const withAcl = s.withSubnet && (s.acl.association === 'explicit' || s.acl.association === 'default');
   if (s.withSubnet && !withAcl) unknown.add(SUBNET);
   const local = new Set([...s.subnetV4.members, ...(s.subnetV6?.members ?? [])]);
   const entries = (egress: boolean) => {
