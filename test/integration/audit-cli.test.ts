@@ -305,6 +305,30 @@ describe('not seen is neither allowed nor blocked (issues 10 and 15)', () => {
     expect(stdout).not.toContain('no rule of the Security Groups matches');
   });
 
+  it.each(['examples/hdm.yaml', 'examples/livedata.json'])(
+    'audits %s (whose groups and subnets are not in the wave-1 exports) as not audited, with no fix',
+    async (env) => {
+      // Act
+      const { code, stdout } = await runCli(['audit', '--config', env, '--inventory', EXPORTS, '--json']);
+      // Assert
+      expect(code).toBe(1);
+      const { summary, findings } = JSON.parse(stdout);
+      expect(findings.length).toBeGreaterThan(0);
+      expect(summary).toMatchObject({ allowed: 0, partial: 0, blocked: 0, notAudited: findings.length });
+      for (const f of findings) {
+        expect(f.remediation).toBeUndefined();
+        // Either audited as not-audited with what is missing, or not auditable at all, saying which export.
+        if (f.problem === undefined) {
+          expect(f.status).toBe('not-audited');
+          expect(f.notEvaluated.length).toBeGreaterThan(0);
+        } else
+          expect(f.problem).toMatch(
+            /not in the inventory .*; export: aws ec2 describe-subnets --subnet-ids /,
+          );
+      }
+    },
+  );
+
   it('counts in its summary the blocks it prints (subnets with the same answer share one)', async () => {
     // Act
     const { stdout } = await runCli(['audit', '--config', 'examples/wave-1.yaml', '--inventory', EXPORTS]);
