@@ -96,7 +96,8 @@ export function describeAwsBlock(audits: readonly FlowAudit[]): string {
         );
       }
     }
-    if (r.unknown.length > 0) parts.push(`the inventory lacks ${r.unknown.join(', ')}`);
+    if ((r.notEvaluated ?? []).length > 0) parts.push(describeNotEvaluated(r.notEvaluated ?? []));
+    else if (r.unknown.length > 0) parts.push(`the inventory lacks ${r.unknown.join(', ')}`);
     if (parts.length === 0 && r.missing.length > 0)
       parts.push(`${where} does not allow ${blocks(r.missing)}`);
   }

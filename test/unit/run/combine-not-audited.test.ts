@@ -2,7 +2,7 @@ import { missingNetworkAcl, missingSecurityGroup } from '../../../lambdas/core/a
 import type { FlowAudit } from '../../../lambdas/core/audit/plan-audit';
 import type { AuditResult } from '../../../lambdas/core/audit/types';
 import type { Flow } from '../../../lambdas/core/plan';
-import { auditStatusOf, combineFlow } from '../../../lambdas/core/run/combine';
+import { auditStatusOf, combineFlow, describeAwsBlock } from '../../../lambdas/core/run/combine';
 
 // The check run reads the audit's `not-audited` status: not seen is neither allowed nor blocked, and never
 // gets a fix. (A minimal reading by the existing combine; the finding module owns the verdicts.)
@@ -85,5 +85,24 @@ describe('a not-audited audit in a check run', () => {
     // Act / Assert
     expect(auditStatusOf([end(allowed), end(notAudited)])).toBe('not-audited');
     expect(auditStatusOf([end(notAudited), end(partial)])).toBe('partial');
+  });
+
+  it('words what the inventory lacks the same way when a flow is also seen to be blocked', () => {
+    // Arrange: the ACL denies (seen), the group is not in the inventory (not seen).
+    const blocked: AuditResult = {
+      ...notAudited,
+      status: 'blocked',
+      missing: notAudited.undecided ?? [],
+      undecided: [],
+      notEvaluated: [missingSecurityGroup('sg-00000000000000fff')],
+      unknown: ['sg-00000000000000fff'],
+    };
+    // Act
+    const words = describeAwsBlock([end(blocked)]);
+    // Assert
+    expect(words).toContain(
+      'not in the inventory: Security Group sg-00000000000000fff (export: aws ec2 describe-security-groups --group-ids sg-00000000000000fff)',
+    );
+    expect(words).not.toContain('the inventory lacks');
   });
 });
