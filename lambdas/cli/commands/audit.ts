@@ -152,7 +152,12 @@ const blockText = (m: MissingBlock) =>
   `${m.protocol} ${m.fromPort === m.toPort ? m.fromPort : `${m.fromPort}-${m.toPort}`} ${m.cidr}`;
 
 /** The text block of one finding: status, what is missing, what decided it and the fix. */
-function renderFinding(title: string, result: AuditResult, remediation: Remediation, paint: Paint): string {
+function renderFinding(
+  title: string,
+  result: AuditResult,
+  remediation: Remediation | undefined,
+  paint: Paint,
+): string {
   const label = result.status === 'not-audited' ? 'NOT AUDITED' : result.status.toUpperCase();
   const lines = [`${title}  ${paint(STATUS_COLOUR[result.status], label)}`];
   const missing = result.missing.map(blockText);
@@ -175,7 +180,7 @@ function renderFinding(title: string, result: AuditResult, remediation: Remediat
   }
   for (const piece of result.notEvaluated ?? [])
     lines.push(`  ${paint('yellow', 'not in the inventory')}: ${piece.what}; export: ${piece.export}`);
-  if (result.status === 'partial' || result.status === 'blocked') {
+  if (remediation && (result.status === 'partial' || result.status === 'blocked')) {
     const fixes = [
       ...(remediation.securityGroup?.awsCli ?? []),
       ...(remediation.networkAcl?.awsCli ?? []),
@@ -186,8 +191,7 @@ function renderFinding(title: string, result: AuditResult, remediation: Remediat
     if (remediation.routes) lines.push(`    ${paint('grey', remediation.routes.note)}`);
   }
   // Not audited: nothing to fix until the missing exports are given, on either side.
-  if (result.status !== 'not-audited')
-    lines.push(`  ${paint('bold', 'on-prem firewall')}  ${remediation.onPremFirewall}`);
+  if (remediation) lines.push(`  ${paint('bold', 'on-prem firewall')}  ${remediation.onPremFirewall}`);
   return lines.join('\n');
 }
 
@@ -280,14 +284,11 @@ export async function auditCommand(argv: string[], io: Io, injected?: Catalog): 
       label,
       vantageCidrs,
     });
-    return { require: label, ...result, remediation };
+    // No remediation for what was not seen (auditWithRemediation gives none when not audited).
+    return { require: label, ...result, ...(remediation ? { remediation } : {}) };
   });
   if (values.json) {
-    // A fix only where the audit saw what drops the flow: never for what was not seen.
-    const shown = findings.map(({ remediation, ...f }) =>
-      f.status === 'partial' || f.status === 'blocked' ? { ...f, remediation } : f,
-    );
-    io.stdout.write(`${JSON.stringify({ findings: shown }, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify({ findings }, null, 2)}\n`);
   } else {
     io.stdout.write(
       `${findings.map((f) => renderFinding(f.require, f, f.remediation, paint)).join('\n\n')}\n`,
@@ -319,7 +320,7 @@ function reportPlanAudit(
       ports: a.requirement.ports,
       peers: a.requirement.cidrs,
       ...(a.result ?? {}),
-      ...(a.remediation && isFixable(a) ? { remediation: a.remediation } : {}),
+      ...(a.remediation ? { remediation: a.remediation } : {}),
       ...(a.problem ? { problem: a.problem } : {}),
     }));
     // The summary counts the findings listed: one per flow, vantage and subnet.
@@ -340,8 +341,8 @@ function reportPlanAudit(
         `${a.requirement.direction} ${a.requirement.protocol} ${formatPortList(a.requirement.ports)} ` +
         `${a.requirement.direction === 'egress' ? 'to' : 'from'} ${a.requirement.cidrs.join(',') || '?'} at ${where}` +
         paint('grey', ` (${a.requirements.join(', ')}${a.optional ? ', optional' : ''})`);
-      if (a.problem !== undefined || !a.result || !a.remediation)
-        return `${title}  ${paint('yellow', 'NOT AUDITED')}: ${a.problem}`;
+      if (a.problem !== undefined || !a.result)
+        return `${title}  ${paint('yellow', 'NOT AUDITED')}: ${a.problem ?? 'no result'}`;
       return renderFinding(title, a.result, a.remediation, paint);
     });
     // The summary counts the blocks printed (subnets with the same answer share one).
@@ -364,11 +365,6 @@ function reportPlanAudit(
   if (audits.length === 0)
     io.stderr.write('preflight audit: the plan has no flow to audit (see preflight plan)\n');
   return go ? 0 : 1;
-}
-
-/** A fix is shown only where the audit saw what drops the flow: never for what was not seen. */
-function isFixable(a: FlowAudit): boolean {
-  return a.result?.status === 'partial' || a.result?.status === 'blocked';
 }
 
 /** Counts audits by status; `notAudited` holds those that could not be made at all too. */
