@@ -72,8 +72,10 @@ export function auditWithRemediation(
   vantage: AuditVantage,
   requirement: AuditRequirement,
   context: { readonly label: string; readonly vantageCidrs: readonly string[] },
-): { result: AuditResult; remediation: Remediation } {
+): { result: AuditResult; remediation?: Remediation } {
   const result = auditor.audit(vantage, requirement);
+  // Not audited: nothing is fixed until the missing exports are given (not seen is not blocked).
+  if (result.status === 'not-audited') return { result };
   const aclId = result.layers.networkAcl?.networkAclId;
   const networkAcl =
     aclId !== undefined ? inventory.networkAcls.find((a) => a.NetworkAclId === aclId) : undefined;
@@ -107,7 +109,9 @@ export async function auditPlan(
         ? { cidrs }
         : {
             cidrs,
-            problem: `the subnets of vantage ${party.vantage} are not in the inventory (no CIDRs to audit against)`,
+            problem:
+              `the subnets of vantage ${party.vantage} are not in the inventory (no CIDRs to audit against); ` +
+              `export: aws ec2 describe-subnets --subnet-ids ${v?.subnetIds.join(' ') || 'subnet-…'}`,
           };
     }
     if (party.kind === 'cidr') return { cidrs: [party.address] };
@@ -168,7 +172,13 @@ export async function auditPlan(
         label: flow.requirements.join(' '),
         vantageCidrs: vantageCidrs(v, inventory),
       });
-      out.push({ ...base, ...(subnetId ? { subnetId } : {}), requirement, result, remediation });
+      out.push({
+        ...base,
+        ...(subnetId ? { subnetId } : {}),
+        requirement,
+        result,
+        ...(remediation ? { remediation } : {}),
+      });
     }
   };
 
