@@ -444,3 +444,19 @@ export function toFix(r: Remediation): Fix {
     ...(r.firewallRequest ? { firewallRequest: r.firewallRequest } : {}),
   };
 }
+
+/**
+ * The change set of an audit: the fixes of every result that is not allowed, merged. A result that names ids
+ * the inventory lacks gets no fix (what was not seen is not known to be blocked). The CLI's `audit` and the
+ * check runs (through the remediation stored in each finding) use this same rule.
+ */
+export function auditChangeSet(
+  audits: ReadonlyArray<{ readonly result?: AuditResult; readonly remediation?: Remediation }>,
+): ChangeSet {
+  return changeSetOf(audits.flatMap((a) => (needsFix(a.result) && a.remediation ? [a.remediation] : [])));
+}
+
+/** Whether an audit result calls for a fix: fully seen, and not allowed. */
+export function needsFix(result: AuditResult | undefined): boolean {
+  return result !== undefined && result.status !== 'allowed' && result.unknown.length === 0;
+}
