@@ -310,17 +310,30 @@ function routeFix(
     )
       propose('replace', d.destination, addresses);
   }
-  // Routes that exist but cannot carry these addresses: most specific first, so each part is cut once.
-  const carriersThatDeny = denials
+  // Routes that exist but cannot carry these addresses, one unit per CIDR (a prefix list per entry), in the
+  // evaluator's order (most specific first, a CIDR route before a prefix-list one): each part is cut once, by
+  // the route that decides it.
+  const units = denials
     .filter((x) => x.reason !== 'blackhole' && x.destination !== 'none')
-    .map((x) => ({ destination: x.destination, addresses: destinationSet(x.destination) }))
-    .sort((a, b) => prefixOf(b.destination) - prefixOf(a.destination));
+    .flatMap((x) =>
+      x.destination.startsWith('pl-')
+        ? (context.prefixLists?.get(x.destination) ?? []).map((cidr) => ({ cidr, own: false }))
+        : [{ cidr: x.destination, own: true }],
+    )
+    .flatMap((u) => {
+      try {
+        return [{ ...u, parsed: parseCidr(u.cidr) }];
+      } catch {
+        return [];
+      }
+    })
+    .sort((a, b) => b.parsed.prefixLength - a.parsed.prefixLength || Number(b.own) - Number(a.own));
   const parts: Array<{ addresses: AddressSet; exactly?: string }> = [];
-  for (const c of carriersThatDeny) {
-    const part = intersectAddresses(left, c.addresses);
+  for (const u of units) {
+    const part = intersectAddresses(left, cidrSet(u.parsed));
     if (isEmptyAddressSet(part)) continue;
     left = subtractAddresses(left, part);
-    parts.push({ addresses: part, ...(c.destination.startsWith('pl-') ? {} : { exactly: c.destination }) });
+    parts.push({ addresses: part, ...(u.own ? { exactly: u.cidr } : {}) });
   }
   parts.push({ addresses: left });
   for (const part of parts) {
@@ -336,14 +349,6 @@ function routeFix(
       ? cs.questions.map((q) => q.text).join(' ')
       : 'These addresses had no usable route from the subnet: the commands send them where the table already sends their neighbours.';
   return { routeTableId, cidrs, changes, questions, awsCli: cs.awsCli, note };
-}
-
-function prefixOf(destination: string): number {
-  try {
-    return destination.startsWith('pl-') ? -1 : parseCidr(destination).prefixLength;
-  } catch {
-    return -1;
-  }
 }
 
 function sameCidr(a: string, b: string): boolean {

@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { addressSetOf, addressSetsIntersect } from '../audit/addresses';
+import { protocolScope } from '../audit/regions';
 import type { IpPermission, NetworkAclEntry } from '../audit/types';
 import { formatPortList, mergePortRanges, type PortRange } from '../ports';
 
@@ -307,9 +308,11 @@ export function denyToPrecede(existing: readonly NetworkAclEntry[], entry: AclDr
   let limit = IMPLICIT_DENY;
   for (const e of existing) {
     if (e.Egress !== entry.Egress || e.RuleAction !== 'deny' || e.RuleNumber >= IMPLICIT_DENY) continue;
-    if (e.Protocol !== '-1' && e.Protocol !== entry.Protocol) continue;
-    const from = e.Protocol === '-1' ? 0 : (e.PortRange?.From ?? 0);
-    const to = e.Protocol === '-1' ? 65535 : (e.PortRange?.To ?? 65535);
+    // Protocols as the evaluator reads them (`6`, `tcp` and `TCP` are one protocol; `-1` is all of them).
+    const scope = protocolScope(e.Protocol);
+    if (scope !== 'all' && scope !== protocolScope(entry.Protocol)) continue;
+    const from = scope === 'all' ? 0 : (e.PortRange?.From ?? 0);
+    const to = scope === 'all' ? 65535 : (e.PortRange?.To ?? 65535);
     if (entry.PortRange && (from > entry.PortRange.To || to < entry.PortRange.From)) continue;
     if (!cidrsOverlap(cidrOf(e), cidrOf(entry))) continue;
     limit = Math.min(limit, e.RuleNumber);
