@@ -149,8 +149,8 @@ export type ChangeSetQuestion =
 /** A firewall request as a table row. */
 export interface FirewallRow {
   readonly protocol: 'tcp' | 'udp';
-  readonly sources: readonly string[];
-  readonly destinations: readonly string[];
+  readonly sources: string[];
+  readonly destinations: string[];
   readonly ports: string;
   /** The row as one sentence: `permit tcp from A to B port 443 (and the replies)`. */
   readonly text: string;
@@ -158,17 +158,17 @@ export interface FirewallRow {
 
 export interface ChangeSet {
   /** Ordered: Security Group rules, then network ACL entries, then routes. */
-  readonly operations: readonly ChangeOperation[];
+  readonly operations: ChangeOperation[];
   /** The same operations as AWS CLI commands, in the same order (a script, one command a line). */
-  readonly awsCli: readonly string[];
+  readonly awsCli: string[];
   /** One CloudFormation template (YAML) with every resource; empty when there is nothing to add. */
   readonly cloudFormation: string;
   /** One CDK (TypeScript) snippet for a stack's constructor; empty when there is nothing to add. */
   readonly cdk: string;
   /** What a person must answer before the set is complete. */
-  readonly questions: readonly ChangeSetQuestion[];
+  readonly questions: ChangeSetQuestion[];
   /** The on-premises firewall requests, merged. */
-  readonly firewallRequests: readonly FirewallRow[];
+  readonly firewallRequests: FirewallRow[];
 }
 
 const RULE_NUMBER_MAX = 32766;
@@ -806,10 +806,40 @@ export function buildChangeSet(fixes: readonly Fix[]): ChangeSet {
   };
 }
 
-/** The change set as text: the script, then the questions and the firewall requests (for the CLI and reports). */
-export function changeSetLines(cs: ChangeSet): string[] {
-  const lines: string[] = [];
-  if (cs.awsCli.length > 0) lines.push(...cs.awsCli);
-  for (const q of cs.questions) lines.push(`# ${q.text}`);
-  return lines;
+// ---------------------------------------------------------------------------------------------------------------
+// The JSON form (in reports and the OpenAPI document)
+
+/** The change set as JSON: `awsCli` is the contract (ordered command strings); the rest details it. */
+export const changeSetSchema = z
+  .object({
+    operations: z.array(z.looseObject({ action: z.string() })),
+    awsCli: z.array(z.string()),
+    cloudFormation: z.string(),
+    cdk: z.string(),
+    questions: z.array(z.looseObject({ kind: z.string(), text: z.string() })),
+    firewallRequests: z.array(
+      z
+        .object({
+          protocol: z.enum(['tcp', 'udp']),
+          sources: z.array(z.string()),
+          destinations: z.array(z.string()),
+          ports: z.string(),
+          text: z.string(),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
+
+/** The change set of stored findings: each finding's `detail.remediation` (a list), merged. */
+export function changeSetOfDetails(details: readonly unknown[]): ChangeSet {
+  return buildChangeSet(
+    readFixes(
+      details.flatMap((d) => {
+        const list =
+          d !== null && typeof d === 'object' ? (d as { remediation?: unknown }).remediation : undefined;
+        return Array.isArray(list) ? list : [];
+      }),
+    ),
+  );
 }
