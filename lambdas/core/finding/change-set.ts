@@ -291,13 +291,57 @@ function cidrOf(e: { CidrBlock?: string | undefined; Ipv6CidrBlock?: string | un
   return e.CidrBlock ?? e.Ipv6CidrBlock ?? '';
 }
 
-/** Whether two blocks share an address (an unreadable one is taken to overlap: the answer stays safe). */
-function cidrsOverlap(a: string, b: string): boolean {
+/** A deny entry of an ACL, read once: what it matches. */
+interface CompiledDeny {
+  readonly ruleNumber: number;
+  readonly egress: boolean;
+  readonly scope: ReturnType<typeof protocolScope>;
+  readonly from: number;
+  readonly to: number;
+  /** Undefined when the block cannot be read: it is then taken to match every address (the safe answer). */
+  readonly addresses: ReturnType<typeof addressSetOf> | undefined;
+}
+
+function compileDenies(existing: readonly NetworkAclEntry[]): CompiledDeny[] {
+  return existing
+    .filter((e) => e.RuleAction === 'deny' && e.RuleNumber < IMPLICIT_DENY)
+    .map((e) => {
+      // Protocols as the evaluator reads them (`6`, `tcp` and `TCP` are one protocol; `-1` is all of them).
+      const scope = protocolScope(e.Protocol);
+      let addresses: CompiledDeny['addresses'];
+      try {
+        addresses = addressSetOf([cidrOf(e)]);
+      } catch {
+        addresses = undefined;
+      }
+      return {
+        ruleNumber: e.RuleNumber,
+        egress: e.Egress,
+        scope,
+        from: scope === 'all' ? 0 : (e.PortRange?.From ?? 0),
+        to: scope === 'all' ? 65535 : (e.PortRange?.To ?? 65535),
+        addresses,
+      };
+    })
+    .sort((a, b) => a.ruleNumber - b.ruleNumber);
+}
+
+function firstMatchingDeny(denies: readonly CompiledDeny[], entry: AclDraft): number {
+  let addresses: ReturnType<typeof addressSetOf> | undefined;
   try {
-    return addressSetsIntersect(addressSetOf([a]), addressSetOf([b]));
+    addresses = addressSetOf([cidrOf(entry)]);
   } catch {
-    return true;
+    addresses = undefined;
   }
+  const scope = protocolScope(entry.Protocol);
+  for (const d of denies) {
+    if (d.egress !== entry.Egress) continue;
+    if (d.scope !== 'all' && d.scope !== scope) continue;
+    if (entry.PortRange && (d.from > entry.PortRange.To || d.to < entry.PortRange.From)) continue;
+    if (d.addresses && addresses && !addressSetsIntersect(d.addresses, addresses)) continue;
+    return d.ruleNumber;
+  }
+  return IMPLICIT_DENY;
 }
 
 /**
@@ -305,24 +349,47 @@ function cidrsOverlap(a: string, b: string): boolean {
  * ports and addresses): the new allow must come before it. The implicit final deny when none does.
  */
 export function denyToPrecede(existing: readonly NetworkAclEntry[], entry: AclDraft): number {
-  let limit = IMPLICIT_DENY;
-  for (const e of existing) {
-    if (e.Egress !== entry.Egress || e.RuleAction !== 'deny' || e.RuleNumber >= IMPLICIT_DENY) continue;
-    // Protocols as the evaluator reads them (`6`, `tcp` and `TCP` are one protocol; `-1` is all of them).
-    const scope = protocolScope(e.Protocol);
-    if (scope !== 'all' && scope !== protocolScope(entry.Protocol)) continue;
-    const from = scope === 'all' ? 0 : (e.PortRange?.From ?? 0);
-    const to = scope === 'all' ? 65535 : (e.PortRange?.To ?? 65535);
-    if (entry.PortRange && (from > entry.PortRange.To || to < entry.PortRange.From)) continue;
-    if (!cidrsOverlap(cidrOf(e), cidrOf(entry))) continue;
-    limit = Math.min(limit, e.RuleNumber);
+  return firstMatchingDeny(compileDenies(existing), entry);
+}
+
+/** Rule numbers in use in one direction of an ACL, kept sorted. */
+class NumbersInUse {
+  private readonly sorted: number[];
+  private readonly set: Set<number>;
+  constructor(numbers: Iterable<number>) {
+    this.set = new Set(numbers);
+    this.sorted = [...this.set].sort((a, b) => a - b);
   }
-  return limit;
+  has(n: number): boolean {
+    return this.set.has(n);
+  }
+  /** The highest number in use below `limit`, or 0. */
+  highestBelow(limit: number): number {
+    let lo = 0;
+    let hi = this.sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.sorted[mid] as number) < limit) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo > 0 ? (this.sorted[lo - 1] as number) : 0;
+  }
+  add(n: number): void {
+    this.set.add(n);
+    let lo = 0;
+    let hi = this.sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.sorted[mid] as number) < n) lo = mid + 1;
+      else hi = mid;
+    }
+    this.sorted.splice(lo, 0, n);
+  }
 }
 
 /**
- * Numbers new entries of one ACL and direction. Each gets the next ten after the highest number in use
- * ahead of its deny (the ACL's own numbering), or else the highest free number just below the deny; a
+ * Numbers new entries of one ACL. Each gets the next ten after the highest number in use ahead of its deny
+ * in its direction (the ACL's own numbering), or else the highest free number just below the deny; a
  * number is never reused and nothing that exists is renumbered. An entry with no free number ahead of its
  * deny is returned unplaced.
  */
@@ -330,20 +397,20 @@ export function numberAclEntries(
   existing: readonly NetworkAclEntry[],
   drafts: readonly AclDraft[],
 ): { placed: NetworkAclEntry[]; unplaced: Array<{ entry: AclDraft; before: number }> } {
-  const taken = new Set(existing.map((e) => `${e.Egress}:${e.RuleNumber}`));
+  const denies = compileDenies(existing);
+  const inUse = {
+    true: new NumbersInUse(existing.filter((e) => e.Egress).map((e) => e.RuleNumber)),
+    false: new NumbersInUse(existing.filter((e) => !e.Egress).map((e) => e.RuleNumber)),
+  };
   const withLimits = drafts
-    .map((entry) => ({ entry, limit: denyToPrecede(existing, entry) }))
+    .map((entry) => ({ entry, limit: firstMatchingDeny(denies, entry) }))
     .sort((a, b) => a.limit - b.limit);
   const placed: NetworkAclEntry[] = [];
   const unplaced: Array<{ entry: AclDraft; before: number }> = [];
   for (const { entry, limit } of withLimits) {
-    const free = (n: number) =>
-      n >= 1 && n <= RULE_NUMBER_MAX && n < limit && !taken.has(`${entry.Egress}:${n}`);
-    const before = [...taken]
-      .filter((k) => k.startsWith(`${entry.Egress}:`))
-      .map((k) => Number(k.slice(k.indexOf(':') + 1)))
-      .filter((n) => n < limit);
-    let n = (Math.floor(Math.max(0, ...before) / 10) + 1) * 10;
+    const taken = inUse[`${entry.Egress}`];
+    const free = (n: number) => n >= 1 && n <= RULE_NUMBER_MAX && n < limit && !taken.has(n);
+    let n = (Math.floor(taken.highestBelow(limit) / 10) + 1) * 10;
     if (!free(n)) {
       n = Math.min(limit, RULE_NUMBER_MAX + 1) - 1;
       while (n >= 1 && !free(n)) n--;
@@ -352,7 +419,7 @@ export function numberAclEntries(
       unplaced.push({ entry, before: limit });
       continue;
     }
-    taken.add(`${entry.Egress}:${n}`);
+    taken.add(n);
     placed.push({ RuleNumber: n, ...entry });
   }
   return { placed, unplaced };
@@ -726,6 +793,7 @@ const cdkId = (s: string) => s.replace(/[^A-Za-z0-9]/g, '');
 function cdkOf(operations: readonly ChangeOperation[]): string {
   if (operations.length === 0) return '';
   const lines: string[] = [];
+  const declared = new Set<string>();
   let acl = 0;
   let route = 0;
   for (const op of operations) {
@@ -734,7 +802,7 @@ function cdkOf(operations: readonly ChangeOperation[]): string {
       case 'authorize-security-group-ingress': {
         const egress = op.action === 'authorize-security-group-egress';
         const name = `sg${cdkId(op.groupId.slice(3))}`;
-        if (!lines.some((l) => l.startsWith(`const ${name} =`)))
+        if (!declared.has(name) && declared.add(name))
           // allowAllOutbound: false, or CDK silently drops egress rules added to an imported group.
           lines.push(
             `const ${name} = ec2.SecurityGroup.fromSecurityGroupId(this, 'Preflight${cdkId(op.groupId)}', '${op.groupId}', { allowAllOutbound: false, mutable: true });`,
