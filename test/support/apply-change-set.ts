@@ -55,6 +55,7 @@ const TARGET_OPTIONS = [
   '--carrier-gateway-id',
   '--egress-only-internet-gateway-id',
   '--core-network-arn',
+  '--vpc-endpoint-id',
 ];
 
 /** Reads one `aws ec2 …` command of a change set back into its operation. */
@@ -196,7 +197,9 @@ export function applyOperations(inventory: Inventory, operations: readonly Chang
         if (!table) throw new Error(`InvalidRouteTableID.NotFound: ${op.routeTableId}`);
         const routes = (table.Routes ??= []);
         const same = routes.filter((r) => routeDestination(r) === op.destination);
-        const target = { [routeTargetProperty(op.target)]: op.target } as Route;
+        // describe-route-tables shows a Gateway Load Balancer endpoint as a GatewayId.
+        const property = routeTargetProperty(op.target);
+        const target = { [property === 'VpcEndpointId' ? 'GatewayId' : property]: op.target } as Route;
         if (op.action === 'create-route') {
           if (same.length > 0) throw new Error(`RouteAlreadyExists: ${op.destination} in ${op.routeTableId}`);
           routes.push({

@@ -564,8 +564,11 @@ export function routeTargetOption(target: string): string {
       return '--carrier-gateway-id';
     case 'eigw-':
       return '--egress-only-internet-gateway-id';
+    case 'vpce-':
+      // A Gateway Load Balancer endpoint: describe-route-tables shows it as a GatewayId, but it is set so.
+      return '--vpc-endpoint-id';
     default:
-      return '--gateway-id'; // vgw-, igw-, vpce-
+      return '--gateway-id'; // vgw-, igw-
   }
 }
 
@@ -579,6 +582,7 @@ const ROUTE_TARGET_PROPERTY: Record<string, string> = {
   '--local-gateway-id': 'LocalGatewayId',
   '--carrier-gateway-id': 'CarrierGatewayId',
   '--egress-only-internet-gateway-id': 'EgressOnlyInternetGatewayId',
+  '--vpc-endpoint-id': 'VpcEndpointId',
   '--gateway-id': 'GatewayId',
 };
 
@@ -704,13 +708,14 @@ function cloudFormationOf(operations: readonly ChangeOperation[]): string {
         const egress = op.action === 'authorize-security-group-egress';
         for (const p of op.permissions) {
           const peers = [
+            // Both resource types name the peer CidrIp / CidrIpv6 (there is no DestinationCidrIp).
             ...(p.IpRanges ?? []).map((r) => ({
-              key: egress ? 'DestinationCidrIp' : 'CidrIp',
+              key: 'CidrIp',
               cidr: r.CidrIp,
               d: r.Description,
             })),
             ...(p.Ipv6Ranges ?? []).map((r) => ({
-              key: egress ? 'DestinationCidrIpv6' : 'CidrIpv6',
+              key: 'CidrIpv6',
               cidr: r.CidrIpv6,
               d: r.Description,
             })),

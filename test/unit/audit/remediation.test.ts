@@ -82,7 +82,9 @@ describe('remediation', () => {
       `aws ec2 authorize-security-group-egress --group-id sg-0123456789abcdef0 --ip-permissions '${JSON.stringify(fix.securityGroup?.permissions)}'`,
     ]);
     expect(fix.securityGroup?.cloudFormation.match(/Type: AWS::EC2::SecurityGroupEgress/g)).toHaveLength(3);
-    expect(fix.securityGroup?.cloudFormation).toContain('DestinationCidrIpv6: fd00:10::/64');
+    // AWS::EC2::SecurityGroupEgress names its peer CidrIpv6, as the ingress resource does.
+    expect(fix.securityGroup?.cloudFormation).toContain('CidrIpv6: fd00:10::/64');
+    expect(fix.securityGroup?.cloudFormation).not.toContain('DestinationCidr');
     // An imported group takes egress rules only when CDK is told it does not allow all outbound traffic.
     expect(fix.securityGroup?.cdk).toContain(
       "ec2.SecurityGroup.fromSecurityGroupId(this, 'Preflightsg0123456789abcdef0', 'sg-0123456789abcdef0', { allowAllOutbound: false, mutable: true });",

@@ -326,3 +326,30 @@ describe('the change set', () => {
     });
   });
 });
+
+describe('route targets', () => {
+  it.each([
+    ['tgw-0a1b2c3d4e5f60718', '--transit-gateway-id'],
+    ['vgw-0a1b2c3d4e5f60718', '--gateway-id'],
+    ['pcx-0a1b2c3d4e5f60718', '--vpc-peering-connection-id'],
+    ['nat-0a1b2c3d4e5f60718', '--nat-gateway-id'],
+    ['eni-0a1b2c3d4e5f60718', '--network-interface-id'],
+    ['vpce-0a1b2c3d4e5f60718', '--vpc-endpoint-id'],
+    [
+      'arn:aws:networkmanager::123456789012:core-network/core-network-0a1b2c3d4e5f60718',
+      '--core-network-arn',
+    ],
+  ])('names %s with %s', (target, option) => {
+    const cs = buildChangeSet([
+      {
+        routes: {
+          changes: [{ action: 'create', routeTableId: 'rtb-1', destination: '10.9.0.0/16', target }],
+          questions: [],
+        },
+      },
+    ]);
+    expect(cs.awsCli).toEqual([
+      `aws ec2 create-route --route-table-id rtb-1 --destination-cidr-block 10.9.0.0/16 ${option} ${target}`,
+    ]);
+  });
+});
