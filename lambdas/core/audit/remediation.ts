@@ -299,26 +299,19 @@ function routeFix(
     else questions.push({ action, routeTableId: table, destination });
   };
 
+  // Each route that denies, one unit per CIDR (a prefix list per entry), in the evaluator's order (most
+  // specific first, a CIDR route before a prefix-list one): each address is cut once, by the route that
+  // decides it. A blackhole is replaced (once per route); what another route cannot carry gets its own.
   let left = addressSetOf(cidrs);
-  const denials = result.decidedBy.flatMap((d) => (d.layer === 'route' && d.effect === 'denies' ? [d] : []));
-  for (const d of denials.filter((x) => x.reason === 'blackhole')) {
-    const addresses = destinationSet(d.destination);
-    left = subtractAddresses(left, addresses);
-    if (
-      !changes.some((c) => c.destination === d.destination) &&
-      !questions.some((q) => q.destination === d.destination)
-    )
-      propose('replace', d.destination, addresses);
-  }
-  // Routes that exist but cannot carry these addresses, one unit per CIDR (a prefix list per entry), in the
-  // evaluator's order (most specific first, a CIDR route before a prefix-list one): each part is cut once, by
-  // the route that decides it.
+  const denials = result.decidedBy.flatMap((d) =>
+    d.layer === 'route' && d.effect === 'denies' && d.destination !== 'none' ? [d] : [],
+  );
   const units = denials
-    .filter((x) => x.reason !== 'blackhole' && x.destination !== 'none')
     .flatMap((x) =>
-      x.destination.startsWith('pl-')
-        ? (context.prefixLists?.get(x.destination) ?? []).map((cidr) => ({ cidr, own: false }))
-        : [{ cidr: x.destination, own: true }],
+      (x.destination.startsWith('pl-')
+        ? (context.prefixLists?.get(x.destination) ?? [])
+        : [x.destination]
+      ).map((cidr) => ({ cidr, destination: x.destination, blackhole: x.reason === 'blackhole' })),
     )
     .flatMap((u) => {
       try {
@@ -327,13 +320,21 @@ function routeFix(
         return [];
       }
     })
-    .sort((a, b) => b.parsed.prefixLength - a.parsed.prefixLength || Number(b.own) - Number(a.own));
+    .sort(
+      (a, b) =>
+        b.parsed.prefixLength - a.parsed.prefixLength ||
+        Number(a.destination.startsWith('pl-')) - Number(b.destination.startsWith('pl-')),
+    );
   const parts: Array<{ addresses: AddressSet; exactly?: string }> = [];
+  const replaced = new Set<string>();
   for (const u of units) {
     const part = intersectAddresses(left, cidrSet(u.parsed));
     if (isEmptyAddressSet(part)) continue;
     left = subtractAddresses(left, part);
-    parts.push({ addresses: part, ...(u.own ? { exactly: u.cidr } : {}) });
+    if (u.blackhole) {
+      if (!replaced.has(u.destination)) propose('replace', u.destination, destinationSet(u.destination));
+      replaced.add(u.destination);
+    } else parts.push({ addresses: part, ...(u.destination.startsWith('pl-') ? {} : { exactly: u.cidr }) });
   }
   parts.push({ addresses: left });
   for (const part of parts) {
@@ -420,7 +421,7 @@ export function remediate(
 }
 
 /** The change set of several remediations (the structured parts of each, merged). */
-export function changeSetOf(remediations: readonly Remediation[]): ChangeSet {
+function changeSetOf(remediations: readonly Remediation[]): ChangeSet {
   return buildChangeSet(remediations.map(toFix));
 }
 

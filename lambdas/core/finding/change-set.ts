@@ -175,7 +175,7 @@ const RULE_NUMBER_MAX = 32766;
 const IMPLICIT_DENY = 32767;
 
 const isV6 = (cidr: string) => cidr.includes(':');
-export const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 const DESCRIPTION_PREFIX = 'preflight: ';
 
 /** A rule description from the labels of the requirements it serves (AWS keeps 255 characters). */
@@ -326,6 +326,10 @@ function compileDenies(existing: readonly NetworkAclEntry[]): CompiledDeny[] {
     .sort((a, b) => a.ruleNumber - b.ruleNumber);
 }
 
+/**
+ * The rule number of the first deny of the ACL that matches part of the entry (same direction, protocol,
+ * ports and addresses): the new allow must come before it. The implicit final deny when none does.
+ */
 function firstMatchingDeny(denies: readonly CompiledDeny[], entry: AclDraft): number {
   let addresses: ReturnType<typeof addressSetOf> | undefined;
   try {
@@ -342,14 +346,6 @@ function firstMatchingDeny(denies: readonly CompiledDeny[], entry: AclDraft): nu
     return d.ruleNumber;
   }
   return IMPLICIT_DENY;
-}
-
-/**
- * The rule number of the first deny of the ACL that matches part of the entry (same direction, protocol,
- * ports and addresses): the new allow must come before it. The implicit final deny when none does.
- */
-export function denyToPrecede(existing: readonly NetworkAclEntry[], entry: AclDraft): number {
-  return firstMatchingDeny(compileDenies(existing), entry);
 }
 
 /** Rule numbers in use in one direction of an ACL, kept sorted. */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { readEnvironmentFile } from '../../../lambdas/cli/env-file';
 import { createAuditor } from '../../../lambdas/core/audit/evaluate';
 import { readInventoryFiles } from '../../../lambdas/core/audit/inventory';
-import { auditPlan, type FlowAudit } from '../../../lambdas/core/audit/plan-audit';
+import { auditPlan, auditWithRemediation, type FlowAudit } from '../../../lambdas/core/audit/plan-audit';
 import { auditChangeSet, needsFix } from '../../../lambdas/core/audit/remediation';
 import type { Inventory } from '../../../lambdas/core/audit/types';
 import { defaultCatalog } from '../../../lambdas/core/catalog';
@@ -106,5 +106,40 @@ describe('apply and re-audit: examples against examples/aws-wave-1', () => {
 
     // Assert
     expect(fromStore).toEqual(auditChangeSet(audits));
+  });
+});
+
+describe('apply and re-audit: routes that deny inside a blackhole', () => {
+  it('replaces the blackhole, and the more specific internet route inside it that cannot carry its part', () => {
+    // Arrange: 10.30.0.0/16 is a blackhole, but 10.30.5.0/24 inside it goes to the internet gateway
+    // (which cannot reach private addresses); 10.0.0.0/8 goes to the transit gateway.
+    const inv = structuredClone(inventory) as Inventory;
+    const table = inv.routeTables[0]!;
+    table.Routes = [
+      ...(table.Routes ?? []),
+      { DestinationCidrBlock: '10.30.0.0/16', VpcPeeringConnectionId: 'pcx-0dead', State: 'blackhole' },
+      { DestinationCidrBlock: '10.30.5.0/24', GatewayId: 'igw-0a1b2c3d4e5f60718', State: 'active' },
+      { DestinationCidrBlock: '10.0.0.0/8', TransitGatewayId: 'tgw-0a1b2c3d4e5f60718', State: 'active' },
+    ];
+    const auditor = createAuditor(inv);
+    const vantage = { securityGroupIds: ['sg-0123456789abcdef0'], subnetId: 'subnet-0123456789abcdef0' };
+    const requirement = {
+      direction: 'egress' as const,
+      protocol: 'tcp' as const,
+      ports: [{ from: 443, to: 443 }],
+      cidrs: ['10.30.4.0/23'],
+    };
+    const audit = auditWithRemediation(auditor, inv, vantage, requirement, { label: 'x', vantageCidrs: [] });
+
+    // Act
+    const changeSet = auditChangeSet([audit]);
+    const fixed = applyAwsCli(inv, changeSet.awsCli);
+
+    // Assert
+    expect(changeSet.awsCli.filter((c) => c.includes('route'))).toEqual([
+      'aws ec2 replace-route --route-table-id rtb-0a1b2c3d4e5f60718 --destination-cidr-block 10.30.0.0/16 --transit-gateway-id tgw-0a1b2c3d4e5f60718',
+      'aws ec2 replace-route --route-table-id rtb-0a1b2c3d4e5f60718 --destination-cidr-block 10.30.5.0/24 --transit-gateway-id tgw-0a1b2c3d4e5f60718',
+    ]);
+    expect(createAuditor(fixed).audit(vantage, requirement).status).toBe('allowed');
   });
 });
