@@ -21,7 +21,7 @@ import {
   type RouteChange,
   type RouteQuestion,
 } from '../finding/change-set';
-import { mergePortRanges } from '../ports';
+import { formatPortList, mergePortRanges } from '../ports';
 import { PRIVATE_ADDRESSES, routeTarget } from './routes';
 import type {
   AuditRequirement,
@@ -385,8 +385,7 @@ export function onPremFirewallRequest(
 }
 
 function firewallRequestLine(r: FirewallRequest): string {
-  const ports = r.ports.map((p) => (p.from === p.to ? String(p.from) : `${p.from}-${p.to}`)).join(',');
-  return firewallRequestText({ ...r, ports });
+  return firewallRequestText({ ...r, ports: formatPortList(r.ports) });
 }
 
 /**

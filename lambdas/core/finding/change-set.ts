@@ -424,7 +424,7 @@ export function numberAclEntries(
 function describeAclEntry(e: AclDraft): string {
   const protocol = PROTOCOL_NAMES[e.Protocol] ?? `protocol ${e.Protocol}`;
   const ports = e.PortRange
-    ? ` port ${e.PortRange.From === e.PortRange.To ? e.PortRange.From : `${e.PortRange.From}-${e.PortRange.To}`}`
+    ? ` port ${formatPortList([{ from: e.PortRange.From, to: e.PortRange.To }])}`
     : '';
   return `${e.Egress ? 'outbound' : 'inbound'} allow ${protocol}${ports} ${e.Egress ? 'to' : 'from'} ${cidrOf(e)}`;
 }
