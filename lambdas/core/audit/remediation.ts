@@ -56,7 +56,7 @@ export interface Remediation {
     readonly networkAclId: string;
     /** The entries this flow needs, unnumbered (a change set numbers them against all others). */
     readonly requested: readonly AclDraft[];
-    /** The ACL's entries as the audit read them. */
+    /** The ACL's entries as the audit read them (allows by number only): what numbering must avoid and beat. */
     readonly existing: readonly NetworkAclEntry[];
     /** The requested entries numbered for this flow alone (those with a free number). */
     readonly entries: readonly NetworkAclEntry[];
@@ -173,7 +173,13 @@ function networkAclFix(
   };
   add(requestEgress, gaps.request);
   add(!requestEgress, gaps.return);
-  const existing = (networkAcl?.Entries ?? []).map((e) => ({ ...e }));
+  // What numbering needs: every number in use, and what each deny matches (an allow's match never matters).
+  // Kept small, since it travels with every finding that needs an entry.
+  const existing: NetworkAclEntry[] = (networkAcl?.Entries ?? []).map((e) =>
+    e.RuleAction === 'deny'
+      ? { ...e }
+      : { RuleNumber: e.RuleNumber, Protocol: e.Protocol, RuleAction: e.RuleAction, Egress: e.Egress },
+  );
   const cs = buildChangeSet([{ networkAcl: { networkAclId: aclId, requested, existing } }]);
   const entries = cs.operations.flatMap((op) => (op.action === 'create-network-acl-entry' ? [op.entry] : []));
   const warning = cs.questions.map((q) => q.text).join('; ');
