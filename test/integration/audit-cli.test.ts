@@ -71,6 +71,41 @@ describe('preflight audit --require', () => {
     expect(blocked.remediation.securityGroup.awsCli[0]).toMatch(/^aws ec2 authorize-security-group-ingress /);
   });
 
+  it('ends with one change set: unique NACL numbers where each flow alone would take 140, no placeholder', async () => {
+    // Arrange: six requirements that each miss an outbound NACL entry on the same ACL (the issue's report).
+    const requires = ['5022', '5023', '3260', '445', '135', '22'].flatMap((port, i) => [
+      '--require',
+      `egress:tcp:${port}:10.20.0.${40 + i}/32`,
+    ]);
+    const args = ['audit', '--inventory', EXPORTS, '--security-group', SG, '--subnet', SUBNET, ...requires];
+
+    // Act
+    const json = await runCli([...args, '--json']);
+    const text = await runCli(args);
+
+    // Assert
+    expect(json.code).toBe(1);
+    const { findings, changeSet } = JSON.parse(json.stdout);
+    const perFlow = findings.flatMap(
+      (f: { remediation: { networkAcl?: { awsCli: string[] } } }) => f.remediation.networkAcl?.awsCli ?? [],
+    );
+    expect(perFlow.every((c: string) => c.includes('--rule-number 140 '))).toBe(true);
+    const numbers = (changeSet.awsCli as string[]).flatMap((c) => /--rule-number (\d+) /.exec(c)?.[1] ?? []);
+    expect(numbers).toEqual(['140', '150', '160', '170', '180', '190']);
+    expect(changeSet.awsCli[0]).toMatch(
+      /^aws ec2 authorize-security-group-egress --group-id sg-0123456789abcdef0 /,
+    );
+    expect(changeSet.awsCli.filter((c: string) => c.startsWith('aws ec2 authorize-'))).toHaveLength(1);
+    expect(changeSet.awsCli.filter((c: string) => c.startsWith('aws ec2 replace-route '))).toEqual([
+      'aws ec2 replace-route --route-table-id rtb-0a1b2c3d4e5f60718 --destination-cidr-block 10.20.0.32/28 --transit-gateway-id tgw-0a1b2c3d4e5f60718',
+    ]);
+    expect(JSON.stringify(changeSet)).not.toMatch(/<[^>]*>/);
+    expect(changeSet.cloudFormation).toMatch(/^AWSTemplateFormatVersion/);
+    const tail = text.stdout.slice(text.stdout.indexOf('Change set:'));
+    expect(tail).toContain(changeSet.awsCli.join('\n    '));
+    expect(text.stdout.trimEnd().endsWith('changeSet.cdk)')).toBe(true);
+  });
+
   it('prints a readable finding with the fix in text', async () => {
     // Act
     const { code, stdout } = await runCli([
@@ -220,6 +255,29 @@ describe('preflight audit --config', () => {
       { protocol: 'tcp', fromPort: 1433, toPort: 1433, cidr: '10.20.0.40/32' },
       { protocol: 'tcp', fromPort: 5022, toPort: 5023, cidr: '10.20.0.40/32' },
     ]);
+  });
+
+  it('gives the plan audit one change set in JSON and at the end of the text', async () => {
+    // Act
+    const json = await runCli([
+      'audit',
+      '--config',
+      'examples/wave-1.yaml',
+      '--inventory',
+      EXPORTS,
+      '--json',
+    ]);
+    const text = await runCli(['audit', '--config', 'examples/wave-1.yaml', '--inventory', EXPORTS]);
+
+    // Assert: the two subnets share the group, the ACL and the table, so each fix is there once.
+    const { changeSet } = JSON.parse(json.stdout);
+    expect(changeSet.awsCli.map((c: string) => c.split(' ').slice(0, 3).join(' '))).toEqual([
+      'aws ec2 authorize-security-group-egress',
+      'aws ec2 create-network-acl-entry',
+      'aws ec2 replace-route',
+    ]);
+    expect(text.stdout).toContain(`Change set: every fix above, merged`);
+    expect(text.stdout.indexOf('Change set:')).toBeGreaterThan(text.stdout.indexOf('NO-GO'));
   });
 
   it('refuses --require together with --config', async () => {

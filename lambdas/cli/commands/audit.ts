@@ -7,7 +7,8 @@ import {
   type InventoryScope,
   subnetCidrs,
 } from '../../core/audit/plan-audit';
-import type { Remediation } from '../../core/audit/remediation';
+import { auditChangeSet, type Remediation } from '../../core/audit/remediation';
+import type { ChangeSet } from '../../core/finding/change-set';
 import type {
   AuditRequirement,
   AuditResult,
@@ -38,6 +39,9 @@ needs? Each requirement is allowed, partial (with the exact ports and address bl
 blocked, or not audited (nothing seen drops it, but a piece the inventory lacks could: each named,
 with the export that brings it), with what decided it and, where the audit saw what drops it, the
 fix: AWS CLI commands, CloudFormation and CDK snippets, and the request for the on-premises firewall.
+The output ends with the change set: every fix merged into one script that can be applied as a whole
+(rules merged per group, network ACL numbers that collide with nothing, routes to the target the table
+already uses, or a question where none can be inferred).
 
 The first form audits requirements given on the command line: DIRECTION is egress or ingress, PORTS
 a list like 22,443,8000-8010, CIDR the peer (a single address is x.x.x.x/32). With --subnet, its
@@ -58,7 +62,8 @@ Options:
   --subnet SUBNET         the vantage's subnet: also audit its network ACL and routes
   --require SPEC          DIRECTION:PROTOCOL:PORTS:CIDR, e.g. egress:tcp:8000-8010:10.10.0.0/16
   --config FILE           an environment file: audit its whole plan
-  --json                  {"findings":[{"require","status","missing","decidedBy","remediation"}]}
+  --json                  {"findings":[{"require","status","missing","decidedBy","remediation"}],
+                          "changeSet":{"awsCli","cloudFormation","cdk","questions","firewallRequests",…}}
   -h, --help              show this help
 
 Exit status: 0 when everything is allowed, 1 when anything is partial, blocked or not audited (with --config,
@@ -186,13 +191,39 @@ function renderFinding(
       ...(remediation.networkAcl?.awsCli ?? []),
       ...(remediation.routes?.awsCli ?? []),
     ];
-    if (fixes.length > 0) lines.push(`  ${paint('bold', 'fix (AWS CLI)')}`, ...fixes.map((f) => `    ${f}`));
+    if (fixes.length > 0)
+      lines.push(`  ${paint('bold', 'fix (AWS CLI, this flow alone)')}`, ...fixes.map((f) => `    ${f}`));
     if (remediation.networkAcl?.warning) lines.push(`    ${paint('yellow', remediation.networkAcl.warning)}`);
     if (remediation.routes) lines.push(`    ${paint('grey', remediation.routes.note)}`);
   }
   // Not audited: nothing to fix until the missing exports are given, on either side.
   if (remediation) lines.push(`  ${paint('bold', 'on-prem firewall')}  ${remediation.onPremFirewall}`);
   return lines.join('\n');
+}
+
+/**
+ * The change set, at the end of the text: the AWS CLI script to run as a whole (per-flow fixes above may
+ * collide, this one does not), what must be answered first, and the on-premises firewall requests.
+ */
+export function renderChangeSet(cs: ChangeSet, paint: Paint): string {
+  if (cs.awsCli.length === 0 && cs.questions.length === 0 && cs.firewallRequests.length === 0) return '';
+  const lines = [
+    '',
+    paint('bold', 'Change set: every fix above, merged (apply these, not the per-flow fixes)'),
+  ];
+  if (cs.awsCli.length > 0) lines.push(`  ${paint('bold', 'AWS CLI')}`, ...cs.awsCli.map((c) => `    ${c}`));
+  if (cs.questions.length > 0)
+    lines.push(`  ${paint('yellow', 'to answer first')}`, ...cs.questions.map((q) => `    ${q.text}`));
+  if (cs.firewallRequests.length > 0)
+    lines.push(
+      `  ${paint('bold', 'on-prem firewall requests')}`,
+      ...cs.firewallRequests.map((r) => `    ${r.text}`),
+    );
+  if (cs.operations.length > 0)
+    lines.push(
+      `  ${paint('grey', 'CloudFormation and CDK: preflight audit … --json (changeSet.cloudFormation, changeSet.cdk)')}`,
+    );
+  return `${lines.join('\n')}\n`;
 }
 
 type Ec2Module = typeof import('../../aws/ec2-inventory');
@@ -287,11 +318,13 @@ export async function auditCommand(argv: string[], io: Io, injected?: Catalog): 
     // No remediation for what was not seen (auditWithRemediation gives none when not audited).
     return { require: label, ...result, ...(remediation ? { remediation } : {}) };
   });
+  const changeSet = auditChangeSet(findings.map((f) => ({ result: f, remediation: f.remediation })));
   if (values.json) {
-    io.stdout.write(`${JSON.stringify({ findings }, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify({ findings, changeSet }, null, 2)}\n`);
   } else {
     io.stdout.write(
-      `${findings.map((f) => renderFinding(f.require, f, f.remediation, paint)).join('\n\n')}\n`,
+      `${findings.map((f) => renderFinding(f.require, f, f.remediation, paint)).join('\n\n')}\n` +
+        renderChangeSet(changeSet, paint),
     );
   }
   return findings.every((f) => f.status === 'allowed') ? 0 : 1;
@@ -325,7 +358,8 @@ function reportPlanAudit(
     }));
     // The summary counts the findings listed: one per flow, vantage and subnet.
     const summary = { counted: 'findings (one per flow, vantage and subnet)', ...countAudits(audits), go };
-    io.stdout.write(`${JSON.stringify({ environment: name, summary, findings }, null, 2)}\n`);
+    const changeSet = auditChangeSet(audits);
+    io.stdout.write(`${JSON.stringify({ environment: name, summary, findings, changeSet }, null, 2)}\n`);
   } else {
     // Subnets that share a network ACL and route table get the same answer: one block lists them all.
     const groups = new Map<string, { audit: FlowAudit; subnets: string[] }>();
@@ -359,7 +393,8 @@ function reportPlanAudit(
         );
     io.stdout.write(
       `${paint('bold', `Audit of ${name}`)}\n\n${blocks.join('\n\n')}\n\n` +
-        `${printed.allowed} allowed, ${printed.partial} partial, ${printed.blocked} blocked, ${printed.notAudited} not audited\n${verdict}\n`,
+        `${printed.allowed} allowed, ${printed.partial} partial, ${printed.blocked} blocked, ${printed.notAudited} not audited\n${verdict}\n` +
+        renderChangeSet(auditChangeSet(audits), paint),
     );
   }
   if (audits.length === 0)

@@ -64,7 +64,7 @@ export function vantageCidrs(v: Vantage, inventory: Inventory): string[] {
 
 /**
  * Audits one requirement and builds its fix. The fix numbers NACL entries against the very ACL the
- * evaluation used (the subnet's own, or its VPC's default).
+ * evaluation used (the subnet's own, or its VPC's default), and takes route targets from the very table.
  */
 export function auditWithRemediation(
   auditor: Auditor,
@@ -79,9 +79,14 @@ export function auditWithRemediation(
   const aclId = result.layers.networkAcl?.networkAclId;
   const networkAcl =
     aclId !== undefined ? inventory.networkAcls.find((a) => a.NetworkAclId === aclId) : undefined;
+  const tableId = result.layers.routes?.routeTableId;
+  const routeTable =
+    tableId !== undefined ? inventory.routeTables.find((t) => t.RouteTableId === tableId) : undefined;
   const remediation = remediate(result, vantage, requirement, {
     ...context,
     ...(networkAcl ? { networkAcl } : {}),
+    ...(routeTable ? { routeTable } : {}),
+    prefixLists: inventory.prefixLists,
   });
   return { result, remediation };
 }

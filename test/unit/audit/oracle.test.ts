@@ -9,7 +9,11 @@
  * allowed, denied or undecided (a piece the inventory lacks could decide it) per layer.
  */
 import fc from 'fast-check';
+import { addressSetOf, containsAddress } from '../../../lambdas/core/audit/addresses';
 import { createAuditor } from '../../../lambdas/core/audit/evaluate';
+import { auditWithRemediation } from '../../../lambdas/core/audit/plan-audit';
+import { auditChangeSet, needsFix } from '../../../lambdas/core/audit/remediation';
+import { applyAwsCli, parseAwsCli } from '../../support/apply-change-set';
 import type {
   AuditRequirement,
   AuditResult,
@@ -722,5 +726,126 @@ function check(s: Scenario): void {
 describe('the evaluator against a brute-force oracle', () => {
   it('agrees on every port and address of random inventories and requirements', () => {
     fc.assert(fc.property(scenarioArb, check), { numRuns: 600 });
+  });
+});
+
+// ----- The change set against the oracle: applied to the inventory, it closes every gap it can, and opens
+// ----- exactly what the oracle says is missing, port by port and address by address.
+
+/** The universe addresses inside blocks (which may reach beyond it, or carry host bits). */
+function universeMembers(cidrs: readonly string[]): number[] {
+  const set = addressSetOf(cidrs);
+  return range(0, 2 * V4_SIZE).filter((i) =>
+    i < V4_SIZE
+      ? containsAddress(set, 10 * 2 ** 24 + i)
+      : containsAddress(set, 0x20010db8n * 2n ** 96n + BigInt(i - V4_SIZE)),
+  );
+}
+
+function changeSetCheck(s: Scenario): void {
+  // Arrange
+  const inventory = buildInventory(s);
+  const auditor = createAuditor(inventory, { ephemeralPorts: EPHEMERAL });
+  const vantage = { securityGroupIds: s.vantageGroups, ...(s.withSubnet ? { subnetId: SUBNET } : {}) };
+  const requirement = requirementOf(s);
+  const protocol = requirement.protocol;
+  const { result, remediation } = auditWithRemediation(auditor, inventory, vantage, requirement, {
+    label: 'oracle',
+    vantageCidrs: [],
+  });
+  const expected = oracle(s);
+
+  // Act
+  const changeSet = auditChangeSet([{ result, remediation }]);
+  const fixed = applyAwsCli(inventory, changeSet.awsCli);
+  const after = createAuditor(fixed, { ephemeralPorts: EPHEMERAL }).audit(vantage, requirement);
+
+  // Assert: nothing for what is allowed or was not fully seen.
+  expect(changeSet.awsCli.map(parseAwsCli)).toEqual(changeSet.operations);
+  if (!needsFix(result)) {
+    expect(changeSet.operations).toEqual([]);
+    return;
+  }
+  // Security Groups: the first group of the vantage gets exactly the points no group allowed.
+  const sgPoints: MissingBlock[] = [];
+  for (const op of changeSet.operations) {
+    if (op.action !== 'authorize-security-group-egress' && op.action !== 'authorize-security-group-ingress')
+      continue;
+    expect(op.groupId).toBe(s.vantageGroups[0]);
+    expect(op.action).toBe(`authorize-security-group-${requirement.direction}`);
+    for (const p of op.permissions)
+      for (const cidr of [
+        ...(p.IpRanges ?? []).map((r) => r.CidrIp),
+        ...(p.Ipv6Ranges ?? []).map((r) => r.CidrIpv6),
+      ])
+        sgPoints.push({ protocol, fromPort: p.FromPort as number, toPort: p.ToPort as number, cidr });
+  }
+  expectSamePoints('security group rules added', pointSet(sgPoints, protocol), expected.sgDenied);
+  // Network ACL: entries (placed or asked about) hold exactly the request and return points denied.
+  const requestEgress = requirement.direction === 'egress';
+  const aclPoints = { request: [] as MissingBlock[], return: [] as MissingBlock[] };
+  const entries = [
+    ...changeSet.operations.flatMap((op) => (op.action === 'create-network-acl-entry' ? [op.entry] : [])),
+    ...changeSet.questions.flatMap((q) => (q.kind === 'network-acl-room' ? [q.entry] : [])),
+  ];
+  for (const e of entries) {
+    expect(e.Protocol).toBe(protocol === 'tcp' ? '6' : '17');
+    const block = {
+      protocol,
+      fromPort: e.PortRange?.From as number,
+      toPort: e.PortRange?.To as number,
+      cidr: (e.CidrBlock ?? e.Ipv6CidrBlock) as string,
+    };
+    (e.Egress === requestEgress ? aclPoints.request : aclPoints.return).push(block);
+  }
+  expectSamePoints(
+    'acl request entries',
+    pointSet(aclPoints.request, protocol),
+    expected.requestDenied ?? new Set(),
+  );
+  expectSamePoints(
+    'acl return entries',
+    pointSet(aclPoints.return, protocol),
+    expected.returnDenied ?? new Set(),
+  );
+  // Routes: new routes only for unrouted peer addresses; replacements only of routes that drop traffic (a
+  // blackhole, or an internet gateway that exactly covers private addresses it cannot reach).
+  const unrouted = new Set([...(expected.routeDenied ?? [])].map((k) => Number(k.split('@')[1])));
+  for (const op of changeSet.operations) {
+    if (op.action === 'create-route')
+      for (const a of blockMembers(op.destination)) expect(unrouted.has(a)).toBe(true);
+    if (op.action === 'replace-route')
+      expect(
+        inventory.routeTables[0]?.Routes?.some(
+          (r) =>
+            (r.State === 'blackhole' ||
+              r.GatewayId === 'igw-0a' ||
+              r.EgressOnlyInternetGatewayId !== undefined) &&
+            (r.DestinationCidrBlock ?? r.DestinationIpv6CidrBlock ?? r.DestinationPrefixListId) ===
+              op.destination,
+        ),
+      ).toBe(true);
+  }
+  // After applying: every point is allowed but those whose fix is a question.
+  const asked = new Set<number>();
+  for (const q of changeSet.questions) {
+    const cidr =
+      q.kind === 'route-target' ? q.destination : ((q.entry.CidrBlock ?? q.entry.Ipv6CidrBlock) as string);
+    const cidrs = cidr.startsWith('pl-')
+      ? (s.prefixLists[PREFIX_LISTS.indexOf(cidr)] ?? []).map((b) => b.text)
+      : [cidr];
+    const members = universeMembers(cidrs);
+    for (const a of members) asked.add(a);
+  }
+  const stillMissing = [...pointSet(after.missing, protocol)].filter(
+    (k) => !asked.has(Number(k.split('@')[1])),
+  );
+  expect(stillMissing).toEqual([]);
+  if (changeSet.questions.length === 0) expect(after.status).toBe('allowed');
+}
+
+describe('the change set against the oracle', () => {
+  it('closes every gap of random inventories, opening exactly the missing points', () => {
+    fc.assert(fc.property(scenarioArb, changeSetCheck), { numRuns: 600 });
   });
 });
