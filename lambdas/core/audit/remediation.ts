@@ -297,10 +297,18 @@ function routeFix(
       return EMPTY_ADDRESSES;
     }
   };
+  // A target the audit found denying these addresses (a public NAT gateway toward a private range, say) is
+  // no model for them: a route to it would be denied again.
+  const denyingTargets = new Set(
+    result.decidedBy.flatMap((d) =>
+      d.layer === 'route' && d.effect === 'denies' && d.target !== undefined ? [d.target] : [],
+    ),
+  );
+  const usableModels = models.filter((m) => !denyingTargets.has(m.target));
   const changes: RouteChange[] = [];
   const questions: RouteQuestion[] = [];
   const propose = (action: 'create' | 'replace', destination: string, addresses: AddressSet) => {
-    const target = routeTableId !== undefined ? inferTarget(models, addresses) : undefined;
+    const target = routeTableId !== undefined ? inferTarget(usableModels, addresses) : undefined;
     if (target !== undefined) changes.push({ action, routeTableId: table, destination, target });
     else questions.push({ action, routeTableId: table, destination });
   };
