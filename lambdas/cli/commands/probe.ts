@@ -1,6 +1,6 @@
-import { type Catalog, defaultCatalog } from '../../core/catalog';
-import { classifyAddress } from '../../core/environment';
-import { plan, probeTargetsFromHere } from '../../core/plan';
+import { classifyAddress } from '../../core/address-kind';
+import type { Catalog } from '../../core/catalog';
+import type { Environment } from '../../core/environment';
 import {
   describeService,
   SERVICE_KINDS,
@@ -20,7 +20,6 @@ import {
   type ProbeTarget,
 } from '../../core/probe';
 import { intOption, parseCommandArgs, UsageError } from '../args';
-import { readEnvironmentFile } from '../env-file';
 import { formatMs, interruptSignal, type Io, type Paint, painter, ProgressLine, table } from '../output';
 
 export const probeHelp = `Usage: preflight probe --target HOST:PORTS [--target …] [--config FILE]
@@ -224,6 +223,22 @@ export function renderProbeTable(run: ProbeRun, paint: Paint): string {
   return blocks.join('\n\n');
 }
 
+/** An environment file's probe settings and the targets of its plan that are probed live from here. */
+async function readConfig(
+  path: string,
+  io: Io,
+  injected: Catalog | undefined,
+): Promise<{ probe: Environment['probe']; targets: readonly ProbeTarget[] }> {
+  const [{ defaultCatalog }, { plan, probeTargetsFromHere }, { readEnvironmentFile }] = await Promise.all([
+    import('../../core/catalog/index.js'),
+    import('../../core/plan.js'),
+    import('../env-file.js'),
+  ]);
+  const catalog = injected ?? defaultCatalog();
+  const env = readEnvironmentFile(path, io.cwd, catalog);
+  return { probe: env.probe, targets: probeTargetsFromHere(plan(env, catalog)) };
+}
+
 /** `preflight probe`: live TCP probes with an exit status a script can use. */
 export async function probeCommand(argv: string[], io: Io, injected?: Catalog): Promise<number> {
   const { values } = parseCommandArgs('probe', argv, {
@@ -237,9 +252,9 @@ export async function probeCommand(argv: string[], io: Io, injected?: Catalog): 
     'no-identify': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   });
-  // The catalog is only needed for --config; a plain --target probe starts faster without it.
-  const catalog = (): Catalog => injected ?? defaultCatalog();
-  const env = values.config !== undefined ? readEnvironmentFile(values.config, io.cwd, catalog()) : undefined;
+  // The catalog, the environment schemas and the planner are only needed for --config: a plain --target probe
+  // does not load them (nor zod and the YAML parser with them), so it starts faster.
+  const env = values.config !== undefined ? await readConfig(values.config, io, injected) : undefined;
   let targets: readonly ProbeTarget[] = (values.target ?? []).map(parseTargetSpec);
   if (targets.length === 0) {
     if (!env)
@@ -247,7 +262,7 @@ export async function probeCommand(argv: string[], io: Io, injected?: Catalog): 
         'give at least one --target HOST:PORTS, or --config FILE to probe its plan',
         'probe',
       );
-    targets = probeTargetsFromHere(plan(env, catalog()));
+    targets = env.targets;
     if (targets.length === 0) {
       io.stderr.write(
         `preflight probe: the plan of ${values.config} has no flow to probe live (see preflight plan)\n`,
