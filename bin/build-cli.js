@@ -21,7 +21,8 @@ const OUTDIR = join(ROOT, 'dist');
 const OUTFILE = join(OUTDIR, 'preflight.mjs');
 /**
  * What the last build read and wrote: `inputs` (paths relative to the root: every bundled source file, the
- * package files and this script) and `outputs` (the files it wrote, removed by the next build).
+ * package files and this script), `outputs` (the files it wrote, removed by the next build) and `modules`
+ * (each .mjs file's bundled modules).
  */
 const MANIFEST = join(OUTDIR, 'preflight.build.json');
 
@@ -143,11 +144,20 @@ async function buildCli() {
   for (const file of previous?.outputs ?? []) {
     if (!outputs.includes(file)) rmSync(join(ROOT, file), { force: true });
   }
-  // Metafile paths are relative to absWorkingDir (the root). Bundled packages change only with the lock file.
-  const sources = Object.keys(result.metafile.inputs).filter((path) => !path.startsWith('node_modules/'));
+  // Metafile paths are relative to absWorkingDir (the root); a plugin's virtual modules are `namespace:path`.
+  // Bundled packages change only with the lock file.
+  const sources = Object.keys(result.metafile.inputs).filter(
+    (path) => !path.includes('node_modules/') && !/^[\w-]+:/.test(path),
+  );
   const manifest = {
     inputs: [...sources, ...BUILD_INPUTS.filter((path) => existsSync(join(ROOT, path)))].sort(),
     outputs,
+    // Which modules each file of the bundle holds: what a command loads can be told from the files it reads.
+    modules: Object.fromEntries(
+      Object.entries(result.metafile.outputs)
+        .filter(([path]) => path.endsWith('.mjs'))
+        .map(([path, output]) => [path, Object.keys(output.inputs).sort()]),
+    ),
   };
   writeAtomically(MANIFEST, `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;

@@ -14,7 +14,7 @@ function esbuildMissing(err) {
 
 function fail(what, err) {
   process.stderr.write(
-    `preflight: ${what}: ${err && err.message ? err.message : String(err)}\n` +
+    `preflight: ${what}: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n` +
       'Rebuild it with "npm run build" (or "npm ci"); report the message above if that does not help.\n',
   );
   process.exit(70);

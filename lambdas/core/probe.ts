@@ -151,8 +151,17 @@ export const PROBE_DEFAULTS = Object.freeze({
   maxRetries: 10,
   /** Floor of the adaptive timeout (nmap -T4's --min-rtt-timeout). */
   minTimeoutMs: 100,
-  /** Timeout for a host that has not answered yet (capped by `timeoutMs`). */
-  initialTimeoutMs: 1000,
+  /**
+   * Linux's initial retransmission timeout: a connect() with no answer sends its SYN again after 1 s, inside
+   * the same attempt.
+   */
+  synRetransmitMs: 1000,
+  /**
+   * Timeout of an attempt on a host that has not answered yet (capped by `timeoutMs`): it outlasts the kernel's
+   * SYN retransmission by 250 ms, time for an answer to the second SYN. Such an attempt has sent two SYNs, so it
+   * is not retried unless the host has shown loss.
+   */
+  initialTimeoutMs: 1250,
   /** How often in-flight attempts are checked against their host's current timeout. */
   sweepIntervalMs: 10,
   /** Largest safety margin kept before the deadline (else 5% of the budget). */
@@ -338,7 +347,10 @@ function validateIdentify(identify: unknown): {
 class RttEstimator {
   srtt: number | null = null;
   rttvar = 0;
-  /** Highest attempt number (1-based) that got an answer; see {@link Engine.allowedAttempts}. */
+  /**
+   * Highest attempt number (1-based) that got an answer, an answer later than the kernel's SYN retransmission
+   * counting as one to a second attempt; above 1, the host has shown loss. See {@link Engine.allowedAttempts}.
+   */
   maxAnsweredAttempt = 1;
 
   constructor(
@@ -572,6 +584,17 @@ class Engine {
     return 1 + Math.min(this.cfg.retries, rtt.maxAnsweredAttempt);
   }
 
+  /**
+   * Whether a port whose attempt timed out after `limit` ms gets another. Not after waiting the full ceiling;
+   * not after an attempt long enough for the kernel's own SYN retransmission (a host that has not answered
+   * yet gets those), unless the host has shown loss; otherwise up to {@link allowedAttempts}.
+   */
+  private mayRetry(job: Job, limit: number): boolean {
+    if (limit >= this.cfg.ceiling || job.attempts >= this.allowedAttempts(job)) return false;
+    const sentTwoSyns = limit >= PROBE_DEFAULTS.initialTimeoutMs;
+    return !sentTwoSyns || job.group.rtt!.maxAnsweredAttempt > 1;
+  }
+
   /** The timeout of the job's current attempt: the host's, doubled per retry, capped. */
   private attemptTimeout(job: Job): number {
     const base = job.group.rtt!.timeout();
@@ -604,9 +627,15 @@ class Engine {
       const job = this.next();
       if (!job) return;
       const now = performance.now();
-      // The timeout of a first attempt is the host's, doubled per retry: it has to fit.
-      const timeout = Math.min(this.cfg.ceiling, job.group.rtt!.timeout() * 2 ** job.attempts);
-      if (now + timeout > this.hardStopAt) {
+      // The timeout of a first attempt is the host's, doubled per retry: it has to fit. On a host that has
+      // not answered yet, a first attempt is worth starting while the first SYN's wait (up to the kernel's
+      // retransmission) fits: an answer then shortens every timeout of the host.
+      const rtt = job.group.rtt!;
+      const needed =
+        rtt.srtt === null && job.attempts === 0
+          ? Math.min(this.cfg.ceiling, PROBE_DEFAULTS.synRetransmitMs)
+          : Math.min(this.cfg.ceiling, rtt.timeout() * 2 ** job.attempts);
+      if (now + needed > this.hardStopAt) {
         // A retry keeps the answer it has; a first attempt is left for `skipped` (a host's timeout
         // only shrinks when it answers, so waiting for a better estimate is not worth it here).
         if (job.attempts > 0) this.conclude(job, 'filtered', job.lastWaitMs, undefined);
@@ -652,7 +681,9 @@ class Engine {
     const { job } = attempt;
     const rtt = job.group.rtt!;
     rtt.sample(rttMs);
-    if (job.attempts > rtt.maxAnsweredAttempt) rtt.maxAnsweredAttempt = job.attempts;
+    // An answer after the kernel re-sent the SYN most likely answers that second SYN: the first was lost.
+    const answeredAttempt = job.attempts + (rttMs > PROBE_DEFAULTS.synRetransmitMs ? 1 : 0);
+    if (answeredAttempt > rtt.maxAnsweredAttempt) rtt.maxAnsweredAttempt = answeredAttempt;
     this.conclude(job, state, rttMs, code);
   }
 
@@ -738,8 +769,7 @@ class Engine {
       this.settle(attempt);
       attempt.socket.destroy();
       const { job } = attempt;
-      // An attempt that waited the full ceiling saw the kernel retransmit its SYN: no retry.
-      if (limit < this.cfg.ceiling && job.attempts < this.allowedAttempts(job)) {
+      if (this.mayRetry(job, limit)) {
         job.lastWaitMs = waited;
         this.retryQueue.push(job);
       } else {
@@ -857,7 +887,9 @@ class Engine {
  * A port that timed out under an adaptive timeout shorter than `timeoutMs` is retried with the
  * timeout doubled (capped at `timeoutMs`), so a lost SYN is not taken for a firewall. As in nmap,
  * the number of retries follows the host: one while every answer came on a first attempt, up to
- * `retries` once an answer needed a retry.
+ * `retries` once an answer needed a retry (or came after the kernel re-sent the SYN). A host that
+ * has answered nothing yet gets one attempt per port of {@link PROBE_DEFAULTS}.initialTimeoutMs,
+ * long enough for the kernel's own SYN retransmission, and no retry until it shows loss.
  *
  * An open port of a known service (by default {@link SERVICE_PORTS}: TLS on 443, 8443 and 2376, HTTP on 8080,
  * 8081, 18080 and 5985, SSH on 22, SMB on 445) is then identified on the same connection, and its result gets
