@@ -157,9 +157,11 @@ export const PROBE_DEFAULTS = Object.freeze({
    */
   synRetransmitMs: 1000,
   /**
-   * Timeout of an attempt on a host that has not answered yet (capped by `timeoutMs`): it outlasts the kernel's
-   * SYN retransmission by 250 ms, time for an answer to the second SYN. Such an attempt has sent two SYNs, so it
-   * is not retried unless the host has shown loss.
+   * Timeout of an attempt on a host that has not answered yet, while no host of the run has (capped by
+   * `timeoutMs`): it outlasts the kernel's SYN retransmission by 250 ms, time for an answer to the second SYN.
+   * Once some host has answered, the margin is the largest timeout the answering hosts have arrived at (as
+   * nmap times a silent host by its group). Such an attempt has sent two SYNs, so it is not retried unless
+   * the host has shown loss.
    */
   initialTimeoutMs: 1250,
   /** How often in-flight attempts are checked against their host's current timeout. */
@@ -343,6 +345,11 @@ function validateIdentify(identify: unknown): {
   return { services, identifyTimeoutMs };
 }
 
+/** What the hosts of a run that have answered say about the network: the largest of their timeouts. */
+interface RunTiming {
+  answeredTimeoutMs: number | null;
+}
+
 /** Per-address RTT estimator (RFC 6298 smoothing, nmap-style clamping). */
 class RttEstimator {
   srtt: number | null = null;
@@ -356,6 +363,7 @@ class RttEstimator {
   constructor(
     private readonly floor: number,
     private readonly ceiling: number,
+    private readonly run: RunTiming,
   ) {}
 
   sample(ms: number): void {
@@ -366,11 +374,22 @@ class RttEstimator {
       this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - ms);
       this.srtt = 0.875 * this.srtt + 0.125 * ms;
     }
+    const timeout = this.timeout();
+    if (this.run.answeredTimeoutMs === null || timeout > this.run.answeredTimeoutMs) {
+      this.run.answeredTimeoutMs = timeout;
+    }
   }
 
   /** The timeout for a first attempt right now. */
   timeout(): number {
-    if (this.srtt === null) return Math.min(this.ceiling, PROBE_DEFAULTS.initialTimeoutMs);
+    if (this.srtt === null) {
+      const { answeredTimeoutMs } = this.run;
+      const silent =
+        answeredTimeoutMs === null
+          ? PROBE_DEFAULTS.initialTimeoutMs
+          : PROBE_DEFAULTS.synRetransmitMs + answeredTimeoutMs;
+      return Math.min(this.ceiling, silent);
+    }
     return Math.min(this.ceiling, Math.max(this.floor, this.srtt + 4 * this.rttvar));
   }
 }
@@ -443,8 +462,11 @@ class Engine {
   private readonly groups = new Map<string, Group>();
   private readonly jobs: Job[] = [];
   private readonly estimators = new Map<string, RttEstimator>();
+  private readonly timing: RunTiming = { answeredTimeoutMs: null };
   private readonly ready: Group[] = [];
   private rr = 0;
+  /** Round-robin position among the hosts that have not answered yet (see {@link next}). */
+  private silentRr = 0;
   private readonly retryQueue: Job[] = [];
   private retryHead = 0;
   private readonly active = new Set<Attempt>();
@@ -563,7 +585,7 @@ class Engine {
     group.address = address;
     let rtt = this.estimators.get(address);
     if (!rtt) {
-      rtt = new RttEstimator(this.cfg.floor, this.cfg.ceiling);
+      rtt = new RttEstimator(this.cfg.floor, this.cfg.ceiling, this.timing);
       this.estimators.set(address, rtt);
     }
     group.rtt = rtt;
@@ -591,7 +613,7 @@ class Engine {
    */
   private mayRetry(job: Job, limit: number): boolean {
     if (limit >= this.cfg.ceiling || job.attempts >= this.allowedAttempts(job)) return false;
-    const sentTwoSyns = limit >= PROBE_DEFAULTS.initialTimeoutMs;
+    const sentTwoSyns = limit > PROBE_DEFAULTS.synRetransmitMs;
     return !sentTwoSyns || job.group.rtt!.maxAnsweredAttempt > 1;
   }
 
@@ -602,6 +624,17 @@ class Engine {
   }
 
   private next(): Job | undefined {
+    // Ports of a host that has not answered yet hold their socket longest (the initial timeout, past the
+    // kernel's SYN retransmission): started first, their wait overlaps the quick answers of the other hosts
+    // instead of trailing after them.
+    for (let i = 0, n = this.ready.length; i < n; i++) {
+      const index = (this.silentRr + i) % n;
+      const group = this.ready[index] as Group;
+      if (group.rtt!.srtt === null && group.head < group.queue.length) {
+        this.silentRr = index + 1;
+        return group.queue[group.head++];
+      }
+    }
     while (this.ready.length > 0) {
       if (this.rr >= this.ready.length) this.rr = 0;
       const group = this.ready[this.rr] as Group;
@@ -888,8 +921,8 @@ class Engine {
  * timeout doubled (capped at `timeoutMs`), so a lost SYN is not taken for a firewall. As in nmap,
  * the number of retries follows the host: one while every answer came on a first attempt, up to
  * `retries` once an answer needed a retry (or came after the kernel re-sent the SYN). A host that
- * has answered nothing yet gets one attempt per port of {@link PROBE_DEFAULTS}.initialTimeoutMs,
- * long enough for the kernel's own SYN retransmission, and no retry until it shows loss.
+ * has answered nothing yet gets one attempt per port that lasts past the kernel's own SYN
+ * retransmission (see {@link PROBE_DEFAULTS}.initialTimeoutMs), and no retry until it shows loss.
  *
  * An open port of a known service (by default {@link SERVICE_PORTS}: TLS on 443, 8443 and 2376, HTTP on 8080,
  * 8081, 18080 and 5985, SSH on 22, SMB on 445) is then identified on the same connection, and its result gets
