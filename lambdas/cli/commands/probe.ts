@@ -37,7 +37,9 @@ Probes TCP ports live from this machine and classifies each one:
 
 HOST is a host name, an IPv4 address or an IPv6 address in brackets ([fd00::5]); PORTS is a list
 such as 22,443,8000-8010. Timeouts adapt to each host's round-trip time (like nmap), and what
-looks filtered is retried, so a lost SYN is not reported as a firewall.
+looks filtered is retried, so a lost SYN is not reported as a firewall. A host that has answered
+nothing yet gets one attempt per port lasting past the kernel's own SYN retransmission (about
+1.1-1.25 s), retried only once the host shows loss.
 
 An open port of a known service is then identified on the same connection, within the same
 time budget: a TLS handshake on 443, 8443 and 2376 (protocol, certificate subject, issuer,
