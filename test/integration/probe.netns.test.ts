@@ -120,6 +120,34 @@ describe.each([
   });
 });
 
+describe('a silent host beside one that answers', () => {
+  test('its attempt is the kernel retransmission plus the answering host timeout: shorter, still one per port', async () => {
+    // Arrange: the IPv4 address answers (closed ports); the IPv6 address, a host of its own, only drops.
+    const synsBefore = droppedSyns('IPv6');
+
+    // Act
+    const run = await probe(
+      [
+        { host: lab.ipv4, ports: CLOSED },
+        { host: v6(), ports: DROP },
+      ],
+      { timeoutMs: CEILING_MS },
+    );
+
+    // Assert: the answering host's timeout is the floor here (loopback-fast answers), so the silent host's
+    // attempts end near 1,100 ms, short of the 1,250 ms a run with no answering host gives them.
+    expect(run.stats.hosts[lab.ipv4]?.timeoutMs).toBe(PROBE_DEFAULTS.minTimeoutMs);
+    for (const result of run.results.filter((r) => r.host === v6())) {
+      expect(result).toMatchObject({ state: 'filtered', attempts: 1 });
+      expect(result.latencyMs).toBeGreaterThanOrEqual(
+        PROBE_DEFAULTS.synRetransmitMs + PROBE_DEFAULTS.minTimeoutMs,
+      );
+      expect(result.latencyMs).toBeLessThan(PROBE_DEFAULTS.initialTimeoutMs);
+    }
+    expect(droppedSyns('IPv6') - synsBefore).toBe(2 * DROP.length);
+  });
+});
+
 describe('probe limits against the lab', () => {
   test('never holds more sockets or descriptors than the concurrency, and reaches it', async () => {
     // Arrange
