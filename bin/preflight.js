@@ -35,7 +35,8 @@ async function load() {
       process.stderr.write(
         'preflight: esbuild is not installed; running the TypeScript sources with tsx (slower)\n',
       );
-      require('tsx/cjs/api').register();
+      // tsx's loader registers its hooks for require() and import() alike (the commands are imported lazily).
+      await import('tsx');
       return require('../lambdas/cli/main.ts');
     }
   }

@@ -107,15 +107,27 @@ describe('what a command loads', () => {
 describe('the bundle in dist/', () => {
   let root: string;
 
-  /** A copy of the checkout's bin/ (and, when asked, lambdas/) beside the real node_modules. */
-  function sandbox(options: { copySources: boolean }): string {
+  /**
+   * A copy of the checkout's bin/ (and, when asked, lambdas/) beside the real node_modules, or beside links to
+   * each of its packages but one.
+   */
+  function sandbox(options: { copySources: boolean; withoutPackage?: string }): string {
     const dir = fs.mkdtempSync(join(os.tmpdir(), 'pf-bundle-'));
     fs.mkdirSync(join(dir, 'bin'));
     for (const file of ['preflight.js', 'build-cli.js']) {
       fs.copyFileSync(join(REPO, 'bin', file), join(dir, 'bin', file));
     }
     fs.copyFileSync(join(REPO, 'package.json'), join(dir, 'package.json'));
-    fs.symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+    if (options.withoutPackage === undefined) {
+      fs.symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+    } else {
+      fs.mkdirSync(join(dir, 'node_modules'));
+      for (const name of fs.readdirSync(join(REPO, 'node_modules'))) {
+        if (name !== options.withoutPackage) {
+          fs.symlinkSync(join(REPO, 'node_modules', name), join(dir, 'node_modules', name));
+        }
+      }
+    }
     if (options.copySources) fs.cpSync(join(REPO, 'lambdas'), join(dir, 'lambdas'), { recursive: true });
     else fs.symlinkSync(join(REPO, 'lambdas'), join(dir, 'lambdas'));
     return dir;
@@ -185,5 +197,19 @@ describe('the bundle in dist/', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('cannot build the CLI bundle');
     expect(r.stderr).toContain('main.ts');
+  });
+
+  test('without esbuild installed, the sources run through tsx, and it says so', () => {
+    // Arrange: no bundle, and no esbuild for bin/ to build one with (tsx still finds its own).
+    root = sandbox({ copySources: false, withoutPackage: 'esbuild' });
+
+    // Act
+    const r = run(root, ['catalog', '--json']);
+
+    // Assert
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('esbuild is not installed; running the TypeScript sources with tsx');
+    expect(JSON.parse(r.stdout).profiles.length).toBeGreaterThan(0);
+    expect(fs.existsSync(join(root, 'dist', 'preflight.mjs'))).toBe(false);
   });
 });
