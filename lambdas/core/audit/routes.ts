@@ -344,3 +344,33 @@ export function evaluateRoutes(table: CompiledRouteTable, need: AuditNeed, nat?:
     routeTableId: table.routeTableId,
   };
 }
+
+/**
+ * Whether a route from a table to `target` would carry these addresses, judged by the route rule itself
+ * (a fix proposes no route that would be dropped again): an internet gateway toward private addresses, an
+ * egress-only internet gateway or a NAT gateway for an inbound flow drop them; a NAT gateway carries them
+ * only as far as its own table does (followed through `nat`; without it, or when its table is not in the
+ * inventory, nothing is known and the route is no fix).
+ * @param privateNat - true when the table is a private NAT gateway's own (an internet gateway drops it).
+ */
+export function routeCarries(
+  target: string,
+  addresses: AddressSet,
+  need: AuditNeed,
+  nat: NatFollower | undefined,
+  privateNat = false,
+): boolean {
+  const table = compileRouteTable(
+    {
+      RouteTableId: 'proposed',
+      Routes: [
+        { DestinationCidrBlock: '0.0.0.0/0', GatewayId: target, State: 'active' },
+        { DestinationIpv6CidrBlock: '::/0', GatewayId: target, State: 'active' },
+      ],
+    },
+    false,
+    () => undefined,
+  );
+  const r = routeAddresses(table, addresses, need, nat, privateNat);
+  return isEmptyAddressSet(r.denied) && isEmptyAddressSet(r.undecided) && r.unknown.length === 0;
+}
