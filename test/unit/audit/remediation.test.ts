@@ -517,4 +517,24 @@ describe('remediation: routes through NAT gateways', () => {
       expect.objectContaining({ kind: 'route-target', routeTableId: 'rtb-0b', destination: '10.0.0.0/32' }),
     ]);
   });
+
+  it('replaces the NAT route that is exactly an inbound peer’s with the target of the covering prefix', () => {
+    // Arrange: replies to 2001:db8::/128 go to nat-0a (dropped); 2001:db8::/127 goes to the peering connection.
+    const inventory = natInventory(
+      [
+        { DestinationIpv6CidrBlock: '2001:db8::/127', VpcPeeringConnectionId: 'pcx-0a' },
+        { DestinationIpv6CidrBlock: '2001:db8::/128', NatGatewayId: 'nat-0a' },
+      ],
+      [],
+    );
+
+    // Act
+    const { changeSet, after } = fixAndReaudit(inventory, tcp1('ingress', '2001:db8::/127'));
+
+    // Assert
+    expect(changeSet.awsCli).toEqual([
+      'aws ec2 replace-route --route-table-id rtb-0a --destination-ipv6-cidr-block 2001:db8::/128 --vpc-peering-connection-id pcx-0a',
+    ]);
+    expect(after.status).toBe('allowed');
+  });
 });
