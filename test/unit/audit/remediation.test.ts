@@ -518,6 +518,31 @@ describe('remediation: routes through NAT gateways', () => {
     ]);
   });
 
+  it('adds a static route beside a propagated one of the same destination, outranking a prefix-list route', () => {
+    // Arrange: replies to 10.0.0.4/30 follow the prefix-list route to nat-0a (dropped), which outranks the
+    // propagated route 10.0.0.4/30 to the peering connection; a static route 10.0.0.4/30 outranks both.
+    const inventory: Inventory = {
+      ...natInventory([
+        {
+          DestinationCidrBlock: '10.0.0.4/30',
+          VpcPeeringConnectionId: 'pcx-0a',
+          Origin: 'EnableVgwRoutePropagation',
+        },
+        { DestinationPrefixListId: 'pl-0a', NatGatewayId: 'nat-0a' },
+      ]),
+      prefixLists: new Map([['pl-0a', ['10.0.0.4/30']]]),
+    };
+
+    // Act
+    const { changeSet, after } = fixAndReaudit(inventory, tcp1('ingress', '10.0.0.4/30'));
+
+    // Assert
+    expect(changeSet.awsCli).toEqual([
+      'aws ec2 create-route --route-table-id rtb-0a --destination-cidr-block 10.0.0.4/30 --vpc-peering-connection-id pcx-0a',
+    ]);
+    expect(after.status).toBe('allowed');
+  });
+
   it('replaces the NAT route that is exactly an inbound peer’s with the target of the covering prefix', () => {
     // Arrange: replies to 2001:db8::/128 go to nat-0a (dropped); 2001:db8::/127 goes to the peering connection.
     const inventory = natInventory(
