@@ -24,7 +24,7 @@ import {
 } from '../finding/change-set';
 import { formatPortList, mergePortRanges } from '../ports';
 import { compileRequirement, type NatRoutes } from './evaluate';
-import { routeCarries, routeTarget } from './routes';
+import { routeCarries, type RouteCarriage, routeTarget } from './routes';
 import type {
   AuditRequirement,
   AuditResult,
@@ -288,7 +288,7 @@ interface FixScope {
   readonly via: string | undefined;
   readonly table: RouteTable | undefined;
   /** Whether a route from this table to a target would carry the addresses (see routeCarries). */
-  readonly carries: (target: string, addresses: AddressSet) => boolean;
+  readonly carries: (target: string, addresses: AddressSet) => RouteCarriage;
 }
 
 /**
@@ -337,7 +337,7 @@ function routeFix(
             )[0],
             via: natId,
             table: undefined,
-            carries: () => false,
+            carries: () => ({ carries: false, why: `${natId}’s route table was not given to the fix` }),
           };
     fixTable(result, natScope, addresses, context, changes, questions);
   }
@@ -372,10 +372,28 @@ function fixTable(
     }
   };
   const propose = (action: 'create' | 'replace', destination: string, part: AddressSet) => {
-    const usable = models.filter((m) => scope.carries(m.target, part));
-    const target = scope.routeTableId !== undefined ? inferTarget(usable, part) : undefined;
-    if (target !== undefined) changes.push({ action, routeTableId: table, destination, target });
-    else questions.push({ action, routeTableId: table, destination });
+    if (scope.routeTableId === undefined) {
+      questions.push({ action, routeTableId: table, destination });
+      return;
+    }
+    const usable = models.filter((m) => scope.carries(m.target, part).carries);
+    const target = inferTarget(usable, part);
+    if (target !== undefined) {
+      changes.push({ action, routeTableId: table, destination, target });
+      return;
+    }
+    // The target the table's own routes point to, when the route rule says it would not carry these: said.
+    const natural = inferTarget(models, part);
+    const refused = natural !== undefined ? scope.carries(natural, part) : undefined;
+    questions.push({
+      action,
+      routeTableId: table,
+      destination,
+      ...(natural !== undefined && refused?.carries === false
+        ? { passedOver: { target: natural, why: refused.why } }
+        : {}),
+      ...(scope.via !== undefined ? { via: scope.via } : {}),
+    });
   };
 
   // Each route of this table that denies, and each that hands the addresses to a NAT gateway, one unit per

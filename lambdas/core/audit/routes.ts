@@ -345,6 +345,9 @@ export function evaluateRoutes(table: CompiledRouteTable, need: AuditNeed, nat?:
   };
 }
 
+/** Whether a proposed route would carry its addresses, and if not, why (in the audit's words). */
+export type RouteCarriage = { readonly carries: true } | { readonly carries: false; readonly why: string };
+
 /**
  * Whether a route from a table to `target` would carry these addresses, judged by the route rule itself
  * (a fix proposes no route that would be dropped again): an internet gateway toward private addresses, an
@@ -359,7 +362,7 @@ export function routeCarries(
   need: AuditNeed,
   nat: NatFollower | undefined,
   privateNat = false,
-): boolean {
+): RouteCarriage {
   const table = compileRouteTable(
     {
       RouteTableId: 'proposed',
@@ -372,5 +375,22 @@ export function routeCarries(
     () => undefined,
   );
   const r = routeAddresses(table, addresses, need, nat, privateNat);
-  return isEmptyAddressSet(r.denied) && isEmptyAddressSet(r.undecided) && r.unknown.length === 0;
+  const denial = r.decidedBy.find((d) => d.effect === 'denies');
+  if (denial?.layer === 'route')
+    return {
+      carries: false,
+      why:
+        denial.via !== undefined
+          ? `in its own subnet’s route table ${denial.routeTableId}: ${denial.reason ?? 'dropped'}`
+          : (denial.reason ?? 'it drops them'),
+    };
+  if (!isEmptyAddressSet(r.undecided) || r.unknown.length > 0)
+    return {
+      carries: false,
+      why:
+        r.unknown.length > 0
+          ? `where it sends them is not in the inventory, which lacks ${r.unknown.map((u) => u.id).join(', ')}`
+          : 'where it sends them is not followed',
+    };
+  return { carries: true };
 }

@@ -323,7 +323,15 @@ describe('remediation', () => {
     // Assert
     expect(fix.routes?.awsCli).toEqual([]);
     expect(fix.routes?.questions).toEqual([
-      { action: 'create', routeTableId: 'rtb-0123456789abcdef0', destination: '192.168.7.0/24' },
+      {
+        action: 'create',
+        routeTableId: 'rtb-0123456789abcdef0',
+        destination: '192.168.7.0/24',
+        passedOver: {
+          target: 'igw-0a1b2c3d4e5f60718',
+          why: 'internet gateway cannot reach private addresses',
+        },
+      },
     ]);
   });
 
@@ -435,6 +443,9 @@ describe('remediation: routes through NAT gateways', () => {
     expect(changeSet.questions).toEqual([
       expect.objectContaining({ kind: 'route-target', routeTableId: 'rtb-0a', destination: '10.0.0.1/32' }),
     ]);
+    expect(changeSet.questions[0]?.text).toContain(
+      'point to nat-0a, which would not carry it (where it sends them is not in the inventory, which lacks subnet-0b)',
+    );
     expect(after.status).toBe('blocked');
   });
 
@@ -451,7 +462,12 @@ describe('remediation: routes through NAT gateways', () => {
     // Assert
     expect(changeSet.awsCli).toEqual([]);
     expect(changeSet.questions).toEqual([
-      expect.objectContaining({ kind: 'route-target', routeTableId: 'rtb-0a', destination: '10.0.0.1/32' }),
+      expect.objectContaining({
+        kind: 'route-target',
+        routeTableId: 'rtb-0a',
+        destination: '10.0.0.1/32',
+        passedOver: { target: 'nat-0a', why: 'NAT gateway admits no inbound connections' },
+      }),
     ]);
   });
 
@@ -500,7 +516,7 @@ describe('remediation: routes through NAT gateways', () => {
     // Assert: no command in rtb-0a (its route to nat-0a is not what drops), a question about rtb-0b.
     expect(fix.routes?.changes).toEqual([]);
     expect(fix.routes?.questions).toEqual([
-      { action: 'create', routeTableId: 'rtb-0b', destination: '10.0.0.5/32' },
+      { action: 'create', routeTableId: 'rtb-0b', destination: '10.0.0.5/32', via: 'nat-0a' },
     ]);
   });
 
@@ -516,6 +532,9 @@ describe('remediation: routes through NAT gateways', () => {
     expect(changeSet.questions).toEqual([
       expect.objectContaining({ kind: 'route-target', routeTableId: 'rtb-0b', destination: '10.0.0.0/32' }),
     ]);
+    expect(changeSet.questions[0]?.text).toContain(
+      'Which gateway reaches 10.0.0.0/32 from rtb-0b (the table of nat-0a’s subnet)?',
+    );
   });
 
   it('adds a static route beside a propagated one of the same destination, outranking a prefix-list route', () => {
