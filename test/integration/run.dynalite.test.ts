@@ -327,3 +327,44 @@ describe('shutdown and restart', () => {
     expect(await runner.recoverStale(new Date())).toBe(0);
   });
 });
+
+describe('the target policy on every run (issue 11 item 1)', () => {
+  it('vets a scheduled run against the policy of today, right before it connects', async () => {
+    // Arrange: an environment the API once accepted under 127.0.0.0/8, a service restarted with 127.0.0.1/32,
+    // and a listener on 127.0.0.2 that records every connection it gets
+    const connections: string[] = [];
+    const outside = createServer((socket) => {
+      connections.push(String(socket.remoteAddress));
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => outside.listen(0, '127.0.0.2', resolve));
+    const port = portOf(outside);
+    const env = environmentSchema.parse({
+      name: 'narrowed',
+      vantages: [{ name: 'here', roles: ['target-worker'] }],
+      flows: [{ name: 'moved', to: ['127.0.0.2'], ports: String(port), placement: 'on-prem' }],
+      probe: { timeoutMs: 1000, retries: 0 },
+      schedule: 'rate(1 hour)',
+    });
+    const runner = createRunner({
+      store,
+      catalog,
+      events: new Events(),
+      probeFrom: 'here',
+      policy: { mode: 'local', allowedTargetCidrs: ['127.0.0.1/32'] },
+    });
+    try {
+      // Act: the scheduler starts it through the runner, as it does in serve
+      const run = await runner.wait((await runner.start({ environment: env, trigger: 'schedule' })).checkId);
+
+      // Assert: nothing connected to 127.0.0.2; the run says why the flow was not probed
+      expect(connections).toEqual([]);
+      const [finding] = await findingsOf(store, run.checkId);
+      expect(finding?.verdict).not.toBe('pass');
+      expect(run.status).toBe('partial');
+      expect(run.reason).toContain('127.0.0.2 is outside the allowed target CIDRs (127.0.0.1/32)');
+    } finally {
+      await closeServer(outside);
+    }
+  });
+});

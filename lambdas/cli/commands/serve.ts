@@ -69,10 +69,13 @@ export async function serveCommand(
   mkdirSync(dataDir, { recursive: true });
   const db = await startDynalite({ path: join(dataDir, 'store') });
   const store = new DynamoResultStore(db.client, { tableName: db.tableName });
+  const allowedTargetCidrs = values.allow ?? LOCAL_ALLOWED_TARGET_CIDRS;
   const runner = createRunner({
     store,
     catalog,
     probeFrom: 'here',
+    // Every run, scheduled ones included, is vetted against today's --allow right before it connects.
+    policy: { mode: 'local', allowedTargetCidrs },
     ...(inventory ? { inventoryFor: async () => inventory } : {}),
     events: {
       emit: async (detailType, detail) => {
@@ -94,7 +97,7 @@ export async function serveCommand(
     catalog,
     starter: runner,
     idempotency: new DynamoIdempotencyCache(db.client, { tableName: db.tableName }),
-    allowedTargetCidrs: values.allow ?? LOCAL_ALLOWED_TARGET_CIDRS,
+    allowedTargetCidrs,
   });
   io.stdout.write(
     `preflight service on ${server.url} (data in ${dataDir}${recovered ? `; closed ${recovered} unfinished run(s) of an earlier process` : ''})\n`,

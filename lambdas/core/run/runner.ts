@@ -7,6 +7,7 @@ import type { Inventory } from '../audit/types';
 import type { Catalog } from '../catalog';
 import type { Environment } from '../environment';
 import type { probe } from '../probe';
+import { LOCAL_ALLOWED_TARGET_CIDRS, type Resolver, type TargetPolicy } from '../target-policy';
 import {
   type CheckRun,
   ConflictError,
@@ -48,6 +49,14 @@ export interface RunnerOptions {
   readonly probeEngine?: typeof probe;
   /** Resolves hostnames for the audit. @default - `dns.promises.lookup` */
   readonly resolve?: Resolve;
+  /**
+   * The target policy every probe of every run goes through right before it connects, whatever started the
+   * run (the API, a schedule, a retry): `serve` passes its `--allow`. @default - local mode, loopback and the
+   * private ranges
+   */
+  readonly policy?: TargetPolicy;
+  /** Resolves the host names the policy checks (and the probe then connects to). @default - the system resolver */
+  readonly resolveTarget?: Resolver;
 }
 
 /** What {@link Runner.start} takes. */
@@ -96,6 +105,10 @@ export function createRunner(options: RunnerOptions): Runner {
   const { store, catalog, events } = options;
   const now = options.now ?? (() => new Date());
   const budgetMs = options.budgetMs ?? 300_000;
+  const policy: TargetPolicy = options.policy ?? {
+    mode: 'local',
+    allowedTargetCidrs: LOCAL_ALLOWED_TARGET_CIDRS,
+  };
   const inFlight = new Map<string, InFlight>();
   let stopping = false;
 
@@ -128,7 +141,12 @@ export function createRunner(options: RunnerOptions): Runner {
                 retries: environment.probe.retries,
                 deadline,
               },
-              { signal, ...(options.probeEngine ? { engine: options.probeEngine } : {}) },
+              {
+                signal,
+                policy,
+                ...(options.resolveTarget ? { resolve: options.resolveTarget } : {}),
+                ...(options.probeEngine ? { engine: options.probeEngine } : {}),
+              },
             );
             return { ok: out };
           } catch (err) {
