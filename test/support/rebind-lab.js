@@ -10,6 +10,7 @@
  */
 const dgram = require('node:dgram');
 const net = require('node:net');
+const { Buffer } = require('node:buffer');
 
 const config = JSON.parse(process.argv[2]);
 const say = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
