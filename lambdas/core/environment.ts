@@ -3,7 +3,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import type { Catalog } from './catalog';
 import { placementSchema, portListSchema, protocolSchema } from './catalog/schema';
-import { formatPortList } from './ports';
+import { countPorts, formatPortList } from './ports';
 import { describeValue, formatIssues, formatPath } from './errors';
 import { PROBE_DEFAULTS } from './probe';
 import { parseSchedule, ScheduleError } from './schedule';
@@ -81,6 +81,12 @@ export const vantageSchema = z
   .strict();
 export type Vantage = z.infer<typeof vantageSchema>;
 
+/**
+ * The most ports one custom flow may name. A custom flow's ports are its own allowlist (the service probes
+ * them), so an unbounded list would make the service a port scanner.
+ */
+export const MAX_PORTS_PER_FLOW = 1024;
+
 export const customFlowSchema = z
   .object({
     name: nameSchema,
@@ -91,7 +97,18 @@ export const customFlowSchema = z
      * Kept as text, in canonical form (`1433,5022-5023`): a parsed environment then parses again to
      * itself, so it can be stored and read back unchanged. The planner reads it into ranges.
      */
-    ports: portListSchema.transform((ranges) => formatPortList(ranges)),
+    ports: portListSchema
+      .superRefine((ranges, ctx) => {
+        const count = countPorts(ranges);
+        if (count > MAX_PORTS_PER_FLOW) {
+          ctx.addIssue({
+            code: 'custom',
+            input: formatPortList(ranges),
+            message: `names ${count} ports, more than the ${MAX_PORTS_PER_FLOW} a custom flow may name (list the ports the migration uses)`,
+          });
+        }
+      })
+      .transform((ranges) => formatPortList(ranges)),
     protocol: protocolSchema.default('tcp'),
     /** Where the destination is; default `on-prem`. */
     placement: placementSchema.default('on-prem'),

@@ -13,7 +13,7 @@ import {
   environmentSchema,
   parseEnvironment,
 } from '../../core/environment';
-import { plan } from '../../core/plan';
+import { countProbePairs, plan } from '../../core/plan';
 import { formatPortList } from '../../core/ports';
 import { buildReport, renderReport } from '../../core/report';
 import { checkEnvironmentSafety, type Resolver, type SafetyMode, systemResolver } from '../../core/safety';
@@ -69,6 +69,11 @@ export interface ApiLimits {
   readonly maxBodyBytes: number;
   /** Flows in the plan of one run; more is a 422. @default 2000 */
   readonly maxFlowsPerRun: number;
+  /**
+   * host:port pairs one run probes (summed over its vantages); more is a 422. A 1,000-host PrimaryIO HDM wave is
+   * about 65,000. @default 200000
+   */
+  readonly maxProbePairsPerRun: number;
   /** Items of one page. @default 100 (the store's maximum) */
   readonly maxPageSize: number;
 }
@@ -76,6 +81,7 @@ export interface ApiLimits {
 export const DEFAULT_LIMITS: ApiLimits = {
   maxBodyBytes: 256 * 1024,
   maxFlowsPerRun: 2000,
+  maxProbePairsPerRun: 200_000,
   maxPageSize: PAGE_LIMIT_MAX,
 };
 
@@ -240,12 +246,21 @@ function validateEnvironment(raw: unknown, catalog: Catalog, prefix: PropertyKey
 
 /** The safety rules and the flow limit; a refusal is a 422 naming each field. */
 async function vetEnvironment(ctx: Context, env: Environment, prefix: PropertyKey[]): Promise<void> {
-  const flows = plan(env, ctx.deps.catalog).flows.length;
+  const planned = plan(env, ctx.deps.catalog);
+  const flows = planned.flows.length;
   const errors: FieldError[] = [];
+  const where = prefix.length > 0 ? String(prefix[0]) : '(top level)';
   if (flows > ctx.limits.maxFlowsPerRun) {
     errors.push({
-      path: prefix.length > 0 ? String(prefix[0]) : '(top level)',
+      path: where,
       message: `the environment plans ${flows} flows; one run checks at most ${ctx.limits.maxFlowsPerRun}: split it`,
+    });
+  }
+  const pairs = countProbePairs(planned);
+  if (pairs > ctx.limits.maxProbePairsPerRun) {
+    errors.push({
+      path: where,
+      message: `the environment would probe ${pairs} host:port pairs; one run probes at most ${ctx.limits.maxProbePairsPerRun}: split it into waves`,
     });
   }
   const problems = await checkEnvironmentSafety(

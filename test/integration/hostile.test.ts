@@ -1,0 +1,155 @@
+// Issue 11: the local API under hostile input, over real HTTP on loopback with the embedded store. The starter
+// records a queued run and probes nothing: what is tested is what the API accepts and refuses.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
+import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite';
+import { defaultCatalog } from '../../lambdas/core/catalog';
+import { type Environment, parseEnvironmentText } from '../../lambdas/core/environment';
+import type { Resolver } from '../../lambdas/core/safety';
+import { type CheckRun, queuedRun, type ResultStore, type Trigger } from '../../lambdas/core/store';
+import type { CheckStarter } from '../../lambdas/handlers/api/router';
+import { type LocalServer, startLocalServer } from '../../lambdas/local/server';
+import { REPO } from '../support/cli';
+
+/** Records a `queued` run and nothing more. */
+class QueueingStarter implements CheckStarter {
+  readonly started: Environment[] = [];
+  constructor(private readonly store: ResultStore) {}
+  async start(input: { environment: Environment; trigger: Trigger }): Promise<CheckRun> {
+    this.started.push(input.environment);
+    return this.store.createRun(queuedRun(input.environment.name, input.trigger, new Date()));
+  }
+}
+
+const noDns: Resolver = async (name) => {
+  throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
+};
+
+/** `count` distinct addresses in 10.0.0.0/8. */
+const hosts = (count: number, third = 0) =>
+  Array.from({ length: count }, (_, i) => `10.${third}.${i >> 8}.${i & 255}`);
+
+let db: RunningDynalite;
+let store: DynamoResultStore;
+let starter: QueueingStarter;
+let server: LocalServer;
+
+beforeAll(async () => {
+  db = await startDynalite();
+  store = new DynamoResultStore(db.client, { tableName: db.tableName });
+  starter = new QueueingStarter(store);
+  server = await startLocalServer({
+    port: 0,
+    store,
+    catalog: defaultCatalog(),
+    starter,
+    allowedTargetCidrs: ['10.0.0.0/8', '127.0.0.0/8'],
+    resolve: noDns,
+  });
+});
+afterAll(async () => {
+  await server.close();
+  await db.close();
+});
+
+async function post(path: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(`${server.url}${path}`, {
+    method: path.startsWith('/environments/') ? 'PUT' : 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+const custom = (name: string, flows: Array<{ to: string[]; ports: string }>) => ({
+  name,
+  vantages: [{ name: 'here', roles: ['target-worker'] }],
+  flows: flows.map((f, i) => ({ name: `f${i}`, ...f })),
+});
+
+describe('bounds on what one request may make the service probe (item 2)', () => {
+  it('accepts a custom flow naming 1,024 ports and refuses one naming 1,025, naming the bound and the count', async () => {
+    // Act
+    const edge = await post('/environments/edge', custom('edge', [{ to: ['10.0.0.1'], ports: '1-1024' }]));
+    const over = await post('/environments/over', custom('over', [{ to: ['10.0.0.1'], ports: '1-1025' }]));
+
+    // Assert
+    expect(edge.status).toBe(200);
+    expect(over.status).toBe(400);
+    expect(over.json.errors).toEqual([
+      {
+        path: 'flows[0].ports',
+        message: expect.stringContaining('names 1025 ports, more than the 1024 a custom flow may name'),
+      },
+    ]);
+  });
+
+  it("refuses the issue's 4 KB scan of 250 hosts × 65,535 ports at once, and keeps answering", async () => {
+    // Arrange
+    const body = { environment: custom('scan', [{ to: hosts(250), ports: '1-65535' }]) };
+    const before = starter.started.length;
+
+    // Act
+    const r = await post('/checks', body);
+    const health = await fetch(`${server.url}/health`);
+
+    // Assert
+    expect(r.status).toBe(400);
+    expect(r.json.errors[0]).toMatchObject({ path: 'environment.flows[0].ports' });
+    expect(r.json.errors[0].message).toContain('names 65535 ports');
+    expect(starter.started.length).toBe(before);
+    expect(health.status).toBe(200);
+  });
+
+  it('accepts a run of exactly 200,000 host:port pairs and refuses 200,001, naming the bound and the count', async () => {
+    // Arrange: 200 hosts × 1,000 ports, then one more pair on another host
+    const edge = custom('pairs-edge', [{ to: hosts(200), ports: '2001-3000' }]);
+    const over = custom('pairs-over', [
+      { to: hosts(200), ports: '2001-3000' },
+      { to: ['10.9.0.1'], ports: '22' },
+    ]);
+    const before = starter.started.length;
+
+    // Act
+    const accepted = await post('/checks', { environment: edge });
+    const refused = await post('/checks', { environment: over });
+
+    // Assert
+    expect(accepted.status).toBe(202);
+    expect(refused.status).toBe(422);
+    expect(refused.json.errors).toEqual([
+      {
+        path: 'environment',
+        message: expect.stringContaining('would probe 200001 host:port pairs; one run probes at most 200000'),
+      },
+    ]);
+    expect(starter.started.length).toBe(before + 1);
+  });
+
+  it('accepts a 1,000-host PrimaryIO HDM wave', async () => {
+    // Arrange: examples/hdm.yaml with 1,000 source servers
+    const hdm = parseEnvironmentText(
+      readFileSync(join(REPO, 'examples', 'hdm.yaml'), 'utf8'),
+      defaultCatalog(),
+    );
+    const wave = {
+      ...hdm,
+      name: 'hdm-1000',
+      endpoints: { ...hdm.endpoints, 'source-server': hosts(1000, 30) },
+    };
+
+    // Act
+    const r = await post('/checks', { environment: wave });
+
+    // Assert
+    expect(r.status).toBe(202);
+  });
+});
