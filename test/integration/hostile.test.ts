@@ -1,6 +1,7 @@
 // Issue 11: the local API under hostile input, over real HTTP on loopback with the embedded store. The starter
 // records a queued run and probes nothing: what is tested is what the API accepts and refuses.
 import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
 import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite';
@@ -151,5 +152,84 @@ describe('bounds on what one request may make the service probe (item 2)', () =>
 
     // Assert
     expect(r.status).toBe(202);
+  });
+});
+
+/** A raw request to the server with exactly these headers (fetch would set Host and Origin itself). */
+function rawRequest(
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(server.url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, method, path, headers, setHost: false }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('cross-site requests and DNS rebinding against the local API (item 3)', () => {
+  const own = () => new URL(server.url).host;
+  const check = JSON.stringify({ environment: custom('xsite', [{ to: ['10.0.0.1'], ports: '22' }]) });
+
+  it('refuses a body sent without Content-Type (a beacon, a no-cors fetch of a Blob) with 415', async () => {
+    // Arrange
+    const before = starter.started.length;
+    // Act
+    const r = await rawRequest('POST', '/checks', { host: own() }, check);
+    // Assert
+    expect(r.status).toBe(415);
+    expect(JSON.parse(r.body).detail).toContain('no Content-Type');
+    expect(starter.started.length).toBe(before);
+  });
+
+  it("refuses a Host that is not the server's own name (DNS rebinding), on every path", async () => {
+    // Act
+    const api = await rawRequest('GET', '/environments', {
+      host: `rebind.attacker.example:${new URL(server.url).port}`,
+    });
+    const page = await rawRequest('GET', '/ui/', { host: 'rebind.attacker.example' });
+    const none = await rawRequest('GET', '/health', {});
+    // Assert
+    expect(api.status).toBe(421);
+    expect(JSON.parse(api.body).detail).toContain('rebind.attacker.example');
+    expect(page.status).toBe(421);
+    expect(none.status).toBe(400);
+  });
+
+  it('accepts its own names: the address, localhost', async () => {
+    // Act
+    const byAddress = await rawRequest('GET', '/health', { host: own() });
+    const byName = await rawRequest('GET', '/health', { host: `localhost:${new URL(server.url).port}` });
+    // Assert
+    expect(byAddress.status).toBe(200);
+    expect(byName.status).toBe(200);
+  });
+
+  it('refuses a cross-origin Origin and accepts its own', async () => {
+    // Arrange
+    const before = starter.started.length;
+    const json = { host: own(), 'content-type': 'application/json' };
+    // Act
+    const foreign = await rawRequest(
+      'POST',
+      '/checks',
+      { ...json, origin: 'http://attacker.example' },
+      check,
+    );
+    const opaque = await rawRequest('POST', '/checks', { ...json, origin: 'null' }, check);
+    const same = await rawRequest('POST', '/checks', { ...json, origin: `http://${own()}` }, check);
+    // Assert
+    expect(foreign.status).toBe(403);
+    expect(JSON.parse(foreign.body).type).toBe('urn:preflight:problem:cross-origin');
+    expect(opaque.status).toBe(403);
+    expect(same.status).toBe(202);
+    expect(starter.started.length).toBe(before + 1);
   });
 });

@@ -18,7 +18,10 @@ running checks get a few seconds to finish, then are closed as partial; nothing 
 
 Options:
   --port N          the API port (default: $PORT, else 8787; 0 picks a free one)
-  --host HOST       the address to listen on (default 127.0.0.1)
+  --host HOST       the address to listen on (default 127.0.0.1; anything else is warned about:
+                    the local API has no authentication). Requests must name this server in Host
+                    (an address, localhost or HOST) and come from no other site (Origin), and
+                    bodies must be Content-Type: application/json
   --data DIR        where the store persists (default: $PREFLIGHT_DATA, else .preflight/)
   --inventory FILE  AWS CLI exports to audit every check against (see preflight audit --help)
   --allow CIDR      the target CIDRs checks may probe (repeat; default: loopback and the private ranges)
@@ -60,7 +63,8 @@ export async function serveCommand(
   /* eslint-disable @typescript-eslint/no-require-imports */
   const { startDynalite } = require('../../aws/dynalite') as typeof import('../../aws/dynalite');
   const { DynamoResultStore } = require('../../aws/dynamo-store') as typeof import('../../aws/dynamo-store');
-  const { startLocalServer } = require('../../local/server') as typeof import('../../local/server');
+  const { isLoopbackHost, startLocalServer } =
+    require('../../local/server') as typeof import('../../local/server');
   const { startScheduler } = require('../../local/scheduler') as typeof import('../../local/scheduler');
   const { DynamoIdempotencyCache } =
     require('../../aws/dynamo-idempotency') as typeof import('../../aws/dynamo-idempotency');
@@ -99,6 +103,13 @@ export async function serveCommand(
     idempotency: new DynamoIdempotencyCache(db.client, { tableName: db.tableName }),
     allowedTargetCidrs,
   });
+  if (!isLoopbackHost(values.host)) {
+    io.stderr.write(
+      `WARNING: --host ${values.host} is not loopback: anyone who can reach ${server.url} can make this machine ` +
+        `probe ${allowedTargetCidrs.join(', ')} (the API has no authentication locally). Use --host 127.0.0.1 ` +
+        `unless this network is yours alone.\n`,
+    );
+  }
   io.stdout.write(
     `preflight service on ${server.url} (data in ${dataDir}${recovered ? `; closed ${recovered} unfinished run(s) of an earlier process` : ''})\n`,
   );

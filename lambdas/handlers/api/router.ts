@@ -212,9 +212,14 @@ function readJsonBody(ctx: Context): unknown {
   if (body === undefined || body === '') {
     throw new ProblemError(400, 'missing-body', 'this request needs a JSON body');
   }
+  // Required, not assumed: a body without a type is what a cross-site form, beacon or no-cors fetch sends.
   const type = ctx.headers['content-type'];
-  if (type !== undefined && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
-    throw new ProblemError(415, 'unsupported-media-type', `the body must be application/json (got ${type})`);
+  if (type === undefined || !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
+    throw new ProblemError(
+      415,
+      'unsupported-media-type',
+      `the body must be sent as Content-Type: application/json (got ${type === undefined ? 'no Content-Type' : JSON.stringify(type)})`,
+    );
   }
   try {
     return JSON.parse(body) as unknown;
