@@ -233,3 +233,25 @@ describe('cross-site requests and DNS rebinding against the local API (item 3)',
     expect(starter.started.length).toBe(before + 1);
   });
 });
+
+describe('deeply nested bodies (item 7)', () => {
+  it('answers a body nesting 50,000 levels deep with a 400 naming the depth, and keeps serving', async () => {
+    // Arrange
+    const deep = `{"environmentName":"x","extra":${'['.repeat(50_000)}${']'.repeat(50_000)}}`;
+    // Act
+    const r = await post('/checks', deep, { 'idempotency-key': 'deep-1' });
+    const health = await fetch(`${server.url}/health`);
+    // Assert
+    expect(r.status).toBe(400);
+    expect(r.json.detail).toBe('the body nests 50001 levels deep; a request nests at most 64');
+    expect(health.status).toBe(200);
+  });
+
+  it('counts brackets inside strings as text', async () => {
+    // Arrange: a string full of brackets is not nesting; the environment is then judged on its own merits
+    const r = await post('/checks', { environmentName: `[{${'['.repeat(100)}` });
+    // Assert
+    expect(r.status).not.toBe(500);
+    expect(r.json.detail).not.toContain('nests');
+  });
+});

@@ -207,6 +207,30 @@ function checkLimit(ctx: Context, limit: number | undefined): number {
   return limit;
 }
 
+/** The deepest a request body may nest arrays and objects (an environment needs 5). */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * How deep `text` nests arrays and objects, read without parsing (so that a body nesting 50,000 levels never
+ * reaches a recursive parser, serializer or validator). Brackets inside strings do not count.
+ */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
 function readJsonBody(ctx: Context): unknown {
   const body = ctx.req.body;
   if (body === undefined || body === '') {
@@ -219,6 +243,14 @@ function readJsonBody(ctx: Context): unknown {
       415,
       'unsupported-media-type',
       `the body must be sent as Content-Type: application/json (got ${type === undefined ? 'no Content-Type' : JSON.stringify(type)})`,
+    );
+  }
+  const depth = nestingDepth(body);
+  if (depth > MAX_JSON_DEPTH) {
+    throw new ProblemError(
+      400,
+      'malformed-json',
+      `the body nests ${depth} levels deep; a request nests at most ${MAX_JSON_DEPTH}`,
     );
   }
   try {
