@@ -237,7 +237,7 @@ describe('cross-site requests and DNS rebinding against the local API (item 3)',
 describe('deeply nested bodies (item 7)', () => {
   it('answers a body nesting 50,000 levels deep with a 400 naming the depth, and keeps serving', async () => {
     // Arrange
-    const deep = `{"environmentName":"x","extra":${'['.repeat(50_000)}${']'.repeat(50_000)}}`;
+    const deep = `{"environment":${'['.repeat(50_000)}${']'.repeat(50_000)}}`;
     // Act
     const r = await post('/checks', deep, { 'idempotency-key': 'deep-1' });
     const health = await fetch(`${server.url}/health`);
