@@ -368,3 +368,54 @@ describe('the target policy on every run (issue 11 item 1)', () => {
     }
   });
 });
+
+describe('recovery after a crash during the results write (issue 11 item 9)', () => {
+  it('closes the run partial with what it stored, its counts matching the stored findings', async () => {
+    // Arrange: a run of 2,000 flows whose process died after writing 1,900 findings
+    const at = new Date(Date.now() - 3_600_000);
+    const leftover = await store.createRun({
+      checkId: newCheckId(at),
+      environmentName: 'crashed-write',
+      trigger: 'schedule',
+      status: 'running',
+      createdAt: at.toISOString(),
+      startedAt: at.toISOString(),
+      counts: {},
+      flowCount: 0,
+    });
+    const written: FindingRecord[] = Array.from({ length: 1900 }, (_, i) => ({
+      checkId: leftover.checkId,
+      environmentName: 'crashed-write',
+      createdAt: leftover.createdAt,
+      flowId: `f-${String(i).padStart(16, '0')}`,
+      verdict: i % 10 === 0 ? 'refused' : 'pass',
+      cause: i % 10 === 0 ? 'nothing listens' : 'connected',
+      direction: 'egress',
+      source: 'vantage here',
+      destination: '10.0.0.1',
+      protocol: 'tcp',
+      ports: String(1000 + i),
+      requirements: ['custom:x'],
+      optional: false,
+    }));
+    await store.putFindings(leftover.checkId, written);
+    const runner = createRunner({ store, catalog, events: new Events() });
+
+    // Act
+    const closed = await runner.recoverStale(new Date(Date.now() - 60_000));
+
+    // Assert
+    expect(closed).toBe(1);
+    const run = await store.getRun(leftover.checkId);
+    expect(run).toMatchObject({ status: 'partial', reason: STALE_REASON });
+    expect(run.counts).toEqual({ pass: 1710, refused: 190 });
+    let stored = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await store.listFindings(run.checkId, { limit: 100, ...(cursor ? { cursor } : {}) });
+      stored += page.items.length;
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(Object.values(run.counts ?? {}).reduce((a, b) => a + b, 0)).toBe(stored);
+  });
+});

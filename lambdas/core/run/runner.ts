@@ -8,14 +8,7 @@ import type { Catalog } from '../catalog';
 import type { Environment } from '../environment';
 import type { probe } from '../probe';
 import { LOCAL_ALLOWED_TARGET_CIDRS, type Resolver, type TargetPolicy } from '../target-policy';
-import {
-  type CheckRun,
-  ConflictError,
-  queuedRun,
-  OPEN_STATUSES,
-  type ResultStore,
-  type Trigger,
-} from '../store';
+import { type CheckRun, queuedRun, type ResultStore, type Trigger } from '../store';
 import {
   auditStep,
   type AuditStepOutput,
@@ -75,7 +68,10 @@ export interface Runner {
    * reason `shutdown`, keeping the findings they recorded.
    */
   shutdown(graceMs: number): Promise<void>;
-  /** Closes runs left `queued`/`running` by a process that died, created before `olderThan`, as `failed`. */
+  /**
+   * Closes runs left `queued`/`running` by a process that died, created before `olderThan`: `partial` with the
+   * findings it stored (counts matching them), `failed` when it stored none.
+   */
   recoverStale(olderThan: Date): Promise<number>;
 }
 
@@ -235,16 +231,9 @@ export function createRunner(options: RunnerOptions): Runner {
       let closed = 0;
       for (const run of stale) {
         if (inFlight.has(run.checkId)) continue;
-        try {
-          await store.updateRun(
-            run.checkId,
-            { status: 'failed', reason: STALE_REASON, finishedAt: now().toISOString() },
-            { expectStatus: [...OPEN_STATUSES] },
-          );
-          closed++;
-        } catch (err) {
-          if (!(err instanceof ConflictError)) throw err;
-        }
+        // Partial with what it stored (a crash while writing the results), failed when nothing was.
+        const after = await failStep(deps, run.checkId, STALE_REASON);
+        if (after.reason === STALE_REASON) closed++;
       }
       return closed;
     },
