@@ -5,7 +5,7 @@ import type { Inventory } from '../../core/audit/types';
 import { type Catalog, defaultCatalog } from '../../core/catalog';
 import { createRunner } from '../../core/run/runner';
 import { LOCAL_ALLOWED_TARGET_CIDRS } from '../../core/safety';
-import { intOption, parseCommandArgs } from '../args';
+import { InputError, intOption, parseCommandArgs } from '../args';
 import type { Io } from '../output';
 
 export const serveHelp = `Usage: preflight serve [--port N] [--host HOST] [--data DIR] [--inventory FILE…] [--allow CIDR…]
@@ -71,6 +71,7 @@ export async function serveCommand(
   /* eslint-enable @typescript-eslint/no-require-imports */
 
   mkdirSync(dataDir, { recursive: true });
+  // A folder in use or damaged is a StoreError naming it (one line, exit 2), and nothing is left running.
   const db = await startDynalite({ path: join(dataDir, 'store') });
   const store = new DynamoResultStore(db.client, { tableName: db.tableName });
   const allowedTargetCidrs = values.allow ?? LOCAL_ALLOWED_TARGET_CIDRS;
@@ -87,22 +88,47 @@ export async function serveCommand(
       },
     },
   });
-  // This process owns the data folder: any run still open in it was left by a process that died.
-  const recovered = await runner.recoverStale(new Date());
+  // This process owns the data folder: any run still open in it was left by a process that died. A run that
+  // cannot be read (a damaged record) is left as it is: the service still starts and serves the rest.
+  let recovered = 0;
+  try {
+    recovered = await runner.recoverStale(new Date());
+  } catch (err) {
+    io.stderr.write(
+      `warning: could not close the unfinished runs of an earlier process (${(err as Error).message}); the data folder ${dataDir} may be damaged\n`,
+    );
+  }
   const scheduler = startScheduler({
     store,
     starter: runner,
     log: (message) => io.stderr.write(`scheduler: ${message}\n`),
   });
-  const server = await startLocalServer({
-    port,
-    host: values.host,
-    store,
-    catalog,
-    starter: runner,
-    idempotency: new DynamoIdempotencyCache(db.client, { tableName: db.tableName }),
-    allowedTargetCidrs,
-  });
+  let server: Awaited<ReturnType<typeof startLocalServer>>;
+  try {
+    server = await startLocalServer({
+      port,
+      host: values.host,
+      store,
+      catalog,
+      starter: runner,
+      idempotency: new DynamoIdempotencyCache(db.client, { tableName: db.tableName }),
+      allowedTargetCidrs,
+    });
+  } catch (err) {
+    await scheduler.stop();
+    await runner.shutdown(0);
+    await db.close();
+    const code = (err as { code?: string }).code;
+    if (code === 'EADDRINUSE') {
+      throw new InputError(
+        `port ${port} on ${values.host} is already in use (another preflight serve?): stop it, or choose another with --port N (0 picks a free one)`,
+      );
+    }
+    if (code === 'EADDRNOTAVAIL' || code === 'EACCES') {
+      throw new InputError(`cannot listen on ${values.host}:${port} (${code}): check --host and --port`);
+    }
+    throw err;
+  }
   if (!isLoopbackHost(values.host)) {
     io.stderr.write(
       `WARNING: --host ${values.host} is not loopback: anyone who can reach ${server.url} can make this machine ` +

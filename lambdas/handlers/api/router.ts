@@ -25,6 +25,7 @@ import {
   NotFoundError,
   PAGE_LIMIT_MAX,
   type ResultStore,
+  StoreError,
   StoreValidationError,
   type Trigger,
 } from '../../core/store';
@@ -633,6 +634,15 @@ function storeProblem(err: unknown): ProblemError | undefined {
   if (err instanceof StoreValidationError) {
     const errors = err.issues.map((i) => splitProblem(i));
     return new ProblemError(400, 'validation-error', err.message, errors);
+  }
+  // The store itself failed on its side (a damaged record in the local data folder, a DynamoDB outage): this
+  // request cannot be answered, the others still can.
+  if (err instanceof StoreError && (err.cause as { $fault?: string } | undefined)?.$fault === 'server') {
+    return new ProblemError(
+      503,
+      'store-unavailable',
+      'the results store could not answer this request (a damaged record, or the store is down); other requests are not affected',
+    );
   }
   return undefined;
 }
