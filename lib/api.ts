@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { environmentSchema } from '../lambdas/core/environment';
 import { ROUTES } from '../lambdas/handlers/api/router';
 import { startCheckBodyDocSchema } from '../lambdas/handlers/api/schemas';
-import { PreflightFunction } from './function';
+import { PreflightFunction, TABLE_ACCESS } from './function';
 
 /** Props of {@link PreflightApi}. */
 export interface PreflightApiProps {
@@ -57,7 +57,7 @@ export class PreflightApi extends Construct {
       memorySize: 512,
       environment: { ALLOWED_TARGET_CIDRS: JSON.stringify(props.allowedTargetCidrs) },
       ...(props.logRetentionDays !== undefined ? { logRetentionDays: props.logRetentionDays } : {}),
-    }).bindTable({ table: props.table, access: 'read-write', retentionDays: props.retentionDays });
+    }).bindTable({ table: props.table, access: TABLE_ACCESS.api, retentionDays: props.retentionDays });
     props.stateMachine.grantStartExecution(this.function.fn);
     this.function.fn.addEnvironment('STATE_MACHINE_ARN', props.stateMachine.stateMachineArn);
 

@@ -1,5 +1,6 @@
 // Issue 11: the local API under hostile input, over real HTTP on loopback with the embedded store. The starter
 // records a queued run and probes nothing: what is tested is what the API accepts and refuses.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
@@ -253,5 +254,32 @@ describe('deeply nested bodies (item 7)', () => {
     // Assert
     expect(r.status).not.toBe(500);
     expect(r.json.detail).not.toContain('nests');
+  });
+});
+
+describe('reports served by the API (item 10)', () => {
+  it('carry nosniff, and an HTML report a policy that lets nothing run or load but its own stylesheet', async () => {
+    // Arrange
+    const started = await post('/checks', {
+      environment: custom('report-csp', [{ to: ['10.0.0.1'], ports: '22' }]),
+    });
+    const { checkId } = started.json as { checkId: string };
+
+    // Act
+    const html = await fetch(`${server.url}/checks/${checkId}/report?format=html`);
+    const csv = await fetch(`${server.url}/checks/${checkId}/report?format=csv`);
+    const page = await html.text();
+
+    // Assert
+    expect(html.status).toBe(200);
+    expect(html.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(csv.headers.get('x-content-type-options')).toBe('nosniff');
+    const csp = html.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain('unsafe-inline');
+    const style = /<style>([\s\S]*?)<\/style>/.exec(page)?.[1] ?? '';
+    const hash = createHash('sha256').update(style).digest('base64');
+    expect(csp).toContain(`style-src 'sha256-${hash}'`);
   });
 });

@@ -483,6 +483,27 @@ async function getCheck(ctx: Context): Promise<ApiResponse> {
 }
 
 /**
+ * The policy of an HTML report served by the API: it is a self-contained document with no script, so nothing
+ * may run or load; its own stylesheets (by their hashes) are the only thing it applies.
+ */
+function reportCsp(html: string): string {
+  const styles = [...html.matchAll(/<style>([\s\S]*?)<\/style>/g)].map(
+    (m) =>
+      `'sha256-${createHash('sha256')
+        .update(m[1] ?? '')
+        .digest('base64')}'`,
+  );
+  return [
+    "default-src 'none'",
+    `style-src ${styles.length > 0 ? styles.join(' ') : "'none'"}`,
+    "img-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+/**
  * A run's readiness report in one format: every page of its findings, grouped by the profiles of the stored
  * environment when it still exists (else by every profile of each requirement).
  */
@@ -526,6 +547,8 @@ async function getReport(ctx: Context): Promise<ApiResponse> {
     status: 200,
     headers: {
       'content-type': rendered.contentType,
+      'x-content-type-options': 'nosniff',
+      ...(rendered.extension === 'html' ? { 'content-security-policy': reportCsp(rendered.body) } : {}),
       'content-disposition': `inline; filename="preflight-${run.environmentName}-${run.checkId}.${rendered.extension}"`,
       'x-preflight-readiness': report.readiness.decision,
     },
