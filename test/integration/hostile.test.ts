@@ -1,7 +1,8 @@
 // Issue 11: the local API under hostile input, over real HTTP on loopback with the embedded store. The starter
 // records a queued run and probes nothing: what is tested is what the API accepts and refuses.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
@@ -13,6 +14,7 @@ import { type CheckRun, queuedRun, type ResultStore, type Trigger } from '../../
 import type { CheckStarter } from '../../lambdas/handlers/api/router';
 import { type LocalServer, startLocalServer } from '../../lambdas/local/server';
 import { REPO } from '../support/cli';
+import { startService } from '../support/service';
 
 /** Records a `queued` run and nothing more. */
 class QueueingStarter implements CheckStarter {
@@ -281,5 +283,32 @@ describe('reports served by the API (item 10)', () => {
     const style = /<style>([\s\S]*?)<\/style>/.exec(page)?.[1] ?? '';
     const hash = createHash('sha256').update(style).digest('base64');
     expect(csp).toContain(`style-src 'sha256-${hash}'`);
+  });
+});
+
+describe('serve on an address other than loopback (item 3)', () => {
+  it('warns loudly, naming the address and what anyone reaching it can do', async () => {
+    // Arrange
+    const dir = mkdtempSync(join(tmpdir(), 'preflight-host-'));
+    try {
+      // Act
+      const service = await startService(dir, ['--host', '0.0.0.0']);
+      await service.stop();
+      // Assert
+      expect(service.output()).toMatch(/WARNING: --host 0\.0\.0\.0 is not loopback: anyone who can reach/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('does not warn on loopback', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'preflight-host-'));
+    try {
+      const service = await startService(dir);
+      await service.stop();
+      expect(service.output()).not.toContain('WARNING');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
