@@ -173,23 +173,13 @@ export class PreflightApi extends Construct {
       type: apigw.ResponseType.BAD_REQUEST_BODY,
       statusCode: '400',
       responseHeaders: problemHeaders,
-      templates: problem(
-        400,
-        'validation-error',
-        'the request body is not valid',
-        VALIDATION_DETAIL,
-      ),
+      templates: problem(400, 'validation-error', 'the request body is not valid', VALIDATION_DETAIL),
     });
     this.api.addGatewayResponse('BadRequestParameters', {
       type: apigw.ResponseType.BAD_REQUEST_PARAMETERS,
       statusCode: '400',
       responseHeaders: problemHeaders,
-      templates: problem(
-        400,
-        'validation-error',
-        'the request parameters are not valid',
-        VALIDATION_DETAIL,
-      ),
+      templates: problem(400, 'validation-error', 'the request parameters are not valid', VALIDATION_DETAIL),
     });
     this.api.addGatewayResponse('AccessDenied', {
       type: apigw.ResponseType.ACCESS_DENIED,
