@@ -69,11 +69,13 @@ afterAll(() => {
 
 describe('a damaged data folder', () => {
   it('answers the damaged run with a 5xx problem and keeps serving everything else', async () => {
-    // Arrange: garble bytes all through the table file
+    // Arrange: garble bytes through the items of the table file
     const dir = damagedCopy('garbled', (storeDir) => {
       const file = tableFile(storeDir);
       const bytes = readFileSync(file);
-      for (let i = 1000; i < bytes.length; i += 4000) bytes[i] = (bytes[i] ?? 0) ^ 0xff;
+      // The items sort first in the file; the table's own definition, its index and footer come last and stay
+      // intact (with them damaged the service refuses to start, as the next tests show).
+      for (let i = 1000; i < bytes.length * 0.6; i += 500) bytes[i] = (bytes[i] ?? 0) ^ 0xff;
       writeFileSync(file, bytes);
     });
     const service = await startService(dir);
@@ -98,8 +100,12 @@ describe('a damaged data folder', () => {
       // Assert: the damage is answered as a 5xx problem for the requests that hit it, and only for them
       const failed = answers.filter((a) => a.status >= 500);
       expect(failed.length).toBeGreaterThan(0);
-      for (const a of failed)
-        expect(a).toMatchObject({ status: 503, type: 'urn:preflight:problem:store-unavailable' });
+      // 503 when the store could not read the block; 500 when a garbled block still decoded into a record that
+      // is not one (which parts survive depends on how the data compressed): a problem either way
+      for (const a of failed) {
+        expect([503, 500]).toContain(a.status);
+        expect(a.type).toMatch(/^urn:preflight:problem:(store-unavailable|internal)$/);
+      }
       expect(health.status).toBe(200);
       expect(profiles.status).toBe(200);
       expect(service.child.exitCode).toBeNull();
