@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Environment } from '../../core/environment';
+import { printable } from '../../core/printable';
 import type { CheckRun, FindingRecord } from '../../core/store';
 import { ApiError, callApi, problemMessage } from '../api-client';
 import { type Io, type Paint, painter, table } from '../output';
@@ -70,17 +71,17 @@ export async function checkThroughApi(
       ['VERDICT', 'FROM', 'TO', 'PORTS', 'CAUSE'].map((h) => paint('bold', h)),
       ...findings.map((f) => [
         paint(colourOf(f.verdict), f.verdict) + (f.optional ? paint('grey', ' (optional)') : ''),
-        f.source,
-        f.destination,
-        `${f.ports}/${f.protocol}`,
-        f.verdict === 'pass' ? '' : f.cause,
+        printable(f.source),
+        printable(f.destination),
+        printable(`${f.ports}/${f.protocol}`),
+        f.verdict === 'pass' ? '' : printable(f.cause),
       ]),
     ];
     const counts = Object.entries(run.counts ?? {})
       .map(([verdict, n]) => `${n} ${verdict}`)
       .join(', ');
     io.stdout.write(
-      `${paint('bold', `Check ${checkId} of ${run.environmentName}`)}: ${run.status}${run.reason ? ` (${run.reason})` : ''}\n\n` +
+      `${paint('bold', `Check ${checkId} of ${printable(run.environmentName)}`)}: ${printable(run.status)}${run.reason ? ` (${printable(run.reason)})` : ''}\n\n` +
         `${table(rows, '  ')}\n\n${counts}\n` +
         (go
           ? paint('green', 'GO: every required flow passes or is audited only')

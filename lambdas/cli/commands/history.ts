@@ -1,3 +1,4 @@
+import { printable } from '../../core/printable';
 import { ApiError, callApi, problemMessage } from '../api-client';
 import { intOption, parseCommandArgs, UsageError } from '../args';
 import { type Io, painter, table } from '../output';
@@ -65,7 +66,8 @@ export async function historyCommand(argv: string[], io: Io): Promise<number> {
             String(r.checkId),
             String(r.createdAt),
             String(r.trigger),
-            String(r.status) + (r.reason ? paint('grey', ` (${String(r.reason)})`) : ''),
+            printable(String(r.status)) +
+              (r.reason ? paint('grey', ` (${printable(String(r.reason))})`) : ''),
             Object.entries((r.counts as Record<string, number>) ?? {})
               .map(([v, n]) => `${n} ${v}`)
               .join(', '),
@@ -76,8 +78,8 @@ export async function historyCommand(argv: string[], io: Io): Promise<number> {
           ...items.map((f) => [
             String(f.checkId),
             String(f.createdAt),
-            String(f.verdict),
-            String(f.cause ?? ''),
+            printable(String(f.verdict)),
+            printable(String(f.cause ?? '')),
           ]),
         ];
   io.stdout.write(
