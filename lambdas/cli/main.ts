@@ -10,6 +10,7 @@ import { planCommand, planHelp } from './commands/plan';
 import { probeCommand, probeHelp } from './commands/probe';
 import { historyCommand, historyHelp } from './commands/history';
 import { reportCommand, reportHelp } from './commands/report';
+import { respondCommand, respondHelp } from './commands/respond';
 import { serveCommand, serveHelp } from './commands/serve';
 import type { Io } from './output';
 
@@ -26,6 +27,7 @@ Commands:
   serve     the service locally: HTTP API, embedded store, check runner
   history   the stored runs of an environment, or one flow across runs
   report    a run's readiness report (go/no-go, failing flows with fixes): md, html, junit, csv, json
+  respond   answer on ports for a while (where the migration software does not listen yet); log who came
 
 Run 'preflight <command> --help' for a command's options.
 Every command that reports takes --json. Exit status: 0 all good, 1 something failed, 2 usage or input error.
@@ -49,6 +51,7 @@ const COMMANDS: Record<string, Command> = {
   serve: { run: serveCommand, help: serveHelp },
   history: { run: historyCommand, help: historyHelp },
   report: { run: reportCommand, help: reportHelp },
+  respond: { run: respondCommand, help: respondHelp },
 };
 
 /** The package's version, from the nearest package.json above this file (source or bundle). */
