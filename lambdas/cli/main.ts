@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { CatalogError } from '../core/catalog';
 import { ProbeOptionsError } from '../core/probe';
 import { InputError, UsageError } from './args';
+import { agentCommand, agentHelp } from './commands/agent';
 import { auditCommand, auditHelp } from './commands/audit';
 import { catalogCommand, catalogHelp } from './commands/catalog';
 import { checkCommand, checkHelp } from './commands/check';
@@ -27,6 +28,7 @@ Commands:
   serve     the service locally: HTTP API, embedded store, check runner
   history   the stored runs of an environment, or one flow across runs
   report    a run's readiness report (go/no-go, failing flows with fixes): md, html, junit, csv, json
+  agent     on an on-prem vantage's machine: take its probe jobs from the API, probe, post the results
   respond   answer on ports for a while (where the migration software does not listen yet); log who came
 
 Run 'preflight <command> --help' for a command's options.
@@ -51,6 +53,7 @@ const COMMANDS: Record<string, Command> = {
   serve: { run: serveCommand, help: serveHelp },
   history: { run: historyCommand, help: historyHelp },
   report: { run: reportCommand, help: reportHelp },
+  agent: { run: agentCommand, help: agentHelp },
   respond: { run: respondCommand, help: respondHelp },
 };
 

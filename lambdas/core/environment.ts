@@ -168,6 +168,11 @@ export const probeSettingsSchema = z
       .max(PROBE_DEFAULTS.maxConcurrency)
       .default(PROBE_DEFAULTS.concurrency),
     retries: z.number().int().min(0).max(5).default(PROBE_DEFAULTS.retries),
+    /**
+     * How long a run's probes may take, in seconds, on-prem vantages' agents included (a run waits that long
+     * for each agent). @default - the service's budget (300 s locally; the deployment's `probeBudgetSeconds`)
+     */
+    budgetSeconds: z.number().int().min(5).max(900).optional(),
   })
   .strict();
 export type ProbeSettings = z.infer<typeof probeSettingsSchema>;

@@ -28,6 +28,7 @@ import {
   StoreValidationError,
   type Trigger,
 } from '../../core/store';
+import { AGENT_ROUTES, type AgentApiDeps } from './agent-routes';
 import { buildOpenApi } from './openapi';
 import { type FieldError, ProblemError, splitProblem, validationProblem } from './problem';
 import {
@@ -131,6 +132,8 @@ export interface ApiDeps {
   readonly resolve?: Resolver;
   /** @default - one cache per deps object, in memory */
   readonly idempotency?: IdempotencyCache;
+  /** The agent routes' jobs and settings. @default - none: the agent routes answer 404 */
+  readonly agents?: AgentApiDeps;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -536,6 +539,7 @@ export const ROUTES: readonly Route[] = [
   route('/checks', { GET: listChecks, POST: startCheck }),
   route('/checks/{checkId}', { GET: getCheck }),
   route('/checks/{checkId}/report', { GET: getReport }),
+  ...AGENT_ROUTES.map((r) => route(r.path, r.methods)),
 ];
 
 function match(path: string): { route: Route; params: Record<string, string> } | undefined {

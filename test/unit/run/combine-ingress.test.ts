@@ -57,7 +57,7 @@ const results = (state: ProbeState): { results: Map<string, ProbeResult> } => ({
   results: new Map([
     [
       '10.0.1.25|1500',
-      { host: '10.0.1.25', port: 1500, state, latencyMs: state === 'filtered' ? null : 0.8 },
+      { host: '10.0.1.25', port: 1500, state, latencyMs: state === 'filtered' ? null : 0.8, attempts: 1 },
     ],
   ]),
 });
@@ -92,7 +92,10 @@ describe('combine: ingress flows from an on-prem agent', () => {
     };
     const probe = {
       results: new Map([
-        ['10.20.0.15|1500', { host: '10.20.0.15', port: 1500, state: 'closed' as const, latencyMs: 1 }],
+        [
+          '10.20.0.15|1500',
+          { host: '10.20.0.15', port: 1500, state: 'closed' as const, latencyMs: 1, attempts: 1 },
+        ],
       ]),
     };
     // Act
