@@ -48,6 +48,25 @@ function buildCli() {
   });
 }
 
-module.exports = { OUTFILE, buildCli, isFresh };
+/** The agent alone, with nothing external: dist/preflight-agent.js runs with plain node on a bare machine. */
+const AGENT_OUTFILE = join(ROOT, 'dist', 'preflight-agent.js');
+function buildAgent() {
+  require('esbuild').buildSync({
+    entryPoints: [join(ROOT, 'lambdas', 'agent', 'main.ts')],
+    outfile: AGENT_OUTFILE,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    banner: { js: '#!/usr/bin/env node' },
+    logLevel: 'warning',
+  });
+}
 
-if (require.main === module) buildCli();
+module.exports = { OUTFILE, AGENT_OUTFILE, buildCli, buildAgent, isFresh };
+
+if (require.main === module) {
+  buildCli();
+  buildAgent();
+}

@@ -143,6 +143,12 @@ export async function agentCommand(argv: string[], io: Io, signal?: AbortSignal)
         problem = problemMessage(reply);
       } catch (err) {
         if (stopSignal.aborted) return undefined;
+        if (err instanceof Error && /Credential/.test(err.name)) {
+          throw new InputError(
+            `cannot sign requests to ${api}: ${err.message}. Give this machine AWS credentials (an IAM Roles Anywhere ` +
+              `credential_process profile, AWS_PROFILE, or environment variables), or pass --unsigned for a local preflight serve`,
+          );
+        }
         if (!(err instanceof ApiError)) throw err;
         problem = err.message;
       }
