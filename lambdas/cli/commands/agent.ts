@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { environmentNameSchema } from '../../core/store';
 import type { AgentJob } from '../../core/agent/jobs';
 import { probeStep } from '../../core/run/probe-step';
-import type { ProbeResult } from '../../core/probe';
+import { PROBE_STATES, type ProbeResult } from '../../core/probe';
 import { ApiError, type ApiReply, callApi, problemMessage } from '../api-client';
 import { formatDuration, InputError, intOption, parseCommandArgs, UsageError } from '../args';
 import type { Io } from '../output';
@@ -67,7 +67,9 @@ interface Offer {
 function countStates(results: readonly ProbeResult[]): string {
   const counts = new Map<string, number>();
   for (const r of results) counts.set(r.state, (counts.get(r.state) ?? 0) + 1);
-  return [...counts].map(([state, n]) => `${n} ${state}`).join(', ');
+  return PROBE_STATES.filter((state) => counts.has(state))
+    .map((state) => `${counts.get(state)} ${state}`)
+    .join(', ');
 }
 
 /**
