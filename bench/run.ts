@@ -1,3 +1,4 @@
+import { benchAgents } from './agents.bench';
 import { benchApi } from './api.bench';
 import { benchAudit } from './audit.bench';
 import { benchBundles } from './bundles.bench';
@@ -8,6 +9,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   audit: benchAudit,
   api: benchApi,
   bundles: benchBundles,
+  agents: benchAgents,
 };
 
 /** `npm run bench [-- NAME]`: every benchmark (or the one named), each printing its own report. */
