@@ -5,6 +5,7 @@
  */
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { DynamoAgentJobStore } from '../../aws/dynamo-agent-jobs';
 import { DynamoIdempotencyCache } from '../../aws/dynamo-idempotency';
 import { StepFunctionsStarter } from '../../aws/step-functions';
 import { defaultCatalog } from '../../core/catalog';
@@ -46,6 +47,8 @@ const deps: ApiDeps = {
   mode: 'aws',
   allowedTargetCidrs: settings.ALLOWED_TARGET_CIDRS,
   idempotency: new DynamoIdempotencyCache(client, { tableName: settings.TABLE_NAME }),
+  // The agent routes over the same table. API Gateway ends a request at 29 s: a held poll lasts at most 20 s.
+  agents: { jobs: new DynamoAgentJobStore(client, { tableName: settings.TABLE_NAME }) },
 };
 
 export const handler = instrument('api', instruments, async (event: APIGatewayProxyEvent) =>
