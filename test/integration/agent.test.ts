@@ -172,6 +172,19 @@ describe('agent routes', () => {
     );
     expect(verdicts).toEqual({ [String(open.port)]: 'pass', [String(closed)]: 'refused' });
   });
+
+  it('are documented in /openapi.json', async () => {
+    // Act
+    const doc = await call(service.url, 'GET', '/openapi.json');
+    // Assert
+    expect(Object.keys(doc.body.paths).filter((p) => p.startsWith('/agents/'))).toEqual([
+      '/agents/{vantage}/jobs',
+      '/agents/{vantage}/jobs/{jobId}/heartbeat',
+      '/agents/{vantage}/jobs/{jobId}/results',
+      '/agents/{vantage}/jobs/{jobId}/release',
+    ]);
+    expect(doc.body.components.schemas.AgentResults.required).toEqual(['agent', 'page', 'results', 'last']);
+  });
 });
 
 describe('preflight agent', () => {

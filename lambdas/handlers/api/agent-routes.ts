@@ -132,7 +132,7 @@ function offer(job: AgentJob, leaseMs: number) {
   return { job: rest, leaseMs, heartbeatMs: Math.floor(leaseMs / 3), pageSize: AGENT_RESULTS_PAGE };
 }
 
-const pollQuerySchema = z
+export const pollQuerySchema = z
   .object({
     agent: agentIdSchema,
     wait: z
