@@ -38,6 +38,8 @@ function toJob(item: Record<string, unknown>): AgentJob {
 
 export class DynamoAgentJobStore implements AgentJobStore {
   private readonly tableName: string;
+  /** Held polls of this process, woken when a job of their vantage is created or released here. */
+  private readonly waiting = new Map<string, Set<() => void>>();
   private readonly ttlSeconds: number;
 
   constructor(
@@ -67,7 +69,29 @@ export class DynamoAgentJobStore implements AgentJobStore {
         ConditionExpression: 'attribute_not_exists(PK)',
       }),
     );
+    this.wake(job.vantage);
     return created;
+  }
+
+  private wake(vantage: string): void {
+    for (const w of this.waiting.get(vantage) ?? []) w();
+  }
+
+  waitForChange(vantage: string, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const set = this.waiting.get(vantage) ?? new Set<() => void>();
+      this.waiting.set(vantage, set);
+      const done = () => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0) this.waiting.delete(vantage);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      set.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
   }
 
   async get(vantage: string, jobId: string): Promise<AgentJob> {
@@ -199,10 +223,18 @@ export class DynamoAgentJobStore implements AgentJobStore {
     });
   }
 
-  release(vantage: string, jobId: string, agentId: string): Promise<AgentJob> {
-    return this.held(vantage, jobId, agentId, 'SET #status = :pending REMOVE agentId, leaseUntil', {
-      ':pending': 'pending',
-    });
+  async release(vantage: string, jobId: string, agentId: string): Promise<AgentJob> {
+    const job = await this.held(
+      vantage,
+      jobId,
+      agentId,
+      'SET #status = :pending REMOVE agentId, leaseUntil',
+      {
+        ':pending': 'pending',
+      },
+    );
+    this.wake(vantage);
+    return job;
   }
 
   async expire(vantage: string, jobId: string): Promise<AgentJob> {

@@ -78,6 +78,11 @@ export interface AgentJobStore {
   expire(vantage: string, jobId: string): Promise<AgentJob>;
   /** Every result of a `done` job, pages in order. */
   results(vantage: string, jobId: string, pages: number): Promise<ProbeResult[]>;
+  /**
+   * Resolves when a job of the vantage may have become available (created or released through this same
+   * object, i.e. in this process), or after `ms`, whichever is first. Lets a held poll answer at once locally.
+   */
+  waitForChange?(vantage: string, ms: number, signal?: AbortSignal): Promise<void>;
 }
 
 /** A new job id: a ULID, like check ids. */

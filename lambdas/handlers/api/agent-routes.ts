@@ -157,8 +157,14 @@ export async function pollAgentJob(ctx: AgentRouteContext): Promise<Reply> {
     if (job) return json(200, offer(job, leaseMs));
     const left = until - Date.now();
     if (left <= 0 || agents.stopping?.aborted) return { status: 204, headers: {}, body: '' };
+    const pause = Math.min(agents.pollMs ?? 250, left);
+    if (agents.jobs.waitForChange) {
+      // Woken as soon as a job of this vantage is created or released in this process (the local service).
+      await agents.jobs.waitForChange(vantage, pause, agents.stopping);
+      continue;
+    }
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, Math.min(agents.pollMs ?? 250, left));
+      const timer = setTimeout(done, pause);
       function done() {
         clearTimeout(timer);
         agents.stopping?.removeEventListener('abort', done);
