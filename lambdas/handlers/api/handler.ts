@@ -3,10 +3,12 @@
  * {@link ApiRequest}, runs the same router as the local server, and maps its response back. Checks start on the
  * state machine; environments, runs and findings live in the results table.
  */
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoAgentJobStore } from '../../aws/dynamo-agent-jobs';
 import { DynamoIdempotencyCache } from '../../aws/dynamo-idempotency';
+import { SchedulerEnvironmentSchedules } from '../../aws/scheduler';
 import { StepFunctionsStarter } from '../../aws/step-functions';
 import { defaultCatalog } from '../../core/catalog';
 import { resultStore } from '../clients';
@@ -34,7 +36,14 @@ export function toProxyResult(res: ApiResponse): APIGatewayProxyResult {
   return { statusCode: res.status, headers: res.headers, body: res.body };
 }
 
-const settings = readSettings(['TABLE_NAME', 'RETENTION_DAYS', 'STATE_MACHINE_ARN', 'ALLOWED_TARGET_CIDRS']);
+const settings = readSettings([
+  'TABLE_NAME',
+  'RETENTION_DAYS',
+  'STATE_MACHINE_ARN',
+  'ALLOWED_TARGET_CIDRS',
+  'SCHEDULE_GROUP',
+  'SCHEDULER_ROLE_ARN',
+]);
 const { store, client } = resultStore(settings);
 const deps: ApiDeps = {
   store,
@@ -47,6 +56,11 @@ const deps: ApiDeps = {
   mode: 'aws',
   allowedTargetCidrs: settings.ALLOWED_TARGET_CIDRS,
   idempotency: new DynamoIdempotencyCache(client, { tableName: settings.TABLE_NAME }),
+  schedules: new SchedulerEnvironmentSchedules(tracer.captureAWSv3Client(new SchedulerClient({})), {
+    groupName: settings.SCHEDULE_GROUP,
+    stateMachineArn: settings.STATE_MACHINE_ARN,
+    roleArn: settings.SCHEDULER_ROLE_ARN,
+  }),
   // The agent routes over the same table. API Gateway ends a request at 29 s: a held poll lasts at most 20 s.
   agents: { jobs: new DynamoAgentJobStore(client, { tableName: settings.TABLE_NAME }) },
 };
