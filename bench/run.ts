@@ -1,3 +1,4 @@
+import { benchAgents } from './agents.bench';
 import { benchApi } from './api.bench';
 import { benchAudit } from './audit.bench';
 import { benchBundles } from './bundles.bench';
@@ -10,6 +11,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   changeset: benchChangeSet,
   api: benchApi,
   bundles: benchBundles,
+  agents: benchAgents,
 };
 
 /** `npm run bench [-- NAME]`: every benchmark (or the one named), each printing its own report. */

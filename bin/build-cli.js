@@ -163,12 +163,30 @@ async function buildCli() {
   return manifest;
 }
 
-module.exports = { OUTFILE, MANIFEST, buildCli, isFresh };
+/** The agent alone, with nothing external: dist/preflight-agent.js runs with plain node on a bare machine. */
+const AGENT_OUTFILE = join(ROOT, 'dist', 'preflight-agent.js');
+function buildAgent() {
+  require('esbuild').buildSync({
+    entryPoints: [join(ROOT, 'lambdas', 'agent', 'main.ts')],
+    outfile: AGENT_OUTFILE,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    banner: { js: '#!/usr/bin/env node' },
+    logLevel: 'warning',
+  });
+}
+
+module.exports = { OUTFILE, MANIFEST, AGENT_OUTFILE, buildCli, buildAgent, isFresh };
 
 if (require.main === module) {
-  buildCli().catch((err) => {
-    // esbuild has already printed each error with its file and line.
-    process.stderr.write(`build-cli: ${err.message}\n`);
-    process.exitCode = 1;
-  });
+  buildCli()
+    .then(() => buildAgent())
+    .catch((err) => {
+      // esbuild has already printed each error with its file and line.
+      process.stderr.write(`build-cli: ${err.message}\n`);
+      process.exitCode = 1;
+    });
 }

@@ -109,6 +109,24 @@ export const deployConfigSchema = z
         });
       }),
     allowedTargetCidrs: cidrList,
+    /**
+     * The on-prem vantages of the environments (`placement: on-prem`): the stack outputs, for each, a managed
+     * policy allowing `execute-api:Invoke` on `/agents/<name>/*` only, to attach to that machine's role.
+     * @default - none
+     */
+    onPremVantages: z
+      .array(vantageSchema.shape.name)
+      .default([])
+      .superRefine((names, ctx) => {
+        names.forEach((n, i) => {
+          if (names.indexOf(n) !== i)
+            ctx.addIssue({
+              code: 'custom',
+              path: [i],
+              message: `on-prem vantage ${shown(n)} is named twice`,
+            });
+        });
+      }),
     schedules: z.array(deployScheduleSchema).default([]),
     /** Where "Preflight Check State Changed" events and alarms are sent. @default - no subscription */
     notificationEmail: z.email({ error: (iss) => `${shown(iss.input)} is not an email address` }).optional(),

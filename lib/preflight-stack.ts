@@ -2,6 +2,7 @@ import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { AgentPolicies } from './agent-policies';
 import { Alarms } from './alarms';
 import { PreflightApi } from './api';
 import { Auditor } from './auditor';
@@ -182,6 +183,9 @@ export class PreflightStack extends Stack {
         ...Object.fromEntries(this.probers.map((p) => [`Prober-${p.vantage}`, p.function])),
       },
     });
+
+    // One managed policy per on-prem vantage, scoped to its agent routes (outputs AgentPolicy<Vantage>).
+    new AgentPolicies(this, 'AgentPolicies', { api: this.api.api, vantages: config?.onPremVantages ?? [] });
 
     new CfnOutput(this, 'ApiUrl', {
       value: this.api.api.url,

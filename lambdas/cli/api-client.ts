@@ -88,7 +88,15 @@ export async function callApi(
   base: string,
   method: 'GET' | 'POST' | 'PUT' | 'DELETE',
   path: string,
-  options: { body?: unknown; headers?: Record<string, string>; env: NodeJS.ProcessEnv },
+  options: {
+    body?: unknown;
+    headers?: Record<string, string>;
+    env: NodeJS.ProcessEnv;
+    /** Cancels the request (a held poll, a stopping agent). */
+    signal?: AbortSignal;
+    /** `false`: never sign, even beyond loopback (a local `preflight serve` reached over a network). @default true */
+    sign?: boolean;
+  },
 ): Promise<ApiReply> {
   let url: URL;
   try {
@@ -103,11 +111,18 @@ export async function callApi(
     ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
     ...options.headers,
   };
-  if (!LOOPBACK.has(url.hostname)) headers = await signedHeaders(url, method, headers, body, options.env);
+  if (!LOOPBACK.has(url.hostname) && options.sign !== false)
+    headers = await signedHeaders(url, method, headers, body, options.env);
   let res: Response;
   try {
-    res = await fetch(url, { method, headers, ...(body !== undefined ? { body } : {}) });
+    res = await fetch(url, {
+      method,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
   } catch (err) {
+    if (options.signal?.aborted) throw err;
     const inner = (err as { cause?: { code?: string; message?: string } }).cause;
     const cause = inner?.code ?? inner?.message ?? (err as Error).message;
     throw new ApiError(

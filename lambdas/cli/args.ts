@@ -53,3 +53,43 @@ export function intOption(
   if (n < min || n > max) throw new UsageError(`--${flag}: ${n} is out of range (${min}-${max})`, command);
   return n;
 }
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
+const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * Reads a duration option such as `--for 10m` (units ms, s, m, h; a bare number is seconds) into
+ * milliseconds, checking its range; `undefined` when not given.
+ */
+export function durationOption(
+  command: string,
+  flag: string,
+  value: string | undefined,
+  minMs: number,
+  maxMs: number,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const m = DURATION.exec(value.trim());
+  if (!m) {
+    throw new UsageError(
+      `--${flag}: ${JSON.stringify(value)} is not a duration; write e.g. 90s, 10m or 1h`,
+      command,
+    );
+  }
+  const ms = Math.round(Number(m[1]) * (DURATION_UNIT_MS[m[2] ?? 's'] ?? 1000));
+  if (ms < minMs || ms > maxMs) {
+    throw new UsageError(
+      `--${flag}: ${JSON.stringify(value)} is out of range (${formatDuration(minMs)}-${formatDuration(maxMs)})`,
+      command,
+    );
+  }
+  return ms;
+}
+
+/** A duration for people: `90 s`, `10 min`, `2 h`. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120_000 || ms % 60_000 !== 0) return `${Math.round(ms / 100) / 10} s`;
+  if (ms < 7_200_000 || ms % 3_600_000 !== 0) return `${ms / 60_000} min`;
+  return `${ms / 3_600_000} h`;
+}

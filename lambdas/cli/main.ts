@@ -17,6 +17,8 @@ Commands:
   serve     the service locally: HTTP API, embedded store, check runner
   history   the stored runs of an environment, or one flow across runs
   report    a run's readiness report (go/no-go, failing flows with fixes): md, html, junit, csv, json
+  agent     on an on-prem vantage's machine: take its probe jobs from the API, probe, post the results
+  respond   answer on ports for a while (where the migration software does not listen yet); log who came
 
 Run 'preflight <command> --help' for a command's options.
 Every command that reports takes --json. Exit status: 0 all good, 1 something failed, 2 usage or input error.
@@ -69,6 +71,14 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   report: async () => {
     const m = await import('./commands/report.js');
     return { run: m.reportCommand, help: m.reportHelp };
+  },
+  agent: async () => {
+    const m = await import('./commands/agent.js');
+    return { run: m.agentCommand, help: m.agentHelp };
+  },
+  respond: async () => {
+    const m = await import('./commands/respond.js');
+    return { run: m.respondCommand, help: m.respondHelp };
   },
 };
 

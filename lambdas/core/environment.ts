@@ -49,16 +49,70 @@ const addressSchema = z.string().refine((s) => classifyAddress(s) !== undefined,
   error: (iss) => `${shown(iss.input)} is not a host name, IP address or CIDR block`,
 });
 
+/** An IP address or CIDR block (no host names): where an on-premises vantage's traffic comes from. */
+const sourceAddressSchema = z.string().refine(
+  (s) => {
+    const kind = classifyAddress(s);
+    return kind === 'ip' || kind === 'cidr';
+  },
+  { error: (iss) => `${shown(iss.input)} is not an IP address or CIDR block` },
+);
+
+/** Where a vantage is: `cloud` (a prober in the VPC's subnets) or `on-prem` (an agent on a machine there). */
+export const vantagePlacementSchema = z.enum(['cloud', 'on-prem']);
+export type VantagePlacement = z.infer<typeof vantagePlacementSchema>;
+
 export const vantageSchema = z
   .object({
     name: nameSchema,
+    /** `cloud` (default): probes start in `subnetIds` with `securityGroupIds`; `on-prem`: from `preflight agent`. */
+    placement: vantagePlacementSchema.default('cloud'),
     roles: z
       .array(z.string())
       .min(1, { error: 'a vantage needs at least one role (for example target-worker)' }),
     subnetIds: z.array(subnetIdSchema).default([]),
     securityGroupIds: z.array(securityGroupIdSchema).default([]),
+    /**
+     * On-premises only: the IPs or CIDR blocks its traffic comes from as AWS sees it (after any NAT); the
+     * audit of its ingress flows reads the destination's inbound rules for these.
+     */
+    addresses: z.array(sourceAddressSchema).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.placement === 'on-prem') {
+      if (v.subnetIds.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['subnetIds'],
+          input: v.subnetIds,
+          message: 'an on-prem vantage has no subnets (its agent runs on a machine on-premises); remove them',
+        });
+      if (v.securityGroupIds.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['securityGroupIds'],
+          input: v.securityGroupIds,
+          message: 'an on-prem vantage has no Security Groups; remove them',
+        });
+      if (!v.addresses || v.addresses.length === 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['addresses'],
+          input: v.addresses,
+          message:
+            'an on-prem vantage needs addresses: the IPs or CIDR blocks its traffic comes from (e.g. [10.20.0.5])',
+        });
+    } else if (v.addresses !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['addresses'],
+        input: v.addresses,
+        message:
+          'only an on-prem vantage has addresses (a cloud vantage is its subnets); add placement: on-prem',
+      });
+    }
+  });
 export type Vantage = z.infer<typeof vantageSchema>;
 
 /**
@@ -67,10 +121,13 @@ export type Vantage = z.infer<typeof vantageSchema>;
  */
 export const MAX_PORTS_PER_FLOW = 1024;
 
+/** True for a vantage whose probes run from `preflight agent` on-premises. */
+export const isOnPrem = (v: Pick<Vantage, 'placement'>): boolean => v.placement === 'on-prem';
+
 export const customFlowSchema = z
   .object({
     name: nameSchema,
-    /** A vantage name; default: the first vantage. */
+    /** A vantage name (cloud or on-prem, e.g. `dc1`); default: the first vantage. */
     from: z.string().optional(),
     to: z.array(addressSchema).min(1),
     /**
@@ -108,6 +165,11 @@ export const probeSettingsSchema = z
       .max(PROBE_DEFAULTS.maxConcurrency)
       .default(PROBE_DEFAULTS.concurrency),
     retries: z.number().int().min(0).max(5).default(PROBE_DEFAULTS.retries),
+    /**
+     * How long a run's probes may take, in seconds, on-prem vantages' agents included (a run waits that long
+     * for each agent). @default - the service's budget (300 s locally; the deployment's `probeBudgetSeconds`)
+     */
+    budgetSeconds: z.number().int().min(5).max(900).optional(),
   })
   .strict();
 export type ProbeSettings = z.infer<typeof probeSettingsSchema>;

@@ -6,9 +6,18 @@ import { countPorts, formatPortList, parsePortList, type PortRange } from './por
 /** A flow's direction as seen from the target VPC. */
 export type Direction = 'egress' | 'ingress' | 'intra-vpc' | 'outside';
 
-/** One end of a flow: a vantage (subnets + Security Groups in the VPC) or an address of an endpoint role. */
+/**
+ * One end of a flow: a vantage (in the VPC: subnets + Security Groups; or on-premises: a machine running
+ * `preflight agent`) or an address of an endpoint role.
+ */
 export type Party =
-  | { readonly kind: 'vantage'; readonly vantage: string; readonly roles: readonly string[] }
+  | {
+      readonly kind: 'vantage';
+      readonly vantage: string;
+      readonly roles: readonly string[];
+      /** Set for an on-premises vantage (probed by its agent); absent for a cloud vantage. */
+      readonly placement?: 'on-prem';
+    }
   | {
       readonly kind: AddressKind;
       /** Host name, IP address or CIDR block, as written in the environment. */
@@ -33,7 +42,7 @@ export interface Flow {
   readonly purposes: readonly string[];
   /** True only when every merged requirement is optional. */
   readonly optional: boolean;
-  /** Probed live from the source vantage. */
+  /** Probed live from the source vantage (by its prober in the VPC, or by its agent on-premises). */
   readonly probe: boolean;
   /** Audited statically against Security Groups, network ACLs and routes. */
   readonly audit: boolean;
@@ -76,7 +85,12 @@ function directionOf(from: Placement, to: Placement): Direction {
 }
 
 function placementOf(party: Party): Placement {
-  return party.kind === 'vantage' ? 'cloud' : party.placement;
+  return party.kind === 'vantage' ? (party.placement ?? 'cloud') : party.placement;
+}
+
+/** True for a party that is an on-premises vantage: its flows are probed by `preflight agent`. */
+export function isAgentVantage(party: Party): boolean {
+  return party.kind === 'vantage' && party.placement === 'on-prem';
 }
 
 function partyKey(p: Party): string {
@@ -85,21 +99,78 @@ function partyKey(p: Party): string {
 
 /** Describes a party for people: `vantage workers` or `10.20.0.5 (source-server)`. */
 export function describeParty(p: Party): string {
-  if (p.kind === 'vantage') return `vantage ${p.vantage}`;
+  if (p.kind === 'vantage') return `${p.placement === 'on-prem' ? 'on-prem ' : ''}vantage ${p.vantage}`;
   return p.roles.length > 0 ? `${p.address} (${p.roles.join(', ')})` : p.address;
 }
 
+/**
+ * How a flow is checked. `hint` says which vantage would make a flow whose source no vantage holds checkable.
+ */
 function checksFor(
   source: Party,
   destination: Party,
   direction: Direction,
+  hint: (roles: readonly string[]) => string,
 ): Pick<Flow, 'probe' | 'audit' | 'why'> {
+  if (source.kind === 'vantage' && source.placement === 'on-prem') {
+    const agent = `the agent of on-prem vantage ${source.vantage}`;
+    const inbound = (v: string) =>
+      `audited against vantage ${v}'s inbound rules for ${source.vantage}'s addresses`;
+    if (destination.kind === 'vantage') {
+      if (destination.placement !== 'on-prem') {
+        return {
+          probe: false,
+          audit: true,
+          why: `the destination vantage has no address to probe: ${inbound(destination.vantage)} (list ${destination.roles.join('/')} under endpoints to probe it)`,
+        };
+      }
+      return {
+        probe: false,
+        audit: false,
+        why: `both ends are on-prem vantages with no address: list ${destination.roles.join('/')} under endpoints to probe it`,
+      };
+    }
+    if (destination.kind === 'cidr') {
+      return destination.vantage !== undefined
+        ? {
+            probe: false,
+            audit: true,
+            why: `the destination is a CIDR block: ${inbound(destination.vantage)} (list hosts to probe them)`,
+          }
+        : {
+            probe: false,
+            audit: false,
+            why: 'the destination is a CIDR block: list hosts to probe them from the agent',
+          };
+    }
+    if (destination.vantage !== undefined) {
+      return { probe: true, audit: true, why: `probed live by ${agent} and ${inbound(destination.vantage)}` };
+    }
+    return {
+      probe: true,
+      audit: false,
+      why:
+        direction === 'outside'
+          ? `probed live by ${agent} (both ends on-premises: nothing in AWS to audit)`
+          : `probed live by ${agent}`,
+    };
+  }
   if (direction === 'outside') {
-    return { probe: false, audit: false, why: 'both ends are outside the VPC: not checkable from the VPC' };
+    return {
+      probe: false,
+      audit: false,
+      why: `both ends are outside the VPC and no vantage holds the source: ${hint(source.roles)}`,
+    };
   }
   if (source.kind === 'vantage') {
     if (destination.kind === 'vantage') {
-      return { probe: false, audit: true, why: 'both ends are vantages with no address: audited only' };
+      return destination.placement === 'on-prem'
+        ? {
+            probe: false,
+            audit: true,
+            why: `the destination is on-prem vantage ${destination.vantage} with no endpoint address: audited against its addresses (list ${destination.roles.join('/')} under endpoints to probe it)`,
+          }
+        : { probe: false, audit: true, why: 'both ends are vantages with no address: audited only' };
     }
     if (destination.kind === 'cidr') {
       return {
@@ -115,13 +186,27 @@ function checksFor(
     return {
       probe: false,
       audit: true,
-      why: `starts outside the vantages, so it cannot be probed from the VPC: audited against vantage ${target}'s inbound rules`,
+      why: `no vantage holds the source, so it is not probed: audited against vantage ${target}'s inbound rules; ${hint(source.roles)}`,
     };
   }
   return {
     probe: false,
     audit: false,
-    why: `neither end is a vantage: place ${source.roles.join('/')} or ${destination.roles.join('/')} on a vantage to check it`,
+    why: `neither end is a vantage: ${hint(source.roles)}`,
+  };
+}
+
+/**
+ * Which vantage would make a flow from `roles` checkable: an existing on-prem vantage to add them to, or a new
+ * one to declare.
+ */
+function vantageHint(env: Environment): (roles: readonly string[]) => string {
+  const onPrem = env.vantages.filter((v) => v.placement === 'on-prem').map((v) => v.name);
+  return (roles) => {
+    const what = roles.length > 0 ? roles.join('/') : 'its source';
+    return onPrem.length > 0
+      ? `add ${what} to the roles of on-prem vantage ${onPrem.join(' or ')} (where its agent runs) to probe it live`
+      : `declare an on-prem vantage holding ${what} (placement: on-prem, its addresses; run \`preflight agent\` there) to probe it live`;
   };
 }
 
@@ -175,18 +260,22 @@ export function plan(env: Environment, catalog: Catalog): Plan {
       kind: 'vantage',
       vantage: v.name,
       roles: [roleId],
+      ...(v.placement === 'on-prem' ? { placement: 'on-prem' as const } : {}),
     }));
     // A source on a vantage is probed from there; its addresses add nothing.
     if (as === 'source' && vantages.length > 0) return vantageParties;
     if (addresses.length === 0) return vantageParties;
     return addresses.map(({ kind, address }) => {
-      const inVantage = vantagesFor(kind)[0]?.name;
+      const holders = vantagesFor(kind);
+      // A cloud vantage's inbound rules can be audited; an on-prem vantage only says where the role is.
+      const inVantage = holders.find((v) => v.placement !== 'on-prem')?.name;
+      const onPrem = inVantage === undefined && holders.length > 0;
       const role = catalog.role(kind);
       return {
         kind: classifyAddress(address) as AddressKind,
         address,
         roles: [kind],
-        placement: inVantage !== undefined ? 'cloud' : (role?.placement ?? 'on-prem'),
+        placement: inVantage !== undefined ? 'cloud' : onPrem ? 'on-prem' : (role?.placement ?? 'on-prem'),
         ...(inVantage !== undefined ? { vantage: inVantage } : {}),
       };
     });
@@ -234,9 +323,15 @@ export function plan(env: Environment, catalog: Catalog): Plan {
 
   for (const custom of env.flows) {
     const from = custom.from ?? env.vantages[0]?.name ?? '';
+    const onPrem = env.vantages.find((v) => v.name === from)?.placement === 'on-prem';
     for (const address of custom.to) {
       drafts.push({
-        source: { kind: 'vantage', vantage: from, roles: [] },
+        source: {
+          kind: 'vantage',
+          vantage: from,
+          roles: [],
+          ...(onPrem ? { placement: 'on-prem' as const } : {}),
+        },
         destination: {
           kind: classifyAddress(address) as AddressKind,
           address,
@@ -252,7 +347,7 @@ export function plan(env: Environment, catalog: Catalog): Plan {
     }
   }
 
-  const flows = mergeDrafts(drafts);
+  const flows = mergeDrafts(drafts, vantageHint(env));
   const probed = flows.filter((f) => f.probe).length;
   const notCheckable = flows.filter((f) => !f.probe && !f.audit).length;
   return {
@@ -278,7 +373,7 @@ function mergeParty(a: Party, b: Party): Party {
   return { ...a, roles: union(a.roles, b.roles) };
 }
 
-function mergeDrafts(drafts: readonly Draft[]): Flow[] {
+function mergeDrafts(drafts: readonly Draft[], hint: (roles: readonly string[]) => string): Flow[] {
   const byKey = new Map<string, Flow>();
   for (const d of drafts) {
     const ports = formatPortList(d.ports);
@@ -306,11 +401,14 @@ function mergeDrafts(drafts: readonly Draft[]): Flow[] {
       requirements: [d.requirement],
       purposes: [d.purpose],
       optional: d.optional,
-      ...checksFor(d.source, d.destination, direction),
+      ...checksFor(d.source, d.destination, direction, hint),
     });
   }
   return [...byKey.values()];
 }
+
+/** Which probed flows a collection takes: those of cloud vantages, of on-prem vantages (agents), or all. */
+type Side = 'cloud' | 'agent' | 'all';
 
 /** Probed TCP flows grouped by `groupOf(flow)`: each group's hosts with the union of their ports. */
 /** The vantage that probes a flow live and the address it connects to, or undefined when it is not probed. */
@@ -323,11 +421,13 @@ function probedBy(f: Flow): { vantage: string; address: string } | undefined {
 function collectTargets(
   p: Plan,
   groupOf: (vantage: string) => string,
+  side: Side,
 ): Map<string, VantageTargets['targets']> {
   const groups = new Map<string, Map<string, Set<number>>>();
   for (const f of p.flows) {
     const by = probedBy(f);
     if (!by) continue;
+    if (side !== 'all' && isAgentVantage(f.source) !== (side === 'agent')) continue;
     const key = groupOf(by.vantage);
     const hosts = groups.get(key) ?? new Map<string, Set<number>>();
     groups.set(key, hosts);
@@ -343,14 +443,28 @@ function collectTargets(
   );
 }
 
-/** The probe jobs of a plan, one per vantage with at least one probed TCP flow. */
+/** The probe jobs of a plan's cloud vantages, one per vantage with at least one probed TCP flow. */
 export function probeTargets(p: Plan): VantageTargets[] {
-  return [...collectTargets(p, (vantage) => vantage)].map(([vantage, targets]) => ({ vantage, targets }));
+  return [...collectTargets(p, (vantage) => vantage, 'cloud')].map(([vantage, targets]) => ({
+    vantage,
+    targets,
+  }));
 }
 
-/** Every probe target of a plan in one job, for a single machine standing in for all its vantages. */
-export function probeTargetsFromHere(p: Plan): VantageTargets['targets'] {
-  return collectTargets(p, () => 'here').get('here') ?? [];
+/** The probe jobs of a plan's on-prem vantages (for their agents), one per vantage with probed TCP flows. */
+export function agentTargets(p: Plan): VantageTargets[] {
+  return [...collectTargets(p, (vantage) => vantage, 'agent')].map(([vantage, targets]) => ({
+    vantage,
+    targets,
+  }));
+}
+
+/**
+ * Probe targets in one job, for a single machine standing in for several vantages: every vantage's (`all`, as
+ * `preflight check` does), or the cloud vantages' only (`cloud`, the local service, whose agents probe the rest).
+ */
+export function probeTargetsFromHere(p: Plan, side: 'all' | 'cloud' = 'all'): VantageTargets['targets'] {
+  return collectTargets(p, () => 'here', side).get('here') ?? [];
 }
 
 /**

@@ -113,10 +113,13 @@ describe('preflight plan', () => {
     // Assert
     expect(code).toBe(0);
     expect(stdout).toMatch(
-      /^Plan for wave-1 \(profiles: rivermeadow-os\): 12 flows: 6 probed live, 0 audited only, 6 not checkable/,
+      /^Plan for wave-1 \(profiles: rivermeadow-os\): 12 flows: 12 probed live, 0 audited only, 0 not checkable/,
     );
     expect(stdout).toContain('egress: from the VPC outwards');
-    expect(stdout).toContain('outside: both ends outside the VPC (not checkable from it)');
+    expect(stdout).toContain(
+      'outside: both ends outside the VPC (probed by the agent of an on-prem vantage)',
+    );
+    expect(stdout).toMatch(/probe +on-prem vantage dc1 +10\.20\.0\.15 \(source-server-linux\) +22\/tcp/);
   });
 
   it('gives the plan as JSON', async () => {

@@ -13,13 +13,12 @@ export interface Service {
   stop(): Promise<number | null>;
 }
 
-/** Starts `preflight serve --port 0 --data DIR` plus `args`, and waits for the line that gives its URL. */
+/** Starts `preflight serve --port 0 --data DIR` plus `args` (which may give its own --port), and waits for its URL. */
 export async function startService(dataDir: string, args: readonly string[] = []): Promise<Service> {
   const child = spawn(process.execPath, [
     join(REPO, 'bin', 'preflight.js'),
     'serve',
-    '--port',
-    '0',
+    ...(args.includes('--port') ? [] : ['--port', '0']),
     '--data',
     dataDir,
     ...args,

@@ -77,7 +77,9 @@ describe('plan', () => {
     const [ssh] = find(plan(e, catalog).flows, 'rm-os-linux-ssh');
     // Assert
     expect(ssh).toMatchObject({ direction: 'outside', probe: false, audit: false, optional: true });
-    expect(ssh!.why).toMatch(/not checkable from the VPC/);
+    expect(ssh!.why).toMatch(
+      /both ends are outside the VPC and no vantage holds the source: declare an on-prem vantage holding migration-appliance/,
+    );
   });
 
   it('audits CIDR endpoints statically instead of probing them', () => {

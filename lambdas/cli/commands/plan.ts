@@ -9,8 +9,10 @@ export const planHelp = `Usage: preflight plan --config FILE [--json]
 
 Turns an environment file (YAML or JSON) into flows: every requirement of its profiles between the
 vantages and endpoints it names, plus its own flows. Each flow has a direction as seen from the VPC
-(egress, ingress, intra-vpc, outside) and says how it will be checked: probed live from a vantage,
-audited statically (Security Groups, network ACLs, routes), or not checkable from the VPC.
+(egress, ingress, intra-vpc, outside) and says how it will be checked: probed live from the vantage
+that holds its source (a prober in the VPC, or \`preflight agent\` on an on-prem vantage), audited
+statically (Security Groups, network ACLs, routes), or not checkable, and then which vantage would
+make it checkable.
 
 Options:
   --config FILE  the environment file (see examples/)
@@ -23,12 +25,12 @@ Example:
 const HEADINGS: Record<Direction, string> = {
   egress: 'egress: from the VPC outwards',
   'intra-vpc': 'intra-vpc: within the VPC',
-  ingress: 'ingress: into the VPC (cannot be probed from it)',
-  outside: 'outside: both ends outside the VPC (not checkable from it)',
+  ingress: 'ingress: into the VPC (probed by the agent of an on-prem vantage; audited at the destination)',
+  outside: 'outside: both ends outside the VPC (probed by the agent of an on-prem vantage)',
 };
 
 function checkLabel(f: Flow, paint: Paint): string {
-  if (f.probe) return paint('green', 'probe+audit');
+  if (f.probe) return paint('green', f.audit ? 'probe+audit' : 'probe');
   if (f.audit) return paint('yellow', 'audit only');
   return paint('grey', 'not checkable');
 }
@@ -70,6 +72,16 @@ export async function planCommand(argv: string[], io: Io, injected?: Catalog): P
       ]),
     ];
     out.push('', paint('bold', HEADINGS[direction]), table(rows, '  '));
+  }
+  const unchecked = p.flows.filter((f) => !f.probe);
+  if (unchecked.length > 0) {
+    out.push('', paint('bold', 'not probed live: why, and what would make it checkable'));
+    out.push(
+      table(
+        unchecked.map((f) => [paint('grey', f.id), f.why]),
+        '  ',
+      ),
+    );
   }
   if (p.unplaced.length > 0) {
     out.push('', paint('bold', 'unplaced: requirements with no flow'));

@@ -13,7 +13,10 @@ export const serveHelp = `Usage: preflight serve [--port N] [--host HOST] [--dat
 Runs the preflight service locally: the HTTP API (the same handlers as behind API Gateway), the
 embedded DynamoDB-compatible store (dynalite) persisting under a data folder, the check runner and a
 scheduler that starts a check of every stored environment with a \`schedule\` (EventBridge syntax,
-UTC) in this process. Checks probe from this machine. Ctrl-C (SIGINT) or SIGTERM stops it gracefully:
+UTC) in this process. Checks probe the cloud vantages' flows from this machine; each on-prem
+vantage's flows become a job for \`preflight agent --api URL --vantage NAME\` (the /agents/… routes),
+and the run waits for it up to the probe budget (\`probe.budgetSeconds\`, default 300 s). Use --host
+0.0.0.0 (or an address) for agents on other machines. Ctrl-C (SIGINT) or SIGTERM stops it gracefully:
 running checks get a few seconds to finish, then are closed as partial; nothing is left half-written.
 
 Options:
@@ -69,6 +72,8 @@ export async function serveCommand(
     require('../../local/scheduler') as typeof import('../../local/scheduler');
   const { DynamoIdempotencyCache } =
     require('../../aws/dynamo-idempotency') as typeof import('../../aws/dynamo-idempotency');
+  const { DynamoAgentJobStore } =
+    require('../../aws/dynamo-agent-jobs') as typeof import('../../aws/dynamo-agent-jobs');
   /* eslint-enable @typescript-eslint/no-require-imports */
 
   mkdirSync(dataDir, { recursive: true });
@@ -76,12 +81,16 @@ export async function serveCommand(
   const db = await startDynalite({ path: join(dataDir, 'store') });
   const store = new DynamoResultStore(db.client, { tableName: db.tableName });
   const allowedTargetCidrs = values.allow ?? LOCAL_ALLOWED_TARGET_CIDRS;
+  // On-prem vantages' jobs wait in the store for `preflight agent`, which polls the /agents/… routes.
+  const agentJobs = new DynamoAgentJobStore(db.client, { tableName: db.tableName });
+  const stopping = new AbortController();
   const runner = createRunner({
     store,
     catalog,
     probeFrom: 'here',
     // Every run, scheduled ones included, is vetted against today's --allow right before it connects.
     policy: { mode: 'local', allowedTargetCidrs },
+    agentJobs,
     ...(inventory ? { inventoryFor: async () => inventory } : {}),
     events: {
       emit: async (detailType, detail) => {
@@ -115,6 +124,7 @@ export async function serveCommand(
       schedules: localSchedules(scheduler),
       idempotency: new DynamoIdempotencyCache(db.client, { tableName: db.tableName }),
       allowedTargetCidrs,
+      agents: { jobs: agentJobs, stopping: stopping.signal },
     });
   } catch (err) {
     await scheduler.stop();
@@ -153,6 +163,7 @@ export async function serveCommand(
     signal?.addEventListener('abort', stop, { once: true });
   });
   io.stdout.write('stopping: finishing running checks…\n');
+  stopping.abort();
   await scheduler.stop();
   await server.close();
   await runner.shutdown(GRACE_MS);

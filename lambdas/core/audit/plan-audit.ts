@@ -43,6 +43,7 @@ export interface FlowAudit {
 }
 
 const hostCidr = (address: string) => (address.includes(':') ? `${address}/128` : `${address}/32`);
+const hostOrCidr = (address: string) => (address.includes('/') ? address : hostCidr(address));
 
 /** The CIDRs (IPv4 and IPv6) of the given subnets, as the inventory's subnets record them. */
 export function subnetCidrs(subnetIds: readonly string[], inventory: Inventory): string[] {
@@ -117,6 +118,8 @@ export async function auditPlan(
   const cidrsOf = async (party: Party): Promise<{ cidrs: string[]; problem?: string }> => {
     if (party.kind === 'vantage') {
       const v = vantages.get(party.vantage);
+      // An on-prem vantage is where its addresses are (as AWS sees its traffic).
+      if (v?.placement === 'on-prem') return { cidrs: (v.addresses ?? []).map(hostOrCidr) };
       const cidrs = v ? vantageCidrs(v, inventory) : [];
       return cidrs.length > 0
         ? { cidrs }
@@ -195,12 +198,15 @@ export async function auditPlan(
     }
   };
 
+  // Only a cloud vantage has Security Groups, a NACL and routes to read; an on-prem one is only an address.
+  const inCloud = (name: string | undefined): name is string =>
+    name !== undefined && vantages.get(name)?.placement !== 'on-prem';
   for (const flow of p.flows) {
     if (!flow.audit) continue;
     const destinationVantage = flow.destination.vantage;
-    if (flow.source.kind === 'vantage')
+    if (flow.source.kind === 'vantage' && inCloud(flow.source.vantage))
       auditEnd(flow, flow.source.vantage, 'egress', await cidrsOf(flow.destination));
-    if (destinationVantage !== undefined)
+    if (inCloud(destinationVantage))
       auditEnd(flow, destinationVantage, 'ingress', await cidrsOf(flow.source));
   }
   return out;

@@ -252,11 +252,25 @@ export function combineFlow(
       const note = awsBlocked
         ? ` (the audit says ${status}: ${describeAwsBlock(audits)}; the refusal shows packets got through: is the inventory out of date?)`
         : '';
-      return finding('refused', `${live.cause}${note}`, live);
+      return finding('refused', `${cloudRefusalCause(flow, live) ?? live.cause}${note}`, live);
     }
     default:
       return finding('error', live.cause, live);
   }
+}
+
+/**
+ * The cause of a refusal by a cloud destination on a flow into the VPC (probed by an on-prem agent): the packets
+ * crossed the interconnect and every AWS layer, and nothing listens yet. Undefined for any other flow.
+ */
+export function cloudRefusalCause(flow: Flow, live: FlowOutcome): string | undefined {
+  const refused = live.ports.closed;
+  if (flow.direction !== 'ingress' || refused === undefined || flow.destination.kind === 'vantage')
+    return undefined;
+  return (
+    `${refused} refused by ${describeParty(flow.destination)}: path open; start the service, ` +
+    `or run \`preflight respond --ports ${refused}\` there`
+  );
 }
 
 /** Findings by verdict, for a run's `counts`. */

@@ -21,6 +21,8 @@ import {
   SHUTDOWN_REASON,
 } from './steps';
 import type { Resolve } from '../audit/plan-audit';
+import { type AgentJobStore, awaitAgentJob, noAgentReason } from '../agent/jobs';
+import { agentTargets } from '../plan';
 
 /** Options of {@link createRunner}. */
 export interface RunnerOptions {
@@ -50,6 +52,11 @@ export interface RunnerOptions {
   readonly policy?: TargetPolicy;
   /** Resolves the host names the policy checks (and the probe then connects to). @default - the system resolver */
   readonly resolveTarget?: Resolver;
+  /**
+   * Where on-prem vantages' jobs go: the run creates one per vantage and waits for its agent up to the probe
+   * budget. @default - none: the flows of on-prem vantages are `skipped` (no agent service)
+   */
+  readonly agentJobs?: AgentJobStore;
 }
 
 /** What {@link Runner.start} takes. */
@@ -124,7 +131,42 @@ export function createRunner(options: RunnerOptions): Runner {
       );
 
       step = 'probe';
-      const deadline = Date.now() + budgetMs;
+      const runBudgetMs = (environment.probe.budgetSeconds ?? 0) * 1000 || budgetMs;
+      const deadline = Date.now() + runBudgetMs;
+      // Each on-prem vantage's job waits for its agent while the cloud vantages probe.
+      const agentWork = Promise.all(
+        agentTargets(plan).map(async (job) => {
+          if (!options.agentJobs) {
+            return { missing: { vantage: job.vantage, reason: 'no agent service runs with this runner' } };
+          }
+          try {
+            const startedAt = Date.now();
+            const created = await options.agentJobs.create(
+              {
+                checkId: run.checkId,
+                vantage: job.vantage,
+                environmentName: environment.name,
+                targets: job.targets,
+                probe: {
+                  timeoutMs: environment.probe.timeoutMs,
+                  concurrency: environment.probe.concurrency,
+                  retries: environment.probe.retries,
+                },
+                // The agent applies the same policy again before it connects.
+                policy,
+                deadline: new Date(deadline).toISOString(),
+              },
+              now(),
+            );
+            const results = await awaitAgentJob(options.agentJobs, created, deadline, { signal });
+            if (!results)
+              return { missing: { vantage: job.vantage, reason: noAgentReason(job.vantage, runBudgetMs) } };
+            return { ok: { vantage: job.vantage, results, durationMs: Date.now() - startedAt } };
+          } catch (err) {
+            return { failed: { vantage: job.vantage, reason: messageOf(err) } };
+          }
+        }),
+      );
       const settled = await Promise.all(
         probeJobs.map(async (job) => {
           try {
@@ -151,6 +193,8 @@ export function createRunner(options: RunnerOptions): Runner {
         }),
       );
 
+      const agents = await agentWork;
+
       step = 'audit';
       let audit: AuditStepOutput;
       try {
@@ -170,8 +214,9 @@ export function createRunner(options: RunnerOptions): Runner {
         run,
         {
           plan,
-          probes: settled.flatMap((s) => (s.ok ? [s.ok] : [])),
-          probeFailures: settled.flatMap((s) => (s.failed ? [s.failed] : [])),
+          probes: [...settled, ...agents].flatMap((s) => (s.ok ? [s.ok] : [])),
+          probeFailures: [...settled, ...agents].flatMap((s) => (s.failed ? [s.failed] : [])),
+          notProbed: agents.flatMap((s) => (s.missing ? [s.missing] : [])),
           audit,
           problems,
         },

@@ -9,7 +9,14 @@ import { createAuditor } from '../audit/evaluate';
 import type { Inventory } from '../audit/types';
 import type { Catalog } from '../catalog';
 import type { Environment } from '../environment';
-import { type Plan, plan, probeTargets, probeTargetsFromHere, type VantageTargets } from '../plan';
+import {
+  isAgentVantage,
+  type Plan,
+  plan,
+  probeTargets,
+  probeTargetsFromHere,
+  type VantageTargets,
+} from '../plan';
 import type { ProbeResult } from '../probe';
 import type { ProbeStepOutput } from './probe-step';
 import {
@@ -82,7 +89,8 @@ export async function planStep(
   const probeJobs =
     from === 'here'
       ? (() => {
-          const targets = probeTargetsFromHere(p);
+          // On-prem vantages' flows are their agents' jobs, never probed from here.
+          const targets = probeTargetsFromHere(p, 'cloud');
           return targets.length > 0 ? [{ vantage: ALL_VANTAGES, targets }] : [];
         })()
       : probeTargets(p);
@@ -146,6 +154,11 @@ export interface CombineStepInput {
   readonly probes: readonly ProbeStepOutput[];
   /** Vantages whose probe failed, with the reason; their flows are `skipped` (or `blocked-aws`). */
   readonly probeFailures?: ReadonlyArray<{ readonly vantage: string; readonly reason: string }>;
+  /**
+   * On-prem vantages whose agent delivered nothing in time, with the reason ("no agent for vantage dc1 reported
+   * within 120 s"): their flows are `skipped` with it (not verified), and the run is not made partial by it.
+   */
+  readonly notProbed?: ReadonlyArray<{ readonly vantage: string; readonly reason: string }>;
   readonly audit: AuditOutcome;
 }
 
@@ -158,6 +171,7 @@ export async function combineStep(input: CombineStepInput): Promise<CombinedFind
     byVantage.set(p.vantage, map);
   }
   const failures = new Map((input.probeFailures ?? []).map((f) => [f.vantage, f.reason]));
+  const notProbed = new Map((input.notProbed ?? []).map((f) => [f.vantage, f.reason]));
   const auditsByFlow = new Map<string, FlowAudit[]>();
   for (const a of input.audit.audits) {
     const list = auditsByFlow.get(a.flowId) ?? [];
@@ -168,10 +182,15 @@ export async function combineStep(input: CombineStepInput): Promise<CombinedFind
     let outcome: ProbeOutcome = { problem: 'no probe job ran for this flow' };
     if (flow.source.kind === 'vantage') {
       const v = flow.source.vantage;
-      const results = byVantage.get(v) ?? byVantage.get(ALL_VANTAGES);
-      const failure = failures.get(v) ?? failures.get(ALL_VANTAGES);
-      if (failure !== undefined) outcome = { problem: `the probe of vantage ${v} failed: ${failure}` };
+      // An agent's flows are judged on its own results only: the probe from here stands in for cloud vantages.
+      const agent = isAgentVantage(flow.source);
+      const results = byVantage.get(v) ?? (agent ? undefined : byVantage.get(ALL_VANTAGES));
+      const failure = failures.get(v) ?? (agent ? undefined : failures.get(ALL_VANTAGES));
+      const missing = notProbed.get(v);
+      if (missing !== undefined) outcome = { problem: missing };
+      else if (failure !== undefined) outcome = { problem: `the probe of vantage ${v} failed: ${failure}` };
       else if (results) outcome = { results };
+      else if (agent) outcome = { problem: `no agent job ran for on-prem vantage ${v}` };
     }
     return combineFlow(flow, outcome, auditsByFlow.get(flow.id) ?? [], input.audit);
   });

@@ -6,6 +6,7 @@
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { DynamoAgentJobStore } from '../../aws/dynamo-agent-jobs';
 import { DynamoIdempotencyCache } from '../../aws/dynamo-idempotency';
 import { SchedulerEnvironmentSchedules } from '../../aws/scheduler';
 import { StepFunctionsStarter } from '../../aws/step-functions';
@@ -60,6 +61,8 @@ const deps: ApiDeps = {
     stateMachineArn: settings.STATE_MACHINE_ARN,
     roleArn: settings.SCHEDULER_ROLE_ARN,
   }),
+  // The agent routes over the same table. API Gateway ends a request at 29 s: a held poll lasts at most 20 s.
+  agents: { jobs: new DynamoAgentJobStore(client, { tableName: settings.TABLE_NAME }) },
 };
 
 export const handler = instrument('api', instruments, async (event: APIGatewayProxyEvent) =>

@@ -21,6 +21,8 @@ import {
   startCheckResponseSchema,
 } from './schemas';
 import { checkRunSchema, findingRecordSchema } from '../../core/store';
+import { agentBodySchema, jobIdSchema, postResultsBodySchema } from '../../core/agent/jobs';
+import { pollQuerySchema } from './agent-routes';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -53,6 +55,57 @@ function queryParameters(schema: z.ZodObject): unknown[] {
     required: json.required?.includes(name) ?? false,
     schema: s,
   }));
+}
+
+/** The routes of `preflight agent` (see agent-routes.ts); each on-prem vantage's machine may call only its own. */
+function agentPaths() {
+  const vantage = {
+    name: 'vantage',
+    in: 'path',
+    required: true,
+    schema: schemaOf(pathParamSchemas.name, 'input'),
+  };
+  const jobId = { name: 'jobId', in: 'path', required: true, schema: schemaOf(jobIdSchema, 'input') };
+  const conflict = problem(
+    'The job is not held by this agent (another took it, or it is closed), or past its deadline.',
+  );
+  const post = (summary: string, body: string) => ({
+    post: {
+      summary,
+      parameters: [vantage, jobId],
+      requestBody: { required: true, content: jsonContent(body) },
+      responses: { '200': { description: 'Done' }, ...errors, '409': conflict },
+    },
+  });
+  return {
+    '/agents/{vantage}/jobs': {
+      get: {
+        summary: "The vantage's next probe job, leased to the calling agent (a long poll)",
+        parameters: [vantage, ...queryParameters(pollQuerySchema)],
+        responses: {
+          '200': { description: 'A job, its lease and heartbeat interval, and the page size of results' },
+          '204': { description: 'No job within the wait' },
+          ...errors,
+        },
+      },
+    },
+    '/agents/{vantage}/jobs/{jobId}/heartbeat': post(
+      'Extends the lease of a job the agent holds',
+      'AgentBody',
+    ),
+    '/agents/{vantage}/jobs/{jobId}/results': {
+      post: {
+        ...post('One page of results; the last page completes the job', 'AgentResults').post,
+        responses: {
+          '200': { description: 'Stored' },
+          ...errors,
+          '409': conflict,
+          '422': problem("A result is not a port of the job's targets."),
+        },
+      },
+    },
+    '/agents/{vantage}/jobs/{jobId}/release': post('Gives the job back (an agent stopping)', 'AgentBody'),
+  };
 }
 
 function pathParameter(name: keyof typeof pathParamSchemas) {
@@ -206,6 +259,7 @@ export function buildOpenApi(): Record<string, unknown> {
       '/openapi.json': {
         get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } },
       },
+      ...agentPaths(),
     },
     components: {
       schemas: {
@@ -223,6 +277,8 @@ export function buildOpenApi(): Record<string, unknown> {
         ProfileDetail: schemaOf(profileDetailSchema, 'output'),
         Health: schemaOf(healthSchema, 'output'),
         Problem: schemaOf(problemSchema, 'output'),
+        AgentBody: schemaOf(agentBodySchema, 'input'),
+        AgentResults: schemaOf(postResultsBodySchema, 'input'),
       },
     },
   };

@@ -29,6 +29,7 @@ import {
   StoreValidationError,
   type Trigger,
 } from '../../core/store';
+import { AGENT_ROUTES, type AgentApiDeps } from './agent-routes';
 import { buildOpenApi } from './openapi';
 import { type FieldError, ProblemError, splitProblem, validationProblem } from './problem';
 import {
@@ -163,6 +164,8 @@ export interface ApiDeps {
   readonly idempotency?: IdempotencyCache;
   /** @default - none: schedules are left to whoever reads the stored environments */
   readonly schedules?: EnvironmentSchedules;
+  /** The agent routes' jobs and settings. @default - none: the agent routes answer 404 */
+  readonly agents?: AgentApiDeps;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -696,6 +699,7 @@ export const ROUTES: readonly Route[] = [
   route('/checks', { GET: listChecks, POST: startCheck }),
   route('/checks/{checkId}', { GET: getCheck }),
   route('/checks/{checkId}/report', { GET: getReport }),
+  ...AGENT_ROUTES.map((r) => route(r.path, r.methods)),
 ];
 
 function match(path: string): { route: Route; params: Record<string, string> } | undefined {
