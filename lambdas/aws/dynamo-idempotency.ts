@@ -6,7 +6,7 @@ import {
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { IdempotencyCache, IdempotentEntry } from '../handlers/api/router';
+import type { IdempotencyCache, IdempotentEntry } from '../core/service';
 import { ConflictError } from '../core/store';
 
 /**

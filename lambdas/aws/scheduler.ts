@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-scheduler';
 import type { Environment } from '../core/environment';
 import { scheduleInput } from '../core/run/identity';
-import { EnvironmentScheduleError, type EnvironmentSchedules } from '../handlers/api/router';
+import { EnvironmentScheduleError, type EnvironmentSchedules } from '../core/service';
 import type { ExecutionInput } from './step-functions';
 
 /** Where the schedules go and what they start. */

@@ -5,7 +5,7 @@
  * started, the run is closed `failed` with the reason, never left queued.
  */
 import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import type { CheckStarter } from '../handlers/api/router';
+import type { CheckStarter } from '../core/service';
 import type { Environment } from '../core/environment';
 import type { ScheduleInvocation } from '../core/run/identity';
 import { closeRun } from '../core/run/steps';

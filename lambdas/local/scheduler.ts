@@ -11,7 +11,7 @@
  * - Timers are unref'd by default, so the scheduler alone does not keep the process alive.
  */
 import type { Environment } from '../core/environment';
-import type { EnvironmentSchedules } from '../handlers/api/router';
+import type { EnvironmentSchedules } from '../core/service';
 import { nextRun, parseSchedule, type Schedule, ScheduleError } from '../core/schedule';
 import { type CheckRun, isClosed, type ResultStore } from '../core/store';
 

@@ -8,13 +8,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type AddressInfo, isIP } from 'node:net';
 import { extname, join } from 'node:path';
-import {
-  type ApiDeps,
-  type ApiRequest,
-  type ApiResponse,
-  DEFAULT_LIMITS,
-  handleRequest,
-} from '../handlers/api/router';
+import type { ApiRequest, ApiResponse } from '../core/service';
+import { type ApiDeps, DEFAULT_LIMITS, handleRequest } from '../handlers/api/router';
 import { ProblemError } from '../handlers/api/problem';
 
 /**

@@ -14,7 +14,8 @@ import { SchedulerEnvironmentSchedules } from '../../lambdas/aws/scheduler';
 import { defaultCatalog } from '../../lambdas/core/catalog';
 import { parseEnvironment } from '../../lambdas/core/environment';
 import { startInputSchema } from '../../lambdas/handlers/run/payloads';
-import { type ApiDeps, type ApiResponse, handleRequest } from '../../lambdas/handlers/api/router';
+import { type ApiDeps, handleRequest } from '../../lambdas/handlers/api/router';
+import type { ApiResponse } from '../../lambdas/core/service';
 import { localSchedules, startScheduler } from '../../lambdas/local/scheduler';
 
 // PUT and DELETE /environments/{name} keep the environment's EventBridge Scheduler schedule: the router as the API

@@ -13,7 +13,8 @@ import {
   type ResultStore,
   type Trigger,
 } from '../../lambdas/core/store';
-import { type CheckStarter, handleRequest } from '../../lambdas/handlers/api/router';
+import { handleRequest } from '../../lambdas/handlers/api/router';
+import type { CheckStarter } from '../../lambdas/core/service';
 import { type LocalServer, startLocalServer } from '../../lambdas/local/server';
 
 /** A real starter, as small as it gets: it records a `queued` run in the store and nothing more. */

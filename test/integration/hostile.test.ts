@@ -11,7 +11,7 @@ import { defaultCatalog } from '../../lambdas/core/catalog';
 import { type Environment, parseEnvironmentText } from '../../lambdas/core/environment';
 import type { Resolver } from '../../lambdas/core/safety';
 import { type CheckRun, queuedRun, type ResultStore, type Trigger } from '../../lambdas/core/store';
-import type { CheckStarter } from '../../lambdas/handlers/api/router';
+import type { CheckStarter } from '../../lambdas/core/service';
 import { type LocalServer, startLocalServer } from '../../lambdas/local/server';
 import { REPO } from '../support/cli';
 import { startService } from '../support/service';

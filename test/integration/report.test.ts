@@ -13,7 +13,7 @@ import {
   type ResultStore,
   type Trigger,
 } from '../../lambdas/core/store';
-import type { CheckStarter } from '../../lambdas/handlers/api/router';
+import type { CheckStarter } from '../../lambdas/core/service';
 import { type LocalServer, startLocalServer } from '../../lambdas/local/server';
 import { runCli } from '../support/cli';
 import { startService } from '../support/service';

@@ -15,7 +15,8 @@ import { resultStore } from '../clients';
 import { instrument } from '../instrument';
 import { instruments, logger, tracer } from '../observability';
 import { readSettings } from '../settings';
-import { type ApiDeps, type ApiRequest, type ApiResponse, handleRequest } from './router';
+import type { ApiRequest, ApiResponse } from '../../core/service';
+import { type ApiDeps, handleRequest } from './router';
 
 /** An API Gateway proxy event as the router's request: the resource path, single-valued query and headers. */
 export function toApiRequest(event: APIGatewayProxyEvent): ApiRequest {
