@@ -19,7 +19,7 @@ import { DynamoResultStore } from '../lambdas/aws/dynamo-store';
 import { defaultCatalog } from '../lambdas/core/catalog';
 import { parseEnvironment } from '../lambdas/core/environment';
 import { expandPorts } from '../lambdas/core/ports';
-import { createRunner } from '../lambdas/core/run/runner';
+import { createRunner } from '../lambdas/local/runner';
 import { isClosed } from '../lambdas/core/store';
 import { startLocalServer } from '../lambdas/local/server';
 import { createLab, type Lab } from '../test/support/netlab';

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { startDynalite } from '../lambdas/aws/dynalite';
 import { DynamoResultStore } from '../lambdas/aws/dynamo-store';
 import { defaultCatalog } from '../lambdas/core/catalog';
-import { createRunner } from '../lambdas/core/run/runner';
+import { createRunner } from '../lambdas/local/runner';
 import type { EventSink } from '../lambdas/core/run/steps';
 import { LOCAL_ALLOWED_TARGET_CIDRS } from '../lambdas/core/safety';
 import { isClosed, type RunStatus } from '../lambdas/core/store';

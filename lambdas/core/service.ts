@@ -22,7 +22,7 @@ export interface ApiResponse {
   readonly body: string;
 }
 
-/** Starts a check run; implemented by the runner (`lambdas/core/run/runner.ts`). */
+/** Starts a check run; implemented by the local runner (`lambdas/local/runner.ts`) and the Step Functions starter (`lambdas/aws/step-functions.ts`). */
 export interface CheckStarter {
   start(input: { environment: Environment; trigger: Trigger }): Promise<CheckRun>;
 }

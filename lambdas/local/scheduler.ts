@@ -15,7 +15,7 @@ import type { EnvironmentSchedules } from '../core/service';
 import { nextRun, parseSchedule, type Schedule, ScheduleError } from '../core/schedule';
 import { type CheckRun, isClosed, type ResultStore } from '../core/store';
 
-/** What the scheduler starts runs with: the runner (`Runner` of `core/run/runner.ts`) fits. */
+/** What the scheduler starts runs with: the runner (`Runner` of `lambdas/local/runner.ts`) fits. */
 export interface ScheduleStarter {
   start(input: { environment: Environment; trigger: 'schedule' }): Promise<Pick<CheckRun, 'checkId'>>;
 }

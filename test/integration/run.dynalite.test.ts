@@ -11,7 +11,7 @@ import {
   RunnerStoppedError,
   SHUTDOWN_REASON,
   STALE_REASON,
-} from '../../lambdas/core/run/runner';
+} from '../../lambdas/local/runner';
 import { type EventSink, STATE_CHANGED, type StateChangedDetail } from '../../lambdas/core/run/steps';
 import { type FindingRecord, newCheckId, type ResultStore } from '../../lambdas/core/store';
 

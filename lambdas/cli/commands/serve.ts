@@ -1,9 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { readInventoryFiles } from '../../core/audit/inventory';
 import type { Inventory } from '../../core/audit/types';
 import { type Catalog, defaultCatalog } from '../../core/catalog';
-import { createRunner } from '../../core/run/runner';
 import { LOCAL_ALLOWED_TARGET_CIDRS } from '../../core/safety';
 import { InputError, intOption, parseCommandArgs } from '../args';
 import type { Io } from '../output';
@@ -64,92 +62,35 @@ export async function serveCommand(
 
   // Loaded here only: the other commands never start the store or load the DynamoDB client.
   /* eslint-disable @typescript-eslint/no-require-imports */
-  const { startDynalite } = require('../../aws/dynalite') as typeof import('../../aws/dynalite');
-  const { DynamoResultStore } = require('../../aws/dynamo-store') as typeof import('../../aws/dynamo-store');
-  const { isLoopbackHost, startLocalServer } =
-    require('../../local/server') as typeof import('../../local/server');
-  const { localSchedules, startScheduler } =
-    require('../../local/scheduler') as typeof import('../../local/scheduler');
-  const { DynamoIdempotencyCache } =
-    require('../../aws/dynamo-idempotency') as typeof import('../../aws/dynamo-idempotency');
-  const { DynamoAgentJobStore } =
-    require('../../aws/dynamo-agent-jobs') as typeof import('../../aws/dynamo-agent-jobs');
+  const { LocalServiceListenError, startLocalService } =
+    require('../../local/service') as typeof import('../../local/service');
   /* eslint-enable @typescript-eslint/no-require-imports */
-
-  mkdirSync(dataDir, { recursive: true });
-  // A folder in use or damaged is a StoreError naming it (one line, exit 2), and nothing is left running.
-  const db = await startDynalite({ path: join(dataDir, 'store') });
-  const store = new DynamoResultStore(db.client, { tableName: db.tableName });
   const allowedTargetCidrs = values.allow ?? LOCAL_ALLOWED_TARGET_CIDRS;
-  // On-prem vantages' jobs wait in the store for `preflight agent`, which polls the /agents/… routes.
-  const agentJobs = new DynamoAgentJobStore(db.client, { tableName: db.tableName });
-  const stopping = new AbortController();
-  const runner = createRunner({
-    store,
-    catalog,
-    probeFrom: 'here',
-    // Every run, scheduled ones included, is vetted against today's --allow right before it connects.
-    policy: { mode: 'local', allowedTargetCidrs },
-    agentJobs,
-    ...(inventory ? { inventoryFor: async () => inventory } : {}),
-    events: {
-      emit: async (detailType, detail) => {
-        io.stderr.write(`event: ${detailType} ${JSON.stringify(detail)}\n`);
-      },
-    },
-  });
-  // This process owns the data folder: any run still open in it was left by a process that died. A run that
-  // cannot be read (a damaged record) is left as it is: the service still starts and serves the rest.
-  let recovered = 0;
+  let service: Awaited<ReturnType<typeof startLocalService>>;
   try {
-    recovered = await runner.recoverStale(new Date());
-  } catch (err) {
-    io.stderr.write(
-      `warning: could not close the unfinished runs of an earlier process (${(err as Error).message}); the data folder ${dataDir} may be damaged\n`,
-    );
-  }
-  const scheduler = startScheduler({
-    store,
-    starter: runner,
-    log: (message) => io.stderr.write(`scheduler: ${message}\n`),
-  });
-  let server: Awaited<ReturnType<typeof startLocalServer>>;
-  try {
-    server = await startLocalServer({
+    service = await startLocalService({
       port,
       host: values.host,
-      store,
+      dataDir,
       catalog,
-      starter: runner,
-      schedules: localSchedules(scheduler),
-      idempotency: new DynamoIdempotencyCache(db.client, { tableName: db.tableName }),
       allowedTargetCidrs,
-      agents: { jobs: agentJobs, stopping: stopping.signal },
+      ...(inventory ? { inventory } : {}),
+      log: (line) => io.stderr.write(`${line}\n`),
     });
   } catch (err) {
-    await scheduler.stop();
-    await runner.shutdown(0);
-    await db.close();
-    const code = (err as { code?: string }).code;
-    if (code === 'EADDRINUSE') {
-      throw new InputError(
-        `port ${port} on ${values.host} is already in use (another preflight serve?): stop it, or choose another with --port N (0 picks a free one)`,
-      );
-    }
-    if (code === 'EADDRNOTAVAIL' || code === 'EACCES') {
-      throw new InputError(`cannot listen on ${values.host}:${port} (${code}): check --host and --port`);
-    }
+    if (err instanceof LocalServiceListenError) throw new InputError(err.message);
     throw err;
   }
-  if (!isLoopbackHost(values.host)) {
+  const { recovered } = service;
+  if (!service.loopbackOnly) {
     io.stderr.write(
-      `WARNING: --host ${values.host} is not loopback: anyone who can reach ${server.url} can make this machine ` +
+      `WARNING: --host ${values.host} is not loopback: anyone who can reach ${service.url} can make this machine ` +
         `probe ${allowedTargetCidrs.join(', ')} (the API has no authentication locally). Use --host 127.0.0.1 ` +
         `unless this network is yours alone.\n`,
     );
   }
   io.stdout.write(
-    `preflight service on ${server.url} (data in ${dataDir}${recovered ? `; closed ${recovered} unfinished run(s) of an earlier process` : ''})\n`,
+    `preflight service on ${service.url} (data in ${dataDir}${recovered ? `; closed ${recovered} unfinished run(s) of an earlier process` : ''})\n`,
   );
 
   await new Promise<void>((done) => {
@@ -163,11 +104,7 @@ export async function serveCommand(
     signal?.addEventListener('abort', stop, { once: true });
   });
   io.stdout.write('stopping: finishing running checks…\n');
-  stopping.abort();
-  await scheduler.stop();
-  await server.close();
-  await runner.shutdown(GRACE_MS);
-  await db.close();
+  await service.stop(GRACE_MS);
   io.stdout.write('stopped\n');
   return 0;
 }

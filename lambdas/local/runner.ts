@@ -3,12 +3,12 @@
  * way the state machine runs them as Lambdas in AWS. A run that fails halfway keeps what it has and ends
  * `partial` or `failed` with the reason; nothing is left `running`.
  */
-import type { Inventory } from '../audit/types';
-import type { Catalog } from '../catalog';
-import type { Environment } from '../environment';
-import type { probe } from '../probe';
-import { LOCAL_ALLOWED_TARGET_CIDRS, type Resolver, type TargetPolicy } from '../target-policy';
-import { type CheckRun, queuedRun, type ResultStore, type Trigger } from '../store';
+import type { Inventory } from '../core/audit/types';
+import type { Catalog } from '../core/catalog';
+import type { Environment } from '../core/environment';
+import type { probe } from '../core/probe';
+import { LOCAL_ALLOWED_TARGET_CIDRS, type Resolver, type TargetPolicy } from '../core/target-policy';
+import { type CheckRun, queuedRun, type ResultStore, type Trigger } from '../core/store';
 import {
   auditStep,
   type AuditStepOutput,
@@ -19,10 +19,10 @@ import {
   finishStep,
   probeStep,
   SHUTDOWN_REASON,
-} from './steps';
-import type { Resolve } from '../audit/plan-audit';
-import { type AgentJobStore, awaitAgentJob, noAgentReason } from '../agent/jobs';
-import { agentTargets } from '../plan';
+} from '../core/run/steps';
+import type { Resolve } from '../core/audit/plan-audit';
+import { type AgentJobStore, awaitAgentJob, noAgentReason } from '../core/agent/jobs';
+import { agentTargets } from '../core/plan';
 
 /** Options of {@link createRunner}. */
 export interface RunnerOptions {
@@ -91,7 +91,7 @@ export class RunnerStoppedError extends Error {
 }
 
 /** The reason a run closed by {@link Runner.shutdown} carries. */
-export { SHUTDOWN_REASON } from './steps';
+export { SHUTDOWN_REASON } from '../core/run/steps';
 /** The reason a run closed by {@link Runner.recoverStale} carries. */
 export const STALE_REASON =
   'the process running it stopped before it finished; closed when the service restarted (run the check again)';
