@@ -1,16 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Environment } from '../../core/environment';
-import type { CheckRun, FindingRecord } from '../../core/store';
+import { type ExitOptions, exitCodeOf, readiness } from '../../core/finding/readiness';
+import { type CheckRun, type FindingRecord, isClosed } from '../../core/store';
 import { ApiError, callApi, problemMessage } from '../api-client';
-import { formatMs, type Io, type Paint, painter, ProgressLine, table } from '../output';
-
-/** Verdicts that mean the flow works or cannot be judged from the VPC; anything else fails the check. */
-// A warn (open, but answered by something unexpected) does not block, as in the local check and the reports.
-const OK_VERDICTS = new Set(['pass', 'warn', 'audited-only', 'not-checkable']);
-const CLOSED = new Set(['succeeded', 'failed', 'partial']);
-
-const colourOf = (verdict: string): Parameters<Paint>[0] =>
-  verdict === 'pass' ? 'green' : verdict === 'audited-only' || verdict === 'not-checkable' ? 'grey' : 'red';
+import { renderCheck, sortFindings } from '../check-output';
+import { formatMs, type Io, painter, ProgressLine } from '../output';
 
 /** Every finding of a run, following the API's cursors. */
 async function allFindings(api: string, checkId: string, env: NodeJS.ProcessEnv): Promise<FindingRecord[]> {
@@ -28,13 +22,14 @@ async function allFindings(api: string, checkId: string, env: NodeJS.ProcessEnv)
 
 /**
  * `preflight check --api URL`: starts the check in the service, waits for it, prints its verdicts.
- * Exit status as for a local check: 0 when every required flow passes, 1 otherwise.
+ * Exit status as for a local check (the one readiness function): 0 only for GO, or INCOMPLETE when accepted.
  */
 export async function checkThroughApi(
   api: string,
   environment: Environment,
   io: Io,
   json: boolean,
+  exit: ExitOptions = {},
 ): Promise<number> {
   const started = await callApi(api, 'POST', '/checks', {
     body: { environment },
@@ -42,11 +37,25 @@ export async function checkThroughApi(
     env: io.env,
   });
   if (started.status !== 202) throw new ApiError(`the service refused the check: ${problemMessage(started)}`);
-  const checkId: string = started.body.checkId;
+  return followCheck(api, started.body as CheckRun, io, json, exit);
+}
+
+/**
+ * Waits for a run of the service to close, then prints it with the one check renderer and returns the exit
+ * status of its readiness.
+ */
+export async function followCheck(
+  api: string,
+  started: CheckRun,
+  io: Io,
+  json: boolean,
+  exit: ExitOptions = {},
+): Promise<number> {
+  const checkId = started.checkId;
   const progress = new ProgressLine(io.stderr, 0, 250);
   const began = Date.now();
-  let run: CheckRun = started.body;
-  while (!CLOSED.has(run.status)) {
+  let run: CheckRun = started;
+  while (!isClosed(run.status)) {
     progress.update(`check ${checkId}: ${run.status} · ${formatMs(Date.now() - began)}`);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const reply = await callApi(api, 'GET', `/checks/${checkId}?limit=1`, { env: io.env });
@@ -55,37 +64,25 @@ export async function checkThroughApi(
   }
   progress.done();
   const findings = await allFindings(api, checkId, io.env);
-  const failing = findings.filter((f) => !OK_VERDICTS.has(f.verdict) && !f.optional);
-  const go = run.status !== 'failed' && failing.length === 0;
+  const ready = readiness(run, findings);
 
   if (json) {
-    io.stdout.write(`${JSON.stringify({ ...run, findings, go }, null, 2)}\n`);
+    io.stdout.write(
+      `${JSON.stringify({ ...run, readiness: ready, go: ready.decision === 'GO', findings: sortFindings(findings) }, null, 2)}\n`,
+    );
   } else {
     const paint = painter(io.stdout, io.env);
-    const rows = [
-      ['VERDICT', 'FROM', 'TO', 'PORTS', 'CAUSE'].map((h) => paint('bold', h)),
-      ...findings.map((f) => [
-        paint(colourOf(f.verdict), f.verdict) + (f.optional ? paint('grey', ' (optional)') : ''),
-        f.source,
-        f.destination,
-        `${f.ports}/${f.protocol}`,
-        f.verdict === 'pass' ? '' : f.cause,
-      ]),
-    ];
-    const counts = Object.entries(run.counts ?? {})
-      .map(([verdict, n]) => `${n} ${verdict}`)
-      .join(', ');
     io.stdout.write(
-      `${paint('bold', `Check ${checkId} of ${run.environmentName}`)}: ${run.status}${run.reason ? ` (${run.reason})` : ''}\n\n` +
-        `${table(rows, '  ')}\n\n${counts}\n` +
-        (go
-          ? paint('green', 'GO: every required flow passes or is audited only')
-          : paint(
-              'red',
-              `NO-GO: ${failing.length} required flow${failing.length === 1 ? '' : 's'} failing`,
-            )) +
-        '\n',
+      renderCheck(
+        [
+          `${paint('bold', `Check ${checkId} of ${run.environmentName}`)}: ${run.status}${run.reason ? ` (${run.reason})` : ''}`,
+        ],
+        findings,
+        ready,
+        [],
+        paint,
+      ),
     );
   }
-  return go ? 0 : 1;
+  return exitCodeOf(ready.decision, exit);
 }

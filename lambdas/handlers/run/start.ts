@@ -62,7 +62,7 @@ export async function start(
   const now = deps.now ?? (() => new Date());
   const created: CheckRun = input.checkId
     ? await deps.store.getRun(input.checkId)
-    : await deps.store.createRun(queuedRun(environment.name, input.trigger, now()));
+    : await deps.store.createRun(queuedRun(environment.name, input.trigger, now(), environment.profiles));
   try {
     // The execution is named after the run, so a run of the API path that is running already was taken by an
     // earlier attempt of this very step (a Lambda retry after a lost answer): plan it again rather than fail it.
