@@ -290,15 +290,24 @@ describe('preflight check', () => {
     expect(code).toBe(1);
     const out = JSON.parse(stdout);
     const verdictOf = (req: string) =>
-      out.flows.find((f: { requirements: string[] }) => f.requirements.includes(req));
-    expect(verdictOf('custom:web')).toMatchObject({ verdict: 'pass', probed: { open: String(v6.port) } });
-    expect(verdictOf('custom:gone').verdict).toBe('fail');
+      out.findings.find((f: { requirements: string[] }) => f.requirements.includes(req));
+    expect(verdictOf('custom:web')).toMatchObject({
+      verdict: 'pass',
+      detail: { sourceVantage: 'here', probe: { ports: { open: String(v6.port) } } },
+    });
+    expect(verdictOf('custom:gone').verdict).toBe('refused');
     expect(verdictOf('custom:gone').cause).toBe(
       `${closed4} closed (ECONNREFUSED): refused: the host was reached but nothing listens there (is the service running?)`,
     );
-    expect(verdictOf('rm-os-data-transfer')).toMatchObject({ verdict: 'audit-only' });
+    // The local check audits nothing, and says so: the flows only an audit could judge are not verified.
+    expect(verdictOf('rm-os-data-transfer')).toMatchObject({
+      verdict: 'not-audited',
+      detail: { audit: { skipped: expect.stringMatching(/^the local check does not audit AWS/) } },
+    });
     expect(verdictOf('rm-os-linux-ssh')).toMatchObject({ verdict: 'not-checkable' });
-    expect(out.summary.go).toBe(false);
+    expect(out.readiness.decision).toBe('NO-GO');
+    expect(out.readiness.failing.map((f: { verdict: string }) => f.verdict)).toContain('refused');
+    expect(out.go).toBe(false);
   });
 
   it('exits 0 with --exit-zero and prints a NO-GO line in text', async () => {
@@ -314,7 +323,7 @@ describe('preflight check', () => {
     // Assert
     expect(code).toBe(0);
     expect(stdout).toMatch(/^Check of local-demo from this machine/);
-    expect(stdout).toMatch(/\n(GO|NO-GO): /);
+    expect(stdout).toMatch(/\n(GO|NO-GO|INCOMPLETE): /);
   });
 });
 

@@ -169,7 +169,9 @@ export function combineFlow(
     if (status === 'allowed') return finding('audited-only', `AWS allows it (audited only: ${flow.why})`);
     const problems = auditProblems(audits);
     const why = outcome.skipped ?? (problems.length > 0 ? problems.join('; ') : 'no audit result');
-    return finding('not-audited', `not probed and not audited: ${why} (${flow.why})`);
+    // The plan's `why` says how the flow would be audited; only its first clause (why it is not probed) holds here.
+    const notProbed = flow.why.split(':')[0] ?? flow.why;
+    return finding('not-audited', `not probed (${notProbed}) and not audited: ${why}`);
   }
 
   if (probe.results === undefined) {
