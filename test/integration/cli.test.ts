@@ -310,6 +310,32 @@ describe('preflight check', () => {
     expect(out.go).toBe(false);
   });
 
+  it('calls examples/livedata.json INCOMPLETE, lists how to verify each required flow, and exits 1 unless accepted', async () => {
+    // Act: nothing of this environment can be probed or audited from here.
+    const json = await runCli(['check', '--config', 'examples/livedata.json', '--json']);
+    const text = await runCli(['check', '--config', 'examples/livedata.json']);
+    const accepted = await runCli(['check', '--config', 'examples/livedata.json', '--accept-incomplete']);
+
+    // Assert
+    expect(json.code).toBe(1);
+    const out = JSON.parse(json.stdout);
+    expect(out.go).toBe(false);
+    expect(out.readiness).toMatchObject({ decision: 'INCOMPLETE', failing: [] });
+    expect(out.readiness.counts).toMatchObject({ pass: 0, fail: 0, notVerified: 6 });
+    expect(out.readiness.notVerified).toHaveLength(5);
+    for (const f of out.readiness.notVerified) expect(f.next).toMatch(/preflight agent/);
+    // The local check audits nothing, and no row claims it did.
+    for (const f of out.findings) expect(f.cause).not.toMatch(/audited against/);
+    expect(text.stdout).not.toMatch(/audited against/);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/\nNOT VERIFIED: 5 required flows not verified live; how to verify each:\n/);
+    expect(text.stdout).toMatch(
+      /\nINCOMPLETE: nothing required fails, but 5 required flows not verified live/,
+    );
+    expect(text.stdout).not.toMatch(/\nGO/);
+    expect(accepted.code).toBe(0);
+  });
+
   it('exits 0 with --exit-zero and prints a NO-GO line in text', async () => {
     // Act
     const { code, stdout } = await runCli([
