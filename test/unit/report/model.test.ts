@@ -192,6 +192,19 @@ describe('buildReport', () => {
     });
   });
 
+  it("counts only the run's own profiles when the run records them (an inline environment is stored nowhere else)", async () => {
+    // Arrange: the run of an inline environment with profile rivermeadow-os, as the service now records it.
+    const run = waveRun({ profiles: ['rivermeadow-os'] });
+    const findings = await waveFindings(run, { audit: false });
+
+    // Act
+    const report = buildReport(run, findings, catalog);
+
+    // Assert: no row for a profile the environment does not use; the rows add up to the flows.
+    expect(report.profiles.map((p) => p.id)).toEqual(['rivermeadow-os', CUSTOM_PROFILE]);
+    expect(report.profiles.reduce((n, p) => n + p.total, 0)).toBe(report.totals.total);
+  });
+
   it('keeps what it cannot classify visible: unknown verdicts block, unknown requirements get their own group', async () => {
     // Arrange
     const run = waveRun();

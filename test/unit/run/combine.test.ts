@@ -11,6 +11,7 @@ import {
   describeAwsBlock,
 } from '../../../lambdas/core/run/combine';
 import type { ServiceIdentity } from '../../../lambdas/core/identify';
+import { findingDetailSchema } from '../../../lambdas/core/finding/detail';
 import { findingRecordSchema } from '../../../lambdas/core/store';
 
 const probedFlow: Flow = {
@@ -388,6 +389,17 @@ describe('combineFlow', () => {
     const f = combineFlow(probedFlow, probed('filtered'), [audit(probedFlow, naclAndRoutePartial)], audited);
     // Assert
     expect(JSON.parse(JSON.stringify(f.detail))).toEqual(f.detail);
+  });
+
+  it('types the detail: the vantages at the ends are fields, and the store schema reads it back unchanged', () => {
+    // Act
+    const f = combineFlow(probedFlow, probed('filtered'), [audit(probedFlow, naclAndRoutePartial)], audited);
+    // Assert
+    expect(f.detail.sourceVantage).toBe(
+      probedFlow.source.kind === 'vantage' ? probedFlow.source.vantage : '?',
+    );
+    expect(f.detail.destinationVantage).toBeUndefined();
+    expect(findingDetailSchema.parse(f.detail)).toEqual(f.detail);
   });
 });
 
