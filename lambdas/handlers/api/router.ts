@@ -440,8 +440,12 @@ async function getCheck(ctx: Context): Promise<ApiResponse> {
   const page = pageOptions(ctx);
   const run = await ctx.deps.store.getRun(checkId);
   const findings = await ctx.deps.store.listFindings(checkId, page);
-  // A closed run's readiness from every finding (with the flows to verify listed); an open one's from its counts.
-  const ready = isClosed(run.status) ? readiness(run, await allFindings(ctx, checkId)) : runReadiness(run);
+  // A closed run's readiness from every finding (with the flows to verify listed), on its first page; an open
+  // run's, and later pages', from its counts (the same function, without reading every finding again).
+  const ready =
+    isClosed(run.status) && page.cursor === undefined
+      ? readiness(run, await allFindings(ctx, checkId))
+      : runReadiness(run);
   return json(200, {
     ...run,
     readiness: ready,
