@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Environment } from '../../core/environment';
 import { type ExitOptions, exitCodeOf, readiness } from '../../core/finding/readiness';
-import { type CheckRun, type FindingRecord, isClosed } from '../../core/store';
+import type { CheckRun, FindingRecord } from '../../core/store';
 import { ApiError, callApi, problemMessage } from '../api-client';
 import { renderCheck, sortFindings } from '../check-output';
-import { formatMs, type Io, painter, ProgressLine } from '../output';
+import { type Io, painter } from '../output';
+import { DEFAULT_WAIT_SECONDS, describeOpenRun, STILL_OPEN_EXIT, waitForRun } from './check-wait';
 
 /** Every finding of a run, following the API's cursors. */
 async function allFindings(api: string, checkId: string, env: NodeJS.ProcessEnv): Promise<FindingRecord[]> {
@@ -21,14 +22,17 @@ async function allFindings(api: string, checkId: string, env: NodeJS.ProcessEnv)
 }
 
 /**
- * `preflight check --api URL`: starts the check in the service, waits for it, prints its verdicts.
- * Exit status as for a local check (the one readiness function): 0 only for GO, or INCOMPLETE when accepted.
+ * `preflight check --api URL`: starts the check in the service, waits for it (at most `waitSeconds`), prints it
+ * with the one check renderer. Exit status from the one readiness function, as for a local check: 0 only for GO
+ * (or INCOMPLETE when accepted), 1 otherwise; 3 when the run was still open after the wait (where it stands is
+ * printed instead).
  */
 export async function checkThroughApi(
   api: string,
   environment: Environment,
   io: Io,
   json: boolean,
+  waitSeconds: number = DEFAULT_WAIT_SECONDS,
   exit: ExitOptions = {},
 ): Promise<number> {
   const started = await callApi(api, 'POST', '/checks', {
@@ -37,12 +41,13 @@ export async function checkThroughApi(
     env: io.env,
   });
   if (started.status !== 202) throw new ApiError(`the service refused the check: ${problemMessage(started)}`);
-  return followCheck(api, started.body as CheckRun, io, json, exit);
+  const checkId: string = started.body.checkId;
+  return followCheck(api, { ...started.body, checkId } as CheckRun, io, json, exit, waitSeconds);
 }
 
 /**
- * Waits for a run of the service to close, then prints it with the one check renderer and returns the exit
- * status of its readiness.
+ * Waits for a run of the service to close (at most `waitSeconds`), then prints it with the one check renderer
+ * and returns the exit status of its readiness.
  */
 export async function followCheck(
   api: string,
@@ -50,19 +55,22 @@ export async function followCheck(
   io: Io,
   json: boolean,
   exit: ExitOptions = {},
+  waitSeconds: number = DEFAULT_WAIT_SECONDS,
 ): Promise<number> {
   const checkId = started.checkId;
-  const progress = new ProgressLine(io.stderr, 0, 250);
-  const began = Date.now();
-  let run: CheckRun = started;
-  while (!isClosed(run.status)) {
-    progress.update(`check ${checkId}: ${run.status} · ${formatMs(Date.now() - began)}`);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const reply = await callApi(api, 'GET', `/checks/${checkId}?limit=1`, { env: io.env });
-    if (reply.status !== 200) throw new ApiError(`reading check ${checkId}: ${problemMessage(reply)}`);
-    run = reply.body;
+  const waitMs = waitSeconds * 1000;
+  const waited = await waitForRun(api, started, io, waitMs);
+  if (!waited.closed) {
+    if (json) {
+      const { findingsRecorded } = waited;
+      io.stdout.write(
+        `${JSON.stringify({ ...waited.run, go: false, stillOpen: { waitedSeconds: waitSeconds, findingsRecorded } }, null, 2)}\n`,
+      );
+    }
+    io.stderr.write(`preflight check: ${describeOpenRun(api, waited, waitMs)}\n`);
+    return STILL_OPEN_EXIT;
   }
-  progress.done();
+  const run = waited.run;
   const findings = await allFindings(api, checkId, io.env);
   const ready = readiness(run, findings);
 

@@ -7,6 +7,7 @@ import { combineFlow } from '../../core/run/combine';
 import { intOption, parseCommandArgs, UsageError } from '../args';
 import { renderCheck, sortFindings } from '../check-output';
 import { checkThroughApi } from './check-api';
+import { DEFAULT_WAIT_SECONDS } from './check-wait';
 import { identifyOption } from './probe';
 import { readEnvironmentFile } from '../env-file';
 import { formatMs, interruptSignal, type Io, painter, ProgressLine } from '../output';
@@ -15,8 +16,8 @@ import { formatMs, interruptSignal, type Io, painter, ProgressLine } from '../ou
 export const LOCAL_AUDIT_SKIPPED =
   'the local check does not audit AWS (audit with `preflight audit --config FILE --inventory DIR`, or run the check in the service)';
 
-export const checkHelp = `Usage: preflight check --config FILE [--timeout MS] [--concurrency N] [--api URL] [--json]
-                       [--accept-incomplete] [--exit-zero] [--service PORT:KIND …] [--no-identify]
+export const checkHelp = `Usage: preflight check --config FILE [--timeout MS] [--concurrency N] [--api URL [--wait SECONDS]]
+                       [--json] [--accept-incomplete] [--exit-zero] [--service PORT:KIND …] [--no-identify]
 
 Runs a check of an environment from this machine: plans its flows, probes every flow that can be
 probed live, and gives each flow a verdict with its cause, from the one verdict table (\`preflight
@@ -32,11 +33,14 @@ are not applied here. (Checks from inside the VPC run through the service.)
 With --api URL the check runs in the preflight service instead (\`preflight serve\`, or the API
 deployed in your VPC, where each vantage probes from its own subnets): it is stored there, and this
 command waits for it and prints its verdicts. Requests to a deployed API are signed with SigV4 from
-the standard AWS credential chain.
+the standard AWS credential chain. It waits at most --wait seconds: a run still open by then is
+left to the service (which closes every run, whatever happens), and the command says where it
+stands (status, time running, findings recorded so far) and exits 3.
 
 Options:
   --config FILE      the environment file (see examples/)
   --api URL          run the check in the service at URL (e.g. http://127.0.0.1:8787)
+  --wait SECONDS     with --api: wait at most this long for the run, 1-86400 (default: ${DEFAULT_WAIT_SECONDS})
   --timeout MS       ceiling for one probe attempt (default: the file's probe.timeoutMs, 3000)
   --concurrency N    sockets in flight at once, 1-512 (default: the file's probe.concurrency, 256)
   --service PORT:KIND
@@ -52,7 +56,8 @@ Readiness (README "Verdicts and readiness"): GO when every required flow was ver
 passes or warns; NO-GO when a required flow fails; INCOMPLETE when nothing required fails but
 required flows were not verified live (each is listed with how to verify it).
 Exit status: 0 only for GO (and for INCOMPLETE with --accept-incomplete), 1 otherwise, 2 for usage or
-input errors. A warn does not stop GO: the network path works; it is listed for someone to look at.
+input errors, 3 when the run in the service was still open after --wait (--exit-zero does not change
+it). A warn does not stop GO: the network path works; it is listed for someone to look at.
 
 Example:
   preflight check --config examples/localhost.yaml`;
@@ -67,12 +72,16 @@ export async function checkCommand(argv: string[], io: Io, injected?: Catalog): 
     'exit-zero': { type: 'boolean', default: false },
     'accept-incomplete': { type: 'boolean', default: false },
     api: { type: 'string' },
+    wait: { type: 'string' },
     service: { type: 'string', multiple: true },
     'no-identify': { type: 'boolean', default: false },
   });
   const catalog = injected ?? defaultCatalog();
   if (values.config === undefined) throw new UsageError('--config FILE is required', 'check');
   const env = readEnvironmentFile(values.config, io.cwd, catalog);
+  if (values.wait !== undefined && values.api === undefined) {
+    throw new UsageError('--wait applies to checks in the service (--api URL)', 'check');
+  }
   if (values.api !== undefined) {
     if (
       values.timeout !== undefined ||
@@ -85,7 +94,8 @@ export async function checkCommand(argv: string[], io: Io, injected?: Catalog): 
         'check',
       );
     }
-    const code = await checkThroughApi(values.api, env, io, values.json, {
+    const wait = intOption('check', 'wait', values.wait, 1, 86_400, 'seconds') ?? DEFAULT_WAIT_SECONDS;
+    const code = await checkThroughApi(values.api, env, io, values.json, wait, {
       acceptIncomplete: values['accept-incomplete'],
     });
     return values['exit-zero'] && code === 1 ? 0 : code;

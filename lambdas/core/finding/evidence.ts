@@ -55,7 +55,7 @@ export function describeDecision(d: DecidedBy): string {
     }
     case 'route':
       return (
-        `route table ${d.routeTableId}${d.mainTable ? ' (main)' : ''}: ${d.destination}` +
+        `${d.via ? `(through ${d.via}) ` : ''}route table ${d.routeTableId}${d.mainTable ? ' (main)' : ''}: ${d.destination}` +
         `${d.target ? ` via ${d.target}` : ''} ${d.effect}${d.reason ? ` (${d.reason})` : ''}`
       );
   }

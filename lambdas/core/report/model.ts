@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { Catalog } from '../catalog';
+import { changeSetOfDetails, changeSetSchema } from '../finding/change-set';
 import type { FindingDetail } from '../finding/detail';
 import { describePortService } from '../finding/evidence';
 import { readiness, readinessSchema } from '../finding/readiness';
@@ -143,6 +144,8 @@ export const reportSchema = z
     vantages: z.array(tallySchema.extend({ vantage: z.string() }).strict()),
     /** Every flow, the worst first. */
     flows: z.array(reportFlowSchema),
+    /** Every fix of the run merged into one set to apply (see lambdas/core/finding/change-set.ts). */
+    changeSet: changeSetSchema,
   })
   .strict();
 export type Report = z.infer<typeof reportSchema>;
@@ -383,6 +386,7 @@ export function buildReport(
     profiles,
     vantages,
     flows,
+    changeSet: changeSetOfDetails(findings.map((f) => f.detail)),
   };
 }
 

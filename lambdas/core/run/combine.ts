@@ -2,6 +2,7 @@
  * The combined verdict of a flow: what the live probe saw and what the static audit of the AWS side says,
  * turned into one verdict with a cause a person can act on. Pure functions, no I/O.
  */
+import { describeNotEvaluated } from '../audit/not-evaluated';
 import type { FlowAudit } from '../audit/plan-audit';
 import type { AuditStatus } from '../audit/types';
 import type { FindingDetail, RemediationDetail } from '../finding/detail';
@@ -31,9 +32,8 @@ export type ProbeOutcome =
   | { readonly results: ReadonlyMap<string, ProbeResult> }
   | { readonly results?: undefined; readonly problem: string };
 
-// Hook for the audit's `not-audited` status (a layer missing from the inventory): when AuditStatus gains it, this
-// Record stops compiling; rank it below `allowed` and make combineFlow give the flow `not-audited` (never a fix).
-const STATUS_RANK: Record<AuditStatus, number> = { allowed: 0, partial: 1, blocked: 2 };
+// Not audited ranks above allowed (nothing verified it) and below what is seen to drop the flow.
+const STATUS_RANK: Record<AuditStatus, number> = { allowed: 0, 'not-audited': 1, partial: 2, blocked: 3 };
 
 /** The worst status of a flow's audits; undefined when none has a result. */
 export function auditStatusOf(audits: readonly FlowAudit[]): AuditStatus | undefined {
@@ -65,16 +65,27 @@ export function describeAwsBlock(audits: readonly FlowAudit[]): string {
     for (const d of r.decidedBy) {
       if (d.effect === 'denies') parts.push(`${describeDecision(d)} on ${where}`);
     }
-    if (r.unknown.length > 0) parts.push(`the inventory lacks ${r.unknown.join(', ')}`);
+    if ((r.notEvaluated ?? []).length > 0) parts.push(describeNotEvaluated(r.notEvaluated ?? []));
+    else if (r.unknown.length > 0) parts.push(`the inventory lacks ${r.unknown.join(', ')}`);
     if (parts.length === 0 && r.missing.length > 0)
       parts.push(`${where} does not allow ${describeMissing(r.missing)}`);
   }
   return [...new Set(parts)].join('; ');
 }
 
-/** Problems of audits that could not be made (an unresolvable host, no Security Groups…). */
+/** Problems of audits that could not be made (an unresolvable host, no Security Groups, a missing export…). */
 function auditProblems(audits: readonly FlowAudit[]): string[] {
-  return [...new Set(audits.flatMap((a) => (a.problem !== undefined ? [a.problem] : [])))];
+  return [
+    ...new Set(
+      audits.flatMap((a) =>
+        a.problem !== undefined
+          ? [a.problem]
+          : a.result?.status === 'not-audited'
+            ? [describeNotEvaluated(a.result.notEvaluated ?? [])]
+            : [],
+      ),
+    ),
+  ];
 }
 
 /** Removes `undefined` members so that the detail is plain JSON (as the store keeps it). */
@@ -95,7 +106,10 @@ function auditDetail(audits: readonly FlowAudit[], outcome: AuditOutcome): Findi
       rules: (a.result?.decidedBy ?? []).map(describeDecision),
       ...(a.result && a.result.missing.length > 0 ? { missing: describeMissing(a.result.missing) } : {}),
       unknown: [...(a.result?.unknown ?? [])],
-      problem: a.problem,
+      // A not-audited end names what the inventory lacks and the export that would bring it.
+      problem:
+        a.problem ??
+        (a.result?.status === 'not-audited' ? describeNotEvaluated(a.result.notEvaluated ?? []) : undefined),
     })),
   };
 }
@@ -137,7 +151,7 @@ export function combineFlow(
   };
   const status = auditStatusOf(audits);
   const remediation = audits.flatMap((a) =>
-    a.remediation && a.result && a.result.status !== 'allowed'
+    a.remediation && a.result && a.result.status !== 'allowed' && a.result.status !== 'not-audited'
       ? [{ vantage: a.vantage, subnetId: a.subnetId, ...a.remediation }]
       : [],
   );

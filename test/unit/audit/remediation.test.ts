@@ -1,5 +1,10 @@
 import { onPremFirewallRequest, remediate } from '../../../lambdas/core/audit/remediation';
-import type { AuditRequirement, AuditResult, NetworkAcl } from '../../../lambdas/core/audit/types';
+import type {
+  AuditRequirement,
+  AuditResult,
+  NetworkAcl,
+  RouteTable,
+} from '../../../lambdas/core/audit/types';
 
 const requirement: AuditRequirement = {
   direction: 'egress',
@@ -77,9 +82,15 @@ describe('remediation', () => {
       `aws ec2 authorize-security-group-egress --group-id sg-0123456789abcdef0 --ip-permissions '${JSON.stringify(fix.securityGroup?.permissions)}'`,
     ]);
     expect(fix.securityGroup?.cloudFormation.match(/Type: AWS::EC2::SecurityGroupEgress/g)).toHaveLength(3);
-    expect(fix.securityGroup?.cloudFormation).toContain('DestinationCidrIpv6: fd00:10::/64');
+    // AWS::EC2::SecurityGroupEgress names its peer CidrIpv6, as the ingress resource does.
+    expect(fix.securityGroup?.cloudFormation).toContain('CidrIpv6: fd00:10::/64');
+    expect(fix.securityGroup?.cloudFormation).not.toContain('DestinationCidr');
+    // An imported group takes egress rules only when CDK is told it does not allow all outbound traffic.
     expect(fix.securityGroup?.cdk).toContain(
-      "sg.addEgressRule(ec2.Peer.ipv4('10.10.0.0/17'), ec2.Port.tcpRange(8005, 8010), ",
+      "ec2.SecurityGroup.fromSecurityGroupId(this, 'Preflightsg0123456789abcdef0', 'sg-0123456789abcdef0', { allowAllOutbound: false, mutable: true });",
+    );
+    expect(fix.securityGroup?.cdk).toContain(
+      "sg0123456789abcdef0.addEgressRule(ec2.Peer.ipv4('10.10.0.0/17'), ec2.Port.tcpRange(8005, 8010), ",
     );
     expect(fix.networkAcl).toBeUndefined();
     expect(fix.routes).toBeUndefined();
@@ -172,7 +183,7 @@ describe('remediation', () => {
     expect(fix.networkAcl?.entries.map((e) => e.RuleNumber)).toEqual([120, 130]);
   });
 
-  it('warns when no rule number is free before the deny', () => {
+  it('says when no rule number is free before the deny, and invents none', () => {
     // Arrange
     const crowded: NetworkAcl = {
       NetworkAclId: 'acl-0123456789abcdef0',
@@ -199,12 +210,15 @@ describe('remediation', () => {
     const fix = remediate(r, vantage, requirement, { vantageCidrs: [], label: 'x', networkAcl: crowded });
     // Assert
     expect(fix.networkAcl?.warning).toBe(
-      'no free rule number before rule 2 in acl-0123456789abcdef0: renumber its outbound rules to make room',
+      'no free rule number before rule 2 in acl-0123456789abcdef0 for outbound allow tcp port 8000-8010 to ' +
+        '10.10.0.0/16: renumber its outbound rules to make room, then add the entry ahead of rule 2',
     );
+    expect(fix.networkAcl?.entries).toEqual([]);
+    expect(fix.networkAcl?.awsCli).toEqual([]);
   });
 
-  it('asks for a route where addresses have none', () => {
-    // Arrange
+  it('asks which gateway to use, in words and with no command, when the table shows no way', () => {
+    // Arrange: the table is not known, so nothing can be inferred.
     const r = result({
       routes: {
         routeTableId: 'rtb-0123456789abcdef0',
@@ -215,9 +229,97 @@ describe('remediation', () => {
     const fix = remediate(r, vantage, requirement, { vantageCidrs: [], label: 'x' });
     // Assert
     expect(fix.routes?.cidrs).toEqual(['10.10.0.0/16']);
-    expect(fix.routes?.awsCli[0]).toMatch(
-      /^aws ec2 create-route --route-table-id rtb-0123456789abcdef0 --destination-cidr-block 10\.10\.0\.0\/16 /,
-    );
+    expect(fix.routes?.awsCli).toEqual([]);
+    expect(fix.routes?.questions).toEqual([
+      { action: 'create', routeTableId: 'rtb-0123456789abcdef0', destination: '10.10.0.0/16' },
+    ]);
+    expect(fix.routes?.note).toMatch(/^Which gateway reaches 10\.10\.0\.0\/16 from rtb-0123456789abcdef0\?/);
+  });
+
+  const table: RouteTable = {
+    RouteTableId: 'rtb-0123456789abcdef0',
+    Routes: [
+      { DestinationCidrBlock: '10.0.0.0/16', GatewayId: 'local', State: 'active' },
+      { DestinationCidrBlock: '10.20.0.0/16', TransitGatewayId: 'tgw-0a1b2c3d4e5f60718', State: 'active' },
+      {
+        DestinationCidrBlock: '10.20.0.32/28',
+        VpcPeeringConnectionId: 'pcx-0a1b2c3d4e5f60718',
+        State: 'blackhole',
+      },
+      { DestinationCidrBlock: '0.0.0.0/0', GatewayId: 'igw-0a1b2c3d4e5f60718', State: 'active' },
+    ],
+  };
+  const routeDenial = (destination: string, reason: string, target?: string) =>
+    ({
+      layer: 'route',
+      routeTableId: 'rtb-0123456789abcdef0',
+      destination,
+      ...(target ? { target } : {}),
+      effect: 'denies',
+      reason,
+    }) as const;
+
+  it('replaces a blackhole route with the target of the prefix that covers it', () => {
+    // Arrange: 10.20.0.40 falls in the blackhole 10.20.0.32/28, inside 10.20.0.0/16 → tgw (examples/aws-wave-1).
+    const r: AuditResult = {
+      ...result({
+        routes: {
+          routeTableId: 'rtb-0123456789abcdef0',
+          missing: [{ protocol: 'tcp', fromPort: 1433, toPort: 1433, cidr: '10.20.0.40/32' }],
+        },
+      }),
+      decidedBy: [routeDenial('10.20.0.32/28', 'blackhole', 'pcx-0a1b2c3d4e5f60718')],
+    };
+    // Act
+    const fix = remediate(r, vantage, requirement, { vantageCidrs: [], label: 'x', routeTable: table });
+    // Assert
+    expect(fix.routes?.awsCli).toEqual([
+      'aws ec2 replace-route --route-table-id rtb-0123456789abcdef0 --destination-cidr-block 10.20.0.32/28 --transit-gateway-id tgw-0a1b2c3d4e5f60718',
+    ]);
+    expect(fix.routes?.questions).toEqual([]);
+  });
+
+  it('routes private addresses the internet gateway cannot reach where their neighbours go', () => {
+    // Arrange: 10.21.0.5 only matches 0.0.0.0/0 → igw; its neighbour 10.20.0.0/16 goes to the transit gateway.
+    const r: AuditResult = {
+      ...result({
+        routes: {
+          routeTableId: 'rtb-0123456789abcdef0',
+          missing: [{ protocol: 'tcp', fromPort: 22, toPort: 22, cidr: '10.21.0.5/32' }],
+        },
+      }),
+      decidedBy: [
+        routeDenial('0.0.0.0/0', 'internet gateway cannot reach private addresses', 'igw-0a1b2c3d4e5f60718'),
+      ],
+    };
+    // Act
+    const fix = remediate(r, vantage, requirement, { vantageCidrs: [], label: 'x', routeTable: table });
+    // Assert
+    expect(fix.routes?.awsCli).toEqual([
+      'aws ec2 create-route --route-table-id rtb-0123456789abcdef0 --destination-cidr-block 10.21.0.5/32 --transit-gateway-id tgw-0a1b2c3d4e5f60718',
+    ]);
+  });
+
+  it('asks rather than guess when the only neighbours are far away or disagree', () => {
+    // Arrange: 192.168.7.0/24 shares no /8 with any carrying route.
+    const r: AuditResult = {
+      ...result({
+        routes: {
+          routeTableId: 'rtb-0123456789abcdef0',
+          missing: [{ protocol: 'tcp', fromPort: 22, toPort: 22, cidr: '192.168.7.0/24' }],
+        },
+      }),
+      decidedBy: [
+        routeDenial('0.0.0.0/0', 'internet gateway cannot reach private addresses', 'igw-0a1b2c3d4e5f60718'),
+      ],
+    };
+    // Act
+    const fix = remediate(r, vantage, requirement, { vantageCidrs: [], label: 'x', routeTable: table });
+    // Assert
+    expect(fix.routes?.awsCli).toEqual([]);
+    expect(fix.routes?.questions).toEqual([
+      { action: 'create', routeTableId: 'rtb-0123456789abcdef0', destination: '192.168.7.0/24' },
+    ]);
   });
 
   it('always gives the on-prem firewall request for the whole requirement', () => {
@@ -225,12 +327,18 @@ describe('remediation', () => {
       'permit tcp from 10.0.1.0/24,10.0.2.0/24 to 10.10.0.0/16 port 8000-8010 (and the replies)',
     );
     expect(onPremFirewallRequest({ ...requirement, direction: 'ingress' }, [])).toBe(
-      'permit tcp from 10.10.0.0/16 to <the vantage subnets’ CIDRs> port 8000-8010 (and the replies)',
+      'permit tcp from 10.10.0.0/16 to the vantage subnets’ CIDRs (not in the inventory) port 8000-8010 (and the replies)',
     );
     expect(
       remediate(result({}), vantage, requirement, { vantageCidrs: ['10.0.1.0/24'], label: 'x' }),
     ).toEqual({
       onPremFirewall: 'permit tcp from 10.0.1.0/24 to 10.10.0.0/16 port 8000-8010 (and the replies)',
+      firewallRequest: {
+        protocol: 'tcp',
+        sources: ['10.0.1.0/24'],
+        destinations: ['10.10.0.0/16'],
+        ports: [{ from: 8000, to: 8010 }],
+      },
     });
   });
 });
