@@ -7,8 +7,9 @@ import { Construct } from 'constructs';
 import { z } from 'zod';
 import { environmentSchema } from '../lambdas/core/environment';
 import { ROUTES } from '../lambdas/handlers/api/router';
+import { problemType } from '../lambdas/handlers/api/problem';
 import { startCheckBodyDocSchema } from '../lambdas/handlers/api/schemas';
-import { PreflightFunction } from './function';
+import { PreflightFunction, TABLE_ACCESS } from './function';
 
 /** Props of {@link PreflightApi}. */
 export interface PreflightApiProps {
@@ -25,11 +26,28 @@ export interface PreflightApiProps {
   readonly logRetentionDays?: number;
 }
 
-/** The request bodies API Gateway validates before the Lambda runs (the Lambda validates them again, with zod). */
-const BODY_MODELS: Readonly<Record<string, { readonly name: string; readonly schema: z.ZodType }>> = {
-  'PUT /environments/{name}': { name: 'Environment', schema: environmentSchema },
+/**
+ * The request bodies API Gateway validates before the Lambda runs (the Lambda validates them again, with zod).
+ * A PUT may leave `name` out (the path names the environment), as the router accepts.
+ */
+export const BODY_MODELS: Readonly<Record<string, { readonly name: string; readonly schema: z.ZodType }>> = {
+  'PUT /environments/{name}': { name: 'Environment', schema: environmentSchema.partial({ name: true }) },
   'POST /checks': { name: 'StartCheck', schema: startCheckBodyDocSchema },
 };
+
+/**
+ * The `detail` of a gateway response: API Gateway's validator message as the content of a JSON string. The
+ * message holds quotes (`["name"]`), so it is escaped; escapeJavaScript also escapes `'`, which JSON does not
+ * allow escaped, so that one is put back.
+ */
+export const VALIDATION_DETAIL = `$util.escapeJavaScript($context.error.validationErrorString).replaceAll("\\\\'","'")`;
+
+/** A gateway response body in the router's problem+json shape; `detail` is {@link VALIDATION_DETAIL} or text. */
+function problemTemplate(status: number, kind: string, title: string, detail: string): string {
+  const fixed = JSON.stringify({ type: problemType(kind), title, status });
+  const inner = detail === VALIDATION_DETAIL ? detail : JSON.stringify(detail).slice(1, -1);
+  return `${fixed.slice(0, -1)},"detail":"${inner}"}`;
+}
 
 /** A zod schema as the JSON Schema draft 4 API Gateway models take, for the input side (defaults optional). */
 export function modelSchema(schema: z.ZodType): Record<string, unknown> {
@@ -57,7 +75,7 @@ export class PreflightApi extends Construct {
       memorySize: 512,
       environment: { ALLOWED_TARGET_CIDRS: JSON.stringify(props.allowedTargetCidrs) },
       ...(props.logRetentionDays !== undefined ? { logRetentionDays: props.logRetentionDays } : {}),
-    }).bindTable({ table: props.table, access: 'read-write', retentionDays: props.retentionDays });
+    }).bindTable({ table: props.table, access: TABLE_ACCESS.api, retentionDays: props.retentionDays });
     props.stateMachine.grantStartExecution(this.function.fn);
     this.function.fn.addEnvironment('STATE_MACHINE_ARN', props.stateMachine.stateMachineArn);
 
@@ -146,32 +164,22 @@ export class PreflightApi extends Construct {
       }
     }
 
-    // API Gateway's own 4xx answers in the API's problem+json shape, naming what failed.
+    // API Gateway's own 4xx answers in the API's problem+json shape (and its type scheme), naming what failed.
     const problem = (status: number, type: string, title: string, detail: string) => ({
-      'application/json': JSON.stringify({ type: `about:blank#${type}`, title, status, detail }),
+      'application/json': problemTemplate(status, type, title, detail),
     });
     const problemHeaders = { 'Content-Type': "'application/problem+json'" };
     this.api.addGatewayResponse('BadRequestBody', {
       type: apigw.ResponseType.BAD_REQUEST_BODY,
       statusCode: '400',
       responseHeaders: problemHeaders,
-      templates: problem(
-        400,
-        'validation-error',
-        'the request body is not valid',
-        '$context.error.validationErrorString',
-      ),
+      templates: problem(400, 'validation-error', 'the request body is not valid', VALIDATION_DETAIL),
     });
     this.api.addGatewayResponse('BadRequestParameters', {
       type: apigw.ResponseType.BAD_REQUEST_PARAMETERS,
       statusCode: '400',
       responseHeaders: problemHeaders,
-      templates: problem(
-        400,
-        'validation-error',
-        'the request parameters are not valid',
-        '$context.error.validationErrorString',
-      ),
+      templates: problem(400, 'validation-error', 'the request parameters are not valid', VALIDATION_DETAIL),
     });
     this.api.addGatewayResponse('AccessDenied', {
       type: apigw.ResponseType.ACCESS_DENIED,

@@ -38,8 +38,40 @@ export interface PreflightFunctionProps {
   };
 }
 
+/** A DynamoDB action a function's code sends (see {@link TABLE_ACCESS}). */
+export type TableAction =
+  | 'dynamodb:GetItem'
+  | 'dynamodb:PutItem'
+  | 'dynamodb:UpdateItem'
+  | 'dynamodb:DeleteItem'
+  | 'dynamodb:Query'
+  | 'dynamodb:BatchWriteItem';
+
+/**
+ * The table access of each function: exactly the actions its code sends (least privilege; no Scan, no stream
+ * reads, no DescribeTable), each traced to the store calls that need it. A test records the commands the code
+ * really sends and compares them with these lists.
+ */
+export const TABLE_ACCESS = {
+  // environments (UpdateItem put, GetItem, Query list, DeleteItem), runs (PutItem create, UpdateItem when the
+  // start fails, GetItem, Query lists, findings, history), Idempotency-Keys (PutItem, GetItem, UpdateItem, DeleteItem)
+  api: [
+    'dynamodb:GetItem',
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:Query',
+  ],
+  // the environment and the run (GetItem), a scheduled run (PutItem), running (UpdateItem), failStep's findings (Query)
+  start: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+  // the run (GetItem), the findings (BatchWriteItem), counts and close (UpdateItem), previous run and findings (Query)
+  finish: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:BatchWriteItem'],
+  // the findings recorded so far (Query), close (UpdateItem), the run (GetItem)
+  fail: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+} as const satisfies Record<string, readonly TableAction[]>;
+
 /** The table access a function is granted with {@link PreflightFunction.bindTable}. */
-export type TableAccess = 'read' | 'read-write';
+export type TableAccess = readonly TableAction[];
 
 const retentionOf = (days: number): logs.RetentionDays => {
   const known = Object.values(logs.RetentionDays).filter((v): v is number => typeof v === 'number' && v > 0);
@@ -155,8 +187,8 @@ export class PreflightFunction extends Construct {
 
   /** Grants the table access and names the table in `TABLE_NAME` (with the results' retention). */
   bindTable(options: { table: dynamodb.ITableV2; access: TableAccess; retentionDays: number }): this {
-    if (options.access === 'read') options.table.grantReadData(this.fn);
-    else options.table.grantReadWriteData(this.fn);
+    // On the table and its indexes (Query reads the secondary indexes).
+    options.table.grant(this.fn, ...options.access);
     Validations.of(this.role).acknowledge({
       id: wildcardFinding(options.table, '/index/*'),
       reason:

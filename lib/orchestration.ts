@@ -6,7 +6,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { Auditor } from './auditor';
-import { PreflightFunction, wildcardFinding } from './function';
+import { PreflightFunction, TABLE_ACCESS, wildcardFinding } from './function';
 import type { Prober } from './prober';
 
 /** Props of {@link CheckRunStateMachine}. */
@@ -96,7 +96,7 @@ export class CheckRunStateMachine extends Construct {
         PROBE_BUDGET_MS: String(props.probeBudget.toMilliseconds()),
       },
       ...common,
-    }).bindTable({ table: props.table, access: 'read-write', retentionDays: props.retentionDays });
+    }).bindTable({ table: props.table, access: TABLE_ACCESS.start, retentionDays: props.retentionDays });
     const finish = new PreflightFunction(this, 'Finish', {
       function: 'finish',
       description: 'combines, records and compares the findings and emits the changes',
@@ -104,13 +104,13 @@ export class CheckRunStateMachine extends Construct {
       timeout: Duration.minutes(2),
       ...common,
     })
-      .bindTable({ table: props.table, access: 'read-write', retentionDays: props.retentionDays })
+      .bindTable({ table: props.table, access: TABLE_ACCESS.finish, retentionDays: props.retentionDays })
       .bindEventBus(props.eventBus);
     const fail = new PreflightFunction(this, 'Fail', {
       function: 'fail',
       description: 'closes a run that could not finish, with the reason',
       ...common,
-    }).bindTable({ table: props.table, access: 'read-write', retentionDays: props.retentionDays });
+    }).bindTable({ table: props.table, access: TABLE_ACCESS.fail, retentionDays: props.retentionDays });
     this.functions = { start, finish, fail };
 
     const recordFailure = retryTransient(

@@ -3,6 +3,7 @@
  * order (the verdict table's), the same columns, the same summary and the same readiness line.
  */
 import type { FindingDetail } from '../core/finding/detail';
+import { printable } from '../core/printable';
 import type { Readiness, ReadinessDecision } from '../core/finding/readiness';
 import { compareListed, ruleOf, VERDICT_TABLE, type VerdictClass } from '../core/finding/verdicts';
 import { type Paint, table } from './output';
@@ -69,18 +70,18 @@ export function renderCheck(
         ['VERDICT', 'FROM', 'TO', 'PORTS', 'CAUSE'].map((h) => paint('bold', h)),
         ...sorted.map((f) => {
           const rule = ruleOf(f.verdict);
-          const answered = f.detail?.answered?.join('; ') ?? '';
+          const answered = printable(f.detail?.answered?.join('; ') ?? '');
           return [
-            paint(CLASS_COLOUR[rule.class], `${rule.symbol} ${f.verdict}`) +
+            paint(CLASS_COLOUR[rule.class], `${rule.symbol} ${printable(f.verdict)}`) +
               (f.optional ? paint('grey', ' (optional)') : ''),
-            f.source,
-            f.destination,
-            `${f.ports}/${f.protocol}`,
+            printable(f.source),
+            printable(f.destination),
+            printable(`${f.ports}/${f.protocol}`),
             rule.class === 'pass'
               ? paint('grey', answered)
               : rule.class === 'not-verified'
-                ? paint('grey', f.cause)
-                : f.cause,
+                ? paint('grey', printable(f.cause))
+                : printable(f.cause),
           ];
         }),
       ],
@@ -96,7 +97,9 @@ export function renderCheck(
         'yellow',
         `WARN: ${warned.length} flow${warned.length === 1 ? '' : 's'} connect${warned.length === 1 ? 's' : ''}, but the answer on some port deserves a look (not NO-GO; look before the migration):`,
       ),
-      ...warned.map((f) => `  ${f.source} -> ${f.destination} ${f.ports}/${f.protocol}: ${f.cause}`),
+      ...warned.map((f) =>
+        printable(`  ${f.source} -> ${f.destination} ${f.ports}/${f.protocol}: ${f.cause}`),
+      ),
     );
   }
   if (readiness.notVerified.length > 0) {
@@ -106,16 +109,17 @@ export function renderCheck(
         'yellow',
         `NOT VERIFIED: ${readiness.notVerified.length} required flow${readiness.notVerified.length === 1 ? '' : 's'} not verified live; how to verify each:`,
       ),
-      ...readiness.notVerified.map(
-        (f) =>
+      ...readiness.notVerified.map((f) =>
+        printable(
           `  ${f.source ?? '?'} -> ${f.destination ?? '?'} ${f.ports ?? ''}/${f.protocol ?? ''} (${ruleOf(f.verdict).label}): ${f.next}`,
+        ),
       ),
     );
   }
   lines.push(
     '',
-    verdictSummary(findings) || 'no findings',
-    paint(DECISION_COLOUR[readiness.decision], readiness.line),
+    printable(verdictSummary(findings)) || 'no findings',
+    paint(DECISION_COLOUR[readiness.decision], printable(readiness.line)),
   );
   return `${lines.join('\n')}\n`;
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { terminalSafe } from '../core/printable';
 import { InputError, UsageError } from './args';
 import type { Io } from './output';
 
@@ -112,6 +113,28 @@ const EXPECTED_ERRORS = new Set([
   'SafetyConfigError',
 ]);
 
+/** A stream whose string writes go through {@link terminalSafe}; everything else is the stream's own. */
+function safeStream<S extends NodeJS.WritableStream & { isTTY?: boolean }>(stream: S): S {
+  return new Proxy(stream, {
+    get(target, prop) {
+      if (prop === 'write') {
+        return (chunk: unknown, ...rest: unknown[]) =>
+          (target.write as (...args: unknown[]) => boolean)(
+            typeof chunk === 'string' ? terminalSafe(chunk) : chunk,
+            ...rest,
+          );
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/** The commands' Io: nothing a command prints reaches the terminal with a control character it did not mean. */
+function terminalIo(io: Io): Io {
+  return { ...io, stdout: safeStream(io.stdout), stderr: safeStream(io.stderr) };
+}
+
 /**
  * Runs the CLI and returns its exit status. Expected failures (usage, input, catalog) are printed as one
  * clear line on stderr; nothing here prints a stack trace.
@@ -141,7 +164,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return 0;
   }
   try {
-    return await command.run(rest, io);
+    return await command.run(rest, terminalIo(io));
   } catch (err) {
     if (err instanceof UsageError) {
       io.stderr.write(`preflight ${name}: ${err.message}\nRun 'preflight ${name} --help' for usage.\n`);

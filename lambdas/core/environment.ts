@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { classifyAddress } from './address-kind';
 import type { Catalog } from './catalog';
 import { placementSchema, portListSchema, protocolSchema } from './catalog/schema';
-import { formatPortList } from './ports';
+import { countPorts, formatPortList } from './ports';
 import { describeValue, formatIssues, formatPath } from './errors';
 import { PROBE_DEFAULTS } from './probe';
 import { parseSchedule, ScheduleError } from './schedule';
@@ -61,6 +61,12 @@ export const vantageSchema = z
   .strict();
 export type Vantage = z.infer<typeof vantageSchema>;
 
+/**
+ * The most ports one custom flow may name. A custom flow's ports are its own allowlist (the service probes
+ * them), so an unbounded list would make the service a port scanner.
+ */
+export const MAX_PORTS_PER_FLOW = 1024;
+
 export const customFlowSchema = z
   .object({
     name: nameSchema,
@@ -71,7 +77,18 @@ export const customFlowSchema = z
      * Kept as text, in canonical form (`1433,5022-5023`): a parsed environment then parses again to
      * itself, so it can be stored and read back unchanged. The planner reads it into ranges.
      */
-    ports: portListSchema.transform((ranges) => formatPortList(ranges)),
+    ports: portListSchema
+      .superRefine((ranges, ctx) => {
+        const count = countPorts(ranges);
+        if (count > MAX_PORTS_PER_FLOW) {
+          ctx.addIssue({
+            code: 'custom',
+            input: formatPortList(ranges),
+            message: `names ${count} ports, more than the ${MAX_PORTS_PER_FLOW} a custom flow may name (list the ports the migration uses)`,
+          });
+        }
+      })
+      .transform((ranges) => formatPortList(ranges)),
     protocol: protocolSchema.default('tcp'),
     /** Where the destination is; default `on-prem`. */
     placement: placementSchema.default('on-prem'),

@@ -11,6 +11,7 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { printable } from './printable';
 
 /** The protocols an open port can be identified by. */
 export type ServiceKind = 'tls' | 'http' | 'ssh' | 'smb';
@@ -206,7 +207,7 @@ export function parseSshBanner(data: Buffer): ServiceIdentity | undefined {
   const line = data.subarray(0, newline).toString('latin1').replace(/\r$/, '');
   if (!line.startsWith('SSH-'))
     return { kind: 'none', expected: 'ssh', reason: `no SSH banner: answered ${snippet(data)}` };
-  return { kind: 'ssh', banner: line };
+  return { kind: 'ssh', banner: printable(line) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -268,7 +269,8 @@ export function parseHttpHead(data: Buffer): ServiceIdentity | undefined {
   const headers = new Map<string, string>();
   for (const line of lines) {
     const colon = line.indexOf(':');
-    if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+    if (colon > 0)
+      headers.set(line.slice(0, colon).trim().toLowerCase(), printable(line.slice(colon + 1)).trim());
   }
   const status = Number(match[1]);
   const server = headers.get('server');
@@ -387,10 +389,13 @@ export function formatName(
   name: Readonly<Record<string, string | string[] | undefined>> | undefined,
 ): string {
   if (!name) return '';
-  return Object.entries(name)
-    .filter((e): e is [string, string | string[]] => e[1] !== undefined)
-    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`)
-    .join(', ');
+  // A certificate's names are the server's words: no control character gets through.
+  return printable(
+    Object.entries(name)
+      .filter((e): e is [string, string | string[]] => e[1] !== undefined)
+      .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`)
+      .join(', '),
+  );
 }
 
 function isoOf(text: string): string {
@@ -422,7 +427,7 @@ export function tlsIdentity(
   if (Date.parse(notBefore) > now)
     warnings.push(`the certificate is not valid before ${notBefore.slice(0, 10)}`);
   if (hostnameMatch === 'mismatch') {
-    const names = cert.subjectaltname ? cert.subjectaltname : subject;
+    const names = cert.subjectaltname ? printable(cert.subjectaltname) : subject;
     warnings.push(
       `the certificate is for ${names}, not ${host} (another host's, or an intercepting proxy's)`,
     );

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Catalog, Placement, Protocol, Requirement } from './catalog';
 import { type AddressKind, classifyAddress, type Environment } from './environment';
-import { formatPortList, parsePortList, type PortRange } from './ports';
+import { countPorts, formatPortList, parsePortList, type PortRange } from './ports';
 
 /** A flow's direction as seen from the target VPC. */
 export type Direction = 'egress' | 'ingress' | 'intra-vpc' | 'outside';
@@ -313,19 +313,26 @@ function mergeDrafts(drafts: readonly Draft[]): Flow[] {
 }
 
 /** Probed TCP flows grouped by `groupOf(flow)`: each group's hosts with the union of their ports. */
+/** The vantage that probes a flow live and the address it connects to, or undefined when it is not probed. */
+function probedBy(f: Flow): { vantage: string; address: string } | undefined {
+  if (!f.probe || f.protocol !== 'tcp' || f.source.kind !== 'vantage' || f.destination.kind === 'vantage')
+    return undefined;
+  return { vantage: f.source.vantage, address: f.destination.address };
+}
+
 function collectTargets(
   p: Plan,
   groupOf: (vantage: string) => string,
 ): Map<string, VantageTargets['targets']> {
   const groups = new Map<string, Map<string, Set<number>>>();
   for (const f of p.flows) {
-    if (!f.probe || f.protocol !== 'tcp' || f.source.kind !== 'vantage' || f.destination.kind === 'vantage')
-      continue;
-    const key = groupOf(f.source.vantage);
+    const by = probedBy(f);
+    if (!by) continue;
+    const key = groupOf(by.vantage);
     const hosts = groups.get(key) ?? new Map<string, Set<number>>();
     groups.set(key, hosts);
-    const ports = hosts.get(f.destination.address) ?? new Set<number>();
-    hosts.set(f.destination.address, ports);
+    const ports = hosts.get(by.address) ?? new Set<number>();
+    hosts.set(by.address, ports);
     for (const r of f.ports) for (let port = r.from; port <= r.to; port++) ports.add(port);
   }
   return new Map(
@@ -344,4 +351,23 @@ export function probeTargets(p: Plan): VantageTargets[] {
 /** Every probe target of a plan in one job, for a single machine standing in for all its vantages. */
 export function probeTargetsFromHere(p: Plan): VantageTargets['targets'] {
   return collectTargets(p, () => 'here').get('here') ?? [];
+}
+
+/**
+ * How many host:port pairs the plan's probe jobs hold, summed over vantages (each vantage probes its own), counted
+ * from the ranges without listing the ports, so that an oversized plan is measured before anything is expanded.
+ */
+export function countProbePairs(p: Plan): number {
+  const perTarget = new Map<string, PortRange[]>();
+  for (const f of p.flows) {
+    const by = probedBy(f);
+    if (!by) continue;
+    const key = `${by.vantage}\u0000${by.address}`;
+    const ranges = perTarget.get(key) ?? [];
+    ranges.push(...f.ports);
+    perTarget.set(key, ranges);
+  }
+  let pairs = 0;
+  for (const ranges of perTarget.values()) pairs += countPorts(ranges);
+  return pairs;
 }

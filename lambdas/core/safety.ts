@@ -9,19 +9,18 @@
  * before it connects (since a name can resolve differently later) through `target-policy.ts`, which has no
  * dependency beyond Node.
  */
-import { isIP } from 'node:net';
 import type { Catalog } from './catalog';
 import { classifyAddress, type Environment } from './environment';
 import { formatPath } from './errors';
-import { plan } from './plan';
+import { plan, probeTargetsFromHere } from './plan';
 import { mergePortRanges, parsePortList, type PortRange } from './ports';
 import {
   parseAllowedCidrs,
-  refusalOf,
   type Resolver,
   type SafetyProblem,
   systemResolver,
   type TargetPolicy,
+  vetTarget,
 } from './target-policy';
 
 export {
@@ -41,8 +40,10 @@ export {
 } from './target-policy';
 
 /**
- * Checks one address, host name or CIDR as written at `path`; host names are resolved and every address is
- * checked. Returns one problem per refusal (empty when the target is allowed).
+ * Checks one address, host name or CIDR as written at `path` through {@link vetTarget}: host names are resolved
+ * and every address is checked. A name that does not resolve is not refused here: the probe step, which vets it
+ * again right before it connects, gives its flow a `dns-error` finding. Returns one problem per refusal (empty
+ * when the target is allowed).
  */
 export async function checkTarget(
   path: string,
@@ -53,31 +54,9 @@ export async function checkTarget(
   const shown = JSON.stringify(target);
   const kind = classifyAddress(target);
   if (kind === undefined) return [{ path, message: `${shown} is not a host name, IP address or CIDR block` }];
-  if (kind !== 'hostname') {
-    const why = refusalOf(target, policy);
-    return why ? [{ path, message: `${shown} ${why}: refused` }] : [];
-  }
-  let addresses: string[];
-  try {
-    addresses = await resolve(target);
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    return [
-      {
-        path,
-        message: `${shown} does not resolve (${typeof code === 'string' ? code : (err as Error).message}), so it cannot be checked against the allowed target CIDRs: refused`,
-      },
-    ];
-  }
-  if (addresses.length === 0) {
-    return [{ path, message: `${shown} resolves to no address, so it cannot be checked: refused` }];
-  }
-  const problems: SafetyProblem[] = [];
-  for (const address of addresses) {
-    const why = isIP(address.replace(/%.*$/, '')) ? refusalOf(address, policy) : 'is not an IP address';
-    if (why) problems.push({ path, message: `${shown} resolves to ${address}, which ${why}: refused` });
-  }
-  return problems;
+  const decision = await vetTarget(target, policy, resolve);
+  if (decision.kind !== 'refused') return [];
+  return decision.reasons.map((why) => ({ path, message: `${shown} ${why}: refused` }));
 }
 
 /** The ports an environment may be probed on: its profiles' requirements plus its own flows. */
@@ -97,8 +76,9 @@ const inRanges = (ranges: readonly PortRange[], p: PortRange) =>
 
 /**
  * Applies every safety rule to a validated environment: each endpoint address and each address of its own flows
- * is inside the allowed CIDRs and not forbidden (host names resolved, every address checked), and every flow of
- * its plan stays on the ports of its profiles and its own flows.
+ * that is probed is inside the allowed CIDRs and not forbidden (host names resolved, every address checked), and
+ * every flow of its plan stays on the ports of its profiles and its own flows. A target no flow probes (a SaaS
+ * endpoint, a CIDR that is only audited) is not refused for where it is: nothing connects to it.
  * @returns the problems, each naming the field and the value; empty when the environment may be checked.
  * @throws SafetyConfigError when `policy.allowedTargetCidrs` holds something that is not a CIDR.
  */
@@ -109,13 +89,17 @@ export async function checkEnvironmentSafety(
   resolve: Resolver = systemResolver,
 ): Promise<SafetyProblem[]> {
   parseAllowedCidrs(policy.allowedTargetCidrs);
+  const planned = plan(env, catalog);
+  const probed = new Set(probeTargetsFromHere(planned).map((t) => t.host));
   const targets: Array<{ path: string; target: string }> = [];
+  const add = (path: string, target: string) => {
+    // Not probed: only its form is checked (an address that is not one is still refused).
+    if (probed.has(target) || classifyAddress(target) === undefined) targets.push({ path, target });
+  };
   for (const [role, addresses] of Object.entries(env.endpoints)) {
-    addresses.forEach((target, i) => targets.push({ path: formatPath(['endpoints', role, i]), target }));
+    addresses.forEach((target, i) => add(formatPath(['endpoints', role, i]), target));
   }
-  env.flows.forEach((f, i) =>
-    f.to.forEach((target, j) => targets.push({ path: formatPath(['flows', i, 'to', j]), target })),
-  );
+  env.flows.forEach((f, i) => f.to.forEach((target, j) => add(formatPath(['flows', i, 'to', j]), target)));
   // One lookup per distinct name, however often it is written.
   const lookups = new Map<string, Promise<string[]>>();
   const cachedResolve: Resolver = (name) => {
@@ -133,7 +117,7 @@ export async function checkEnvironmentSafety(
   const problems = perTarget.flat();
 
   const ports = allowedPorts(env, catalog);
-  for (const flow of plan(env, catalog).flows) {
+  for (const flow of planned.flows) {
     const allowed = flow.protocol === 'udp' ? ports.udp : ports.tcp;
     for (const range of flow.ports) {
       if (!inRanges(allowed, range)) {

@@ -164,3 +164,41 @@ export function refusalOf(target: string, policy: TargetPolicy): string | undefi
   }
   return undefined;
 }
+
+/** What {@link vetTarget} decided about one target. */
+export type TargetDecision =
+  /** May be probed; `addresses` are what it resolved to (the target itself for an address or a CIDR). */
+  | { readonly kind: 'allowed'; readonly addresses: readonly string[] }
+  /** Refused: one reason per refused address (`is link-local/…`, `resolves to 10.0.0.1, which is …`). */
+  | { readonly kind: 'refused'; readonly reasons: readonly string[] }
+  /** A name that does not resolve (or to no address): nothing to vet, nothing to probe; `code` says why. */
+  | { readonly kind: 'unresolved'; readonly code: string };
+
+/**
+ * The one answer to "may this target be probed under `policy`": an address or CIDR is judged as written; a host
+ * name is resolved once and every address it has must be allowed. The API (when an environment is stored) and
+ * the probe step (right before it connects) both ask this.
+ */
+export async function vetTarget(
+  target: string,
+  policy: TargetPolicy,
+  resolve: Resolver = systemResolver,
+): Promise<TargetDecision> {
+  if (parseCidr(target)) {
+    const why = refusalOf(target, policy);
+    return why ? { kind: 'refused', reasons: [why] } : { kind: 'allowed', addresses: [target] };
+  }
+  let addresses: string[];
+  try {
+    addresses = await resolve(target);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    return { kind: 'unresolved', code: typeof code === 'string' ? code : 'ENOTFOUND' };
+  }
+  if (addresses.length === 0) return { kind: 'unresolved', code: 'ENODATA' };
+  const reasons = addresses.flatMap((a) => {
+    const why = isIP(a.replace(/%.*$/, '')) ? refusalOf(a, policy) : 'is not an IP address';
+    return why ? [`resolves to ${a}, which ${why}`] : [];
+  });
+  return reasons.length > 0 ? { kind: 'refused', reasons } : { kind: 'allowed', addresses };
+}

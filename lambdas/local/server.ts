@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, isIP } from 'node:net';
 import { extname, join } from 'node:path';
 import {
   type ApiDeps,
@@ -198,6 +198,62 @@ function dashboardResponse(
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Who may talk to it: the server's own name, the server's own origin
+
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1']);
+
+/** Whether `host` (an address or a name, no brackets) is the loopback interface. */
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK_NAMES.has(host.toLowerCase()) || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** The host part of a `Host` header or URL authority (`[::1]:8787` → `::1`), lower case. */
+function hostOf(authority: string): string {
+  const m = /^\[([^\]]+)\](?::\d*)?$/.exec(authority) ?? /^([^:]*)(?::\d*)?$/.exec(authority);
+  return (m?.[1] ?? authority).toLowerCase();
+}
+
+/**
+ * Why a request may not be answered, or undefined. A web page must not reach this API: DNS rebinding (a name of
+ * the attacker's resolving to this machine) shows in a `Host` that is not the server's own name or an address,
+ * and a cross-site request in an `Origin` other than the server's own (the dashboard's requests carry its own).
+ */
+function refusedCaller(headers: IncomingMessage['headers'], listenHost: string): ApiResponse | undefined {
+  const hostHeader = headers.host;
+  if (hostHeader === undefined || hostHeader === '') {
+    return problemJson(400, 'bad-host', 'the request has no Host header');
+  }
+  const host = hostOf(hostHeader);
+  // An address cannot be rebound; a name must be the loopback's or the one the server was told to listen on.
+  const own = isIP(host) !== 0 || host === 'localhost' || host === hostOf(listenHost);
+  if (!own) {
+    return problemJson(
+      421,
+      'bad-host',
+      `Host ${JSON.stringify(hostHeader)} is not this server's name: use http://127.0.0.1 or the address it listens on (a web page on another site cannot reach this API)`,
+    );
+  }
+  const origin = headers.origin;
+  if (origin !== undefined) {
+    let same: boolean;
+    try {
+      const url = new URL(origin);
+      same = url.protocol === 'http:' && url.host.toLowerCase() === hostHeader.toLowerCase();
+    } catch {
+      same = false;
+    }
+    if (!same) {
+      return problemJson(
+        403,
+        'cross-origin',
+        `requests from ${JSON.stringify(origin)} are refused: only this server's own pages (${JSON.stringify(`http://${hostHeader}`)}) may call it`,
+      );
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // The server
 
 /** The request's query as a record; a repeated parameter keeps its first value. */
@@ -222,6 +278,12 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const server = createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://localhost');
+      const refused = refusedCaller(req.headers, host);
+      if (refused) {
+        req.resume();
+        send(res, refused, true);
+        return;
+      }
       const page = dashboardResponse(req.method ?? 'GET', url.pathname, req.headers, assets, dashboardDir);
       if (page) {
         // A GET or HEAD has no body to read; whatever a client sends anyway is drained, not buffered.

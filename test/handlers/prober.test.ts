@@ -220,7 +220,7 @@ describe('probeJob in AWS mode', () => {
     expect(out.refusals).toHaveLength(6);
   });
 
-  it('refuses a host name when any of its addresses is forbidden, and one that does not resolve', async () => {
+  it('refuses a host name when any of its addresses is forbidden; one that does not resolve is a dns-error', async () => {
     // Arrange
     const { engine, calls, looked } = engineSpy();
     const resolve = resolverOf({
@@ -253,8 +253,6 @@ describe('probeJob in AWS mode', () => {
       address: '10.1.2.3',
     });
     expect(out.refusals).toEqual([
-      'empty.corp.example resolves to no address',
-      'gone.corp.example does not resolve (ENOTFOUND)',
       'loop.corp.example resolves to 127.0.0.1, which is loopback (allowed in local mode only)',
       'sneaky.corp.example resolves to 169.254.169.254, which is link-local/instance metadata',
     ]);
@@ -263,7 +261,26 @@ describe('probeJob in AWS mode', () => {
         .filter((r) => r.code === POLICY_REFUSED)
         .map((r) => r.host)
         .sort(),
-    ).toEqual(['empty.corp.example', 'gone.corp.example', 'loop.corp.example', 'sneaky.corp.example']);
+    ).toEqual(['loop.corp.example', 'sneaky.corp.example']);
+    // A name that does not resolve is told as such (its flow gets a dns-error finding), not as a refusal.
+    expect(out.results.filter((r) => r.state === 'dns-error')).toEqual([
+      {
+        host: 'empty.corp.example',
+        port: 22,
+        state: 'dns-error',
+        latencyMs: null,
+        code: 'ENODATA',
+        attempts: 0,
+      },
+      {
+        host: 'gone.corp.example',
+        port: 22,
+        state: 'dns-error',
+        latencyMs: null,
+        code: 'ENOTFOUND',
+        attempts: 0,
+      },
+    ]);
   });
 
   it('gives the engine a lookup that answers only with the vetted address, never resolving again', async () => {
@@ -312,21 +329,37 @@ describe('probeJob in AWS mode', () => {
   });
 });
 
-describe('probeStep without a policy (local mode: the API vetted the targets)', () => {
-  it('hands every target to the engine and resolves nothing itself', async () => {
-    // Arrange
-    const { engine, calls } = engineSpy();
-    const resolve = resolverOf({});
+describe('probeStep in local mode', () => {
+  it('vets every target against the policy too, and connects only to the checked address', async () => {
+    // Arrange: a policy narrower than what the API once accepted (a schedule outliving a narrower --allow)
+    const { engine, calls, looked } = engineSpy();
+    const resolve = resolverOf({ 'app.local.example': ['127.0.0.1'], 'other.local.example': ['127.0.0.2'] });
+    const policy: TargetPolicy = { mode: 'local', allowedTargetCidrs: ['127.0.0.1/32'] };
     // Act
     const out = await probeStep(
-      { vantage: 'here', targets: [{ host: '127.0.0.1', ports: [8080] }] },
-      { engine, resolve },
+      {
+        vantage: 'here',
+        targets: [
+          { host: '127.0.0.1', ports: [8080] },
+          { host: '127.0.0.2', ports: [8080] },
+          { host: 'app.local.example', ports: [22] },
+          { host: 'other.local.example', ports: [22] },
+          { host: '169.254.169.254', ports: [80] },
+        ],
+      },
+      { engine, resolve, policy },
     );
     // Assert
-    expect(calls[0]?.targets).toEqual([{ host: '127.0.0.1', ports: [8080] }]);
-    expect(calls[0]?.options.lookup).toBeUndefined();
-    expect(resolve).not.toHaveBeenCalled();
-    expect(out.refusals).toBeUndefined();
+    expect(calls[0]?.targets).toEqual([
+      { host: '127.0.0.1', ports: [8080] },
+      { host: 'app.local.example', ports: [22] },
+    ]);
+    expect(looked).toEqual({ 'app.local.example': { address: '127.0.0.1', family: 4 } });
+    expect(out.refusals).toEqual([
+      '127.0.0.2 is outside the allowed target CIDRs (127.0.0.1/32)',
+      '169.254.169.254 is link-local/instance metadata',
+      'other.local.example resolves to 127.0.0.2, which is outside the allowed target CIDRs (127.0.0.1/32)',
+    ]);
   });
 });
 

@@ -71,3 +71,68 @@ describe('idempotency keys in the results table', () => {
     await expect(slow).resolves.toMatchObject({ created: true });
   });
 });
+
+describe('keys that outlive their use (issue 11 item 8)', () => {
+  it('releases a pending key whose owner died while creating the run, once its lease lapses', async () => {
+    // Arrange: a first process claims the key and dies before its run exists (its creation never settles)
+    const dead = new DynamoIdempotencyCache(db.client, {
+      tableName: db.tableName,
+      waitMs: 2000,
+      leaseMs: 300,
+    });
+    void dead.getOrCreate('key-crashed', () => new Promise(() => undefined));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const restarted = new DynamoIdempotencyCache(db.client, {
+      tableName: db.tableName,
+      waitMs: 2000,
+      leaseMs: 300,
+    });
+
+    // Act: the client's retry reaches the restarted service
+    const retry = await restarted.getOrCreate('key-crashed', async () => ({
+      checkId: 'run-after-crash',
+      fingerprint: 'f9',
+    }));
+
+    // Assert
+    expect(retry).toEqual({ entry: { checkId: 'run-after-crash', fingerprint: 'f9' }, created: true });
+  });
+
+  it('honours expiresAt when it reads a key: an expired one is claimed afresh (dynalite never expires items)', async () => {
+    // Arrange: a key used a day ago (ttl 1 s, then waited past it)
+    const shortLived = new DynamoIdempotencyCache(db.client, { tableName: db.tableName, ttlSeconds: 1 });
+    await shortLived.getOrCreate('key-old', async () => ({ checkId: 'run-old', fingerprint: 'f10' }));
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+
+    // Act
+    const reused = await cache().getOrCreate('key-old', async () => ({
+      checkId: 'run-new',
+      fingerprint: 'f11',
+    }));
+
+    // Assert
+    expect(reused).toEqual({ entry: { checkId: 'run-new', fingerprint: 'f11' }, created: true });
+  });
+
+  it('still makes a retry wait for a live owner within its lease', async () => {
+    // Arrange
+    let release!: () => void;
+    const owner = cache().getOrCreate(
+      'key-live',
+      () =>
+        new Promise((resolve) => {
+          release = () => resolve({ checkId: 'run-live', fingerprint: 'f12' });
+        }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Act
+    const retry = cache().getOrCreate('key-live', async () => ({ checkId: 'run-other', fingerprint: 'f12' }));
+    setTimeout(() => release(), 200);
+    // Assert
+    await expect(retry).resolves.toEqual({
+      entry: { checkId: 'run-live', fingerprint: 'f12' },
+      created: false,
+    });
+    await expect(owner).resolves.toMatchObject({ created: true });
+  });
+});

@@ -328,3 +328,95 @@ describe('shutdown and restart', () => {
     expect(await runner.recoverStale(new Date())).toBe(0);
   });
 });
+
+describe('the target policy on every run (issue 11 item 1)', () => {
+  it('vets a scheduled run against the policy of today, right before it connects', async () => {
+    // Arrange: an environment the API once accepted under 127.0.0.0/8, a service restarted with 127.0.0.1/32,
+    // and a listener on 127.0.0.2 that records every connection it gets
+    const connections: string[] = [];
+    const outside = createServer((socket) => {
+      connections.push(String(socket.remoteAddress));
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => outside.listen(0, '127.0.0.2', resolve));
+    const port = portOf(outside);
+    const env = environmentSchema.parse({
+      name: 'narrowed',
+      vantages: [{ name: 'here', roles: ['target-worker'] }],
+      flows: [{ name: 'moved', to: ['127.0.0.2'], ports: String(port), placement: 'on-prem' }],
+      probe: { timeoutMs: 1000, retries: 0 },
+      schedule: 'rate(1 hour)',
+    });
+    const runner = createRunner({
+      store,
+      catalog,
+      events: new Events(),
+      probeFrom: 'here',
+      policy: { mode: 'local', allowedTargetCidrs: ['127.0.0.1/32'] },
+    });
+    try {
+      // Act: the scheduler starts it through the runner, as it does in serve
+      const run = await runner.wait((await runner.start({ environment: env, trigger: 'schedule' })).checkId);
+
+      // Assert: nothing connected to 127.0.0.2; the run says why the flow was not probed
+      expect(connections).toEqual([]);
+      const [finding] = await findingsOf(store, run.checkId);
+      expect(finding?.verdict).not.toBe('pass');
+      expect(run.status).toBe('partial');
+      expect(run.reason).toContain('127.0.0.2 is outside the allowed target CIDRs (127.0.0.1/32)');
+    } finally {
+      await closeServer(outside);
+    }
+  });
+});
+
+describe('recovery after a crash during the results write (issue 11 item 9)', () => {
+  it('closes the run partial with what it stored, its counts matching the stored findings', async () => {
+    // Arrange: a run of 2,000 flows whose process died after writing 1,900 findings
+    const at = new Date(Date.now() - 3_600_000);
+    const leftover = await store.createRun({
+      checkId: newCheckId(at),
+      environmentName: 'crashed-write',
+      trigger: 'schedule',
+      status: 'running',
+      createdAt: at.toISOString(),
+      startedAt: at.toISOString(),
+      counts: {},
+      flowCount: 0,
+    });
+    const written: FindingRecord[] = Array.from({ length: 1900 }, (_, i) => ({
+      checkId: leftover.checkId,
+      environmentName: 'crashed-write',
+      createdAt: leftover.createdAt,
+      flowId: `f-${String(i).padStart(16, '0')}`,
+      verdict: i % 10 === 0 ? 'refused' : 'pass',
+      cause: i % 10 === 0 ? 'nothing listens' : 'connected',
+      direction: 'egress',
+      source: 'vantage here',
+      destination: '10.0.0.1',
+      protocol: 'tcp',
+      ports: String(1000 + i),
+      requirements: ['custom:x'],
+      optional: false,
+    }));
+    await store.putFindings(leftover.checkId, written);
+    const runner = createRunner({ store, catalog, events: new Events() });
+
+    // Act
+    const closed = await runner.recoverStale(new Date(Date.now() - 60_000));
+
+    // Assert
+    expect(closed).toBe(1);
+    const run = await store.getRun(leftover.checkId);
+    expect(run).toMatchObject({ status: 'partial', reason: STALE_REASON });
+    expect(run.counts).toEqual({ pass: 1710, refused: 190 });
+    let stored = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await store.listFindings(run.checkId, { limit: 100, ...(cursor ? { cursor } : {}) });
+      stored += page.items.length;
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(Object.values(run.counts ?? {}).reduce((a, b) => a + b, 0)).toBe(stored);
+  });
+});

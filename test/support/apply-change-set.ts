@@ -2,7 +2,7 @@
  * Applies a change set to an inventory the way EC2 would, for the apply-and-re-audit tests: the AWS CLI
  * commands are read back into operations (so what is tested is the script a person runs), and each is applied
  * to a copy of the inventory with the API's refusals: an unknown group, ACL or table, a rule number in use or
- * out of range, a route that already exists, a replace of a route that does not.
+ * out of range, a static route that already exists, a replace of a route that does not.
  */
 import type { ChangeOperation } from '../../lambdas/core/finding/change-set';
 import { routeTargetProperty } from '../../lambdas/core/finding/change-set';
@@ -201,7 +201,10 @@ export function applyOperations(inventory: Inventory, operations: readonly Chang
         const property = routeTargetProperty(op.target);
         const target = { [property === 'VpcEndpointId' ? 'GatewayId' : property]: op.target } as Route;
         if (op.action === 'create-route') {
-          if (same.length > 0) throw new Error(`RouteAlreadyExists: ${op.destination} in ${op.routeTableId}`);
+          // A static route may share its destination with a propagated one (the VPC guide's "How route
+          // priority works" shows both for 172.31.0.0/24): only another static route collides.
+          if (same.some((r) => r.Origin !== 'EnableVgwRoutePropagation'))
+            throw new Error(`RouteAlreadyExists: ${op.destination} in ${op.routeTableId}`);
           routes.push({
             ...destinationFields(op.destination),
             ...target,

@@ -126,9 +126,9 @@ describe('checkTarget', () => {
     ]);
   });
 
-  it('refuses a name that does not resolve, since it cannot be checked', async () => {
+  it('does not refuse a name that does not resolve: its probe says dns-error (issue 10 item 8)', async () => {
     const problems = await checkTarget('flows[0].to[0]', 'nowhere.example', aws, tableResolver({}));
-    expect(problems[0]?.message).toContain('does not resolve (ENOTFOUND)');
+    expect(problems).toEqual([]);
   });
 
   it('allows a name resolving to loopback in local mode only', async () => {
@@ -163,6 +163,52 @@ describe('checkEnvironmentSafety', () => {
     expect(problems.find((p) => p.path === 'endpoints.source-server[1]')?.message).toContain(
       'resolves to fd00:ec2::254',
     );
+  });
+
+  it('accepts the wave-1 environment: a name that does not resolve and a SaaS endpoint nothing probes', async () => {
+    // Arrange: examples/wave-1.yaml's targets, allowed CIDRs that do not hold the SaaS endpoint's address
+    const env = environment({
+      endpoints: {
+        'migration-appliance': ['10.20.0.5'],
+        'source-server-linux': ['10.20.0.15', 'app01.corp.example'],
+        'rivermeadow-saas': ['migrate.rivermeadow.com'],
+        'admin-workstation': ['10.20.8.0/24'],
+      },
+    });
+    const policy: TargetPolicy = { mode: 'aws', allowedTargetCidrs: ['10.0.0.0/8'] };
+    const resolve = tableResolver({ 'migrate.rivermeadow.com': ['52.1.2.3'] });
+
+    // Act
+    const problems = await checkEnvironmentSafety(env, catalog, policy, resolve);
+
+    // Assert
+    expect(problems).toEqual([]);
+  });
+
+  it('still refuses a probed name that resolves outside the allowed CIDRs, and a probed address outside', async () => {
+    // Arrange
+    const env = environment({
+      endpoints: { 'source-server-linux': ['10.20.0.15', 'app01.corp.example'] },
+      flows: [{ name: 'out', to: ['52.1.2.4'], ports: '1433' }],
+    });
+    const policy: TargetPolicy = { mode: 'aws', allowedTargetCidrs: ['10.0.0.0/8'] };
+    const resolve = tableResolver({ 'app01.corp.example': ['52.1.2.3'] });
+
+    // Act
+    const problems = await checkEnvironmentSafety(env, catalog, policy, resolve);
+
+    // Assert
+    expect(problems).toEqual([
+      {
+        path: 'endpoints.source-server-linux[1]',
+        message:
+          '"app01.corp.example" resolves to 52.1.2.3, which is outside the allowed target CIDRs (10.0.0.0/8): refused',
+      },
+      {
+        path: 'flows[0].to[0]',
+        message: '"52.1.2.4" is outside the allowed target CIDRs (10.0.0.0/8): refused',
+      },
+    ]);
   });
 
   it('allows exactly the profile ports plus the own flows', () => {

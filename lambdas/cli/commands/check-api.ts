@@ -1,3 +1,4 @@
+import { printable } from '../../core/printable';
 import { randomUUID } from 'node:crypto';
 import type { Environment } from '../../core/environment';
 import { type ExitOptions, exitCodeOf, readiness } from '../../core/finding/readiness';
@@ -83,7 +84,7 @@ export async function followCheck(
     io.stdout.write(
       renderCheck(
         [
-          `${paint('bold', `Check ${checkId} of ${run.environmentName}`)}: ${run.status}${run.reason ? ` (${run.reason})` : ''}`,
+          `${paint('bold', `Check ${checkId} of ${printable(run.environmentName)}`)}: ${printable(run.status)}${run.reason ? ` (${printable(run.reason)})` : ''}`,
         ],
         findings,
         ready,

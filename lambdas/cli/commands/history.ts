@@ -1,3 +1,4 @@
+import { printable } from '../../core/printable';
 import { ruleOf } from '../../core/finding/verdicts';
 import { ApiError, callApi, problemMessage } from '../api-client';
 import { verdictSummary } from '../check-output';
@@ -70,8 +71,12 @@ export async function historyCommand(argv: string[], io: Io): Promise<number> {
               String(r.checkId),
               String(r.createdAt),
               String(r.trigger),
-              String(r.status) + (r.reason ? paint('grey', ` (${String(r.reason)})`) : ''),
-              paint(decision === 'GO' ? 'green' : decision === 'NO-GO' ? 'red' : 'yellow', decision),
+              printable(String(r.status)) +
+                (r.reason ? paint('grey', ` (${printable(String(r.reason))})`) : ''),
+              paint(
+                decision === 'GO' ? 'green' : decision === 'NO-GO' ? 'red' : 'yellow',
+                printable(decision),
+              ),
               verdictSummary(
                 Object.entries((r.counts as Record<string, number>) ?? {}).flatMap(([verdict, n]) =>
                   Array.from({ length: n }, () => ({ verdict })),
@@ -87,9 +92,9 @@ export async function historyCommand(argv: string[], io: Io): Promise<number> {
             return [
               String(f.checkId),
               String(f.createdAt),
-              `${rule.symbol} ${String(f.verdict)}`,
+              `${rule.symbol} ${printable(String(f.verdict))}`,
               rule.class,
-              String(f.cause ?? ''),
+              printable(String(f.cause ?? '')),
             ];
           }),
         ];

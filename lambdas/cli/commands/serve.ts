@@ -5,7 +5,7 @@ import type { Inventory } from '../../core/audit/types';
 import { type Catalog, defaultCatalog } from '../../core/catalog';
 import { createRunner } from '../../core/run/runner';
 import { LOCAL_ALLOWED_TARGET_CIDRS } from '../../core/safety';
-import { intOption, parseCommandArgs } from '../args';
+import { InputError, intOption, parseCommandArgs } from '../args';
 import type { Io } from '../output';
 
 export const serveHelp = `Usage: preflight serve [--port N] [--host HOST] [--data DIR] [--inventory FILE…] [--allow CIDR…]
@@ -18,7 +18,10 @@ running checks get a few seconds to finish, then are closed as partial; nothing 
 
 Options:
   --port N          the API port (default: $PORT, else 8787; 0 picks a free one)
-  --host HOST       the address to listen on (default 127.0.0.1)
+  --host HOST       the address to listen on (default 127.0.0.1; anything else is warned about:
+                    the local API has no authentication). Requests must name this server in Host
+                    (an address, localhost or HOST) and come from no other site (Origin), and
+                    bodies must be Content-Type: application/json
   --data DIR        where the store persists (default: $PREFLIGHT_DATA, else .preflight/)
   --inventory FILE  AWS CLI exports to audit every check against (see preflight audit --help)
   --allow CIDR      the target CIDRs checks may probe (repeat; default: loopback and the private ranges)
@@ -60,7 +63,8 @@ export async function serveCommand(
   /* eslint-disable @typescript-eslint/no-require-imports */
   const { startDynalite } = require('../../aws/dynalite') as typeof import('../../aws/dynalite');
   const { DynamoResultStore } = require('../../aws/dynamo-store') as typeof import('../../aws/dynamo-store');
-  const { startLocalServer } = require('../../local/server') as typeof import('../../local/server');
+  const { isLoopbackHost, startLocalServer } =
+    require('../../local/server') as typeof import('../../local/server');
   const { localSchedules, startScheduler } =
     require('../../local/scheduler') as typeof import('../../local/scheduler');
   const { DynamoIdempotencyCache } =
@@ -68,12 +72,16 @@ export async function serveCommand(
   /* eslint-enable @typescript-eslint/no-require-imports */
 
   mkdirSync(dataDir, { recursive: true });
+  // A folder in use or damaged is a StoreError naming it (one line, exit 2), and nothing is left running.
   const db = await startDynalite({ path: join(dataDir, 'store') });
   const store = new DynamoResultStore(db.client, { tableName: db.tableName });
+  const allowedTargetCidrs = values.allow ?? LOCAL_ALLOWED_TARGET_CIDRS;
   const runner = createRunner({
     store,
     catalog,
     probeFrom: 'here',
+    // Every run, scheduled ones included, is vetted against today's --allow right before it connects.
+    policy: { mode: 'local', allowedTargetCidrs },
     ...(inventory ? { inventoryFor: async () => inventory } : {}),
     events: {
       emit: async (detailType, detail) => {
@@ -81,23 +89,55 @@ export async function serveCommand(
       },
     },
   });
-  // This process owns the data folder: any run still open in it was left by a process that died.
-  const recovered = await runner.recoverStale(new Date());
+  // This process owns the data folder: any run still open in it was left by a process that died. A run that
+  // cannot be read (a damaged record) is left as it is: the service still starts and serves the rest.
+  let recovered = 0;
+  try {
+    recovered = await runner.recoverStale(new Date());
+  } catch (err) {
+    io.stderr.write(
+      `warning: could not close the unfinished runs of an earlier process (${(err as Error).message}); the data folder ${dataDir} may be damaged\n`,
+    );
+  }
   const scheduler = startScheduler({
     store,
     starter: runner,
     log: (message) => io.stderr.write(`scheduler: ${message}\n`),
   });
-  const server = await startLocalServer({
-    port,
-    host: values.host,
-    store,
-    catalog,
-    starter: runner,
-    schedules: localSchedules(scheduler),
-    idempotency: new DynamoIdempotencyCache(db.client, { tableName: db.tableName }),
-    allowedTargetCidrs: values.allow ?? LOCAL_ALLOWED_TARGET_CIDRS,
-  });
+  let server: Awaited<ReturnType<typeof startLocalServer>>;
+  try {
+    server = await startLocalServer({
+      port,
+      host: values.host,
+      store,
+      catalog,
+      starter: runner,
+      schedules: localSchedules(scheduler),
+      idempotency: new DynamoIdempotencyCache(db.client, { tableName: db.tableName }),
+      allowedTargetCidrs,
+    });
+  } catch (err) {
+    await scheduler.stop();
+    await runner.shutdown(0);
+    await db.close();
+    const code = (err as { code?: string }).code;
+    if (code === 'EADDRINUSE') {
+      throw new InputError(
+        `port ${port} on ${values.host} is already in use (another preflight serve?): stop it, or choose another with --port N (0 picks a free one)`,
+      );
+    }
+    if (code === 'EADDRNOTAVAIL' || code === 'EACCES') {
+      throw new InputError(`cannot listen on ${values.host}:${port} (${code}): check --host and --port`);
+    }
+    throw err;
+  }
+  if (!isLoopbackHost(values.host)) {
+    io.stderr.write(
+      `WARNING: --host ${values.host} is not loopback: anyone who can reach ${server.url} can make this machine ` +
+        `probe ${allowedTargetCidrs.join(', ')} (the API has no authentication locally). Use --host 127.0.0.1 ` +
+        `unless this network is yours alone.\n`,
+    );
+  }
   io.stdout.write(
     `preflight service on ${server.url} (data in ${dataDir}${recovered ? `; closed ${recovered} unfinished run(s) of an earlier process` : ''})\n`,
   );

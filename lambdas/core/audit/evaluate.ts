@@ -59,6 +59,7 @@ import type {
   NatGateway,
   NetworkInterface,
   NotEvaluated,
+  RouteTable,
   SecurityGroup,
 } from './types';
 
@@ -197,21 +198,71 @@ function interfacesByGroup(interfaces: readonly NetworkInterface[]): Map<string,
   return out;
 }
 
-/**
- * Creates an auditor over an inventory. What it reads is resolved on first use and kept: a rule's peers
- * (its CIDRs parsed, prefix lists and group members looked up), prefix lists, group members, and each
- * subnet's ACL and route table. Auditing many requirements against many groups therefore costs little
- * more than the matching itself.
- */
-export function createAuditor(inventory: Inventory, options: AuditorOptions = {}): Auditor {
-  const ephemeral = options.ephemeralPorts ?? EPHEMERAL_PORTS;
-  const prefixLists = new Map<string, { cidrs: Cidr[]; set: AddressSet } | undefined>();
-  const members = new Map<string, AddressSet | undefined>();
-  const subnets = new Map<string, SubnetContext>();
-  const groupCache = createSecurityGroupCache();
-  let byGroup: Map<string, NetworkInterface[]> | undefined;
+/** A NAT gateway's own subnet table, compiled, or what the inventory lacks to find it. */
+export type NatTable =
+  | {
+      readonly table: CompiledRouteTable;
+      /** The table as the inventory holds it (a fix takes its route targets from it). */
+      readonly routeTable: RouteTable;
+      readonly privateNat: boolean;
+    }
+  | { readonly unknown: NotEvaluated };
 
-  const prefixList = (id: string) => {
+/** How the audit follows NAT gateways: each one's own subnet table, compiled once per gateway. */
+export interface NatRoutes {
+  readonly table: (natGatewayId: string) => NatTable;
+  /** One hop: a NAT gateway's own table that sends the traffic to a NAT gateway again is not followed. */
+  readonly follow: NatFollower;
+}
+
+/**
+ * Follows NAT gateways through an inventory: the auditor's rule, shared with the fixes (a route the change
+ * set proposes to a NAT gateway is judged by where that gateway sends the traffic).
+ * @param prefixList - the parsed entries of a managed prefix list, or undefined when the inventory lacks it.
+ */
+export function createNatRoutes(
+  inventory: Inventory,
+  prefixList: (id: string) => readonly Cidr[] | undefined,
+): NatRoutes {
+  const tables = new Map<string, NatTable>();
+  const table = (natId: string): NatTable => {
+    let entry = tables.get(natId);
+    if (entry === undefined) {
+      const nat = findNatGateway(inventory, natId);
+      if (nat?.SubnetId === undefined) entry = { unknown: missingNatGateway(natId) };
+      else {
+        const vpcId = nat.VpcId ?? subnetVpc(inventory, nat.SubnetId);
+        const found = findSubnetRouteTable(inventory.routeTables, nat.SubnetId, vpcId);
+        entry = found
+          ? {
+              table: compileRouteTable(found.table, found.mainTable, prefixList, natId),
+              routeTable: found.table,
+              privateNat: nat.ConnectivityType === 'private',
+            }
+          : { unknown: missingNatRoutes(natId, nat.SubnetId, vpcId) };
+      }
+      tables.set(natId, entry);
+    }
+    return entry;
+  };
+  const follow: NatFollower = (natId, addresses, need): NatVerdict => {
+    const entry = table(natId);
+    if ('unknown' in entry)
+      return { denied: EMPTY_ADDRESSES, undecided: addresses, decidedBy: [], unknown: [entry.unknown] };
+    return routeAddresses(entry.table, addresses, need, undefined, entry.privateNat);
+  };
+  return { table, follow };
+}
+
+/**
+ * A lookup of the inventory's managed prefix lists, parsed on first use.
+ * @throws InventoryValueError (on use) when an entry is not a CIDR block.
+ */
+export function prefixListLookup(
+  inventory: Inventory,
+): (id: string) => { cidrs: Cidr[]; set: AddressSet } | undefined {
+  const prefixLists = new Map<string, { cidrs: Cidr[]; set: AddressSet } | undefined>();
+  return (id) => {
     if (!prefixLists.has(id)) {
       const entries = inventory.prefixLists.get(id);
       const cidrs = entries?.map((text, i) => {
@@ -227,6 +278,22 @@ export function createAuditor(inventory: Inventory, options: AuditorOptions = {}
     }
     return prefixLists.get(id);
   };
+}
+
+/**
+ * Creates an auditor over an inventory. What it reads is resolved on first use and kept: a rule's peers
+ * (its CIDRs parsed, prefix lists and group members looked up), prefix lists, group members, and each
+ * subnet's ACL and route table. Auditing many requirements against many groups therefore costs little
+ * more than the matching itself.
+ */
+export function createAuditor(inventory: Inventory, options: AuditorOptions = {}): Auditor {
+  const ephemeral = options.ephemeralPorts ?? EPHEMERAL_PORTS;
+  const prefixList = prefixListLookup(inventory);
+  const members = new Map<string, AddressSet | undefined>();
+  const subnets = new Map<string, SubnetContext>();
+  const groupCache = createSecurityGroupCache();
+  let byGroup: Map<string, NetworkInterface[]> | undefined;
+
   const interfacesRead = inventory.networkInterfacesRead !== false;
   const resolver: PeerResolver = {
     prefixList: (id) => prefixList(id)?.set,
@@ -260,37 +327,7 @@ export function createAuditor(inventory: Inventory, options: AuditorOptions = {}
     }
     return ctx;
   };
-  // A NAT gateway's own subnet table, compiled once per gateway, or what is missing to find it.
-  const natTables = new Map<
-    string,
-    { table: CompiledRouteTable; privateNat: boolean } | { unknown: NotEvaluated }
-  >();
-  const natTable = (natId: string) => {
-    let entry = natTables.get(natId);
-    if (entry === undefined) {
-      const nat = findNatGateway(inventory, natId);
-      if (nat?.SubnetId === undefined) entry = { unknown: missingNatGateway(natId) };
-      else {
-        const vpcId = nat.VpcId ?? subnetVpc(inventory, nat.SubnetId);
-        const found = findSubnetRouteTable(inventory.routeTables, nat.SubnetId, vpcId);
-        entry = found
-          ? {
-              table: compileRouteTable(found.table, found.mainTable, (id) => prefixList(id)?.cidrs, natId),
-              privateNat: nat.ConnectivityType === 'private',
-            }
-          : { unknown: missingNatRoutes(natId, nat.SubnetId, vpcId) };
-      }
-      natTables.set(natId, entry);
-    }
-    return entry;
-  };
-  // One hop: a NAT gateway's own table that sends the traffic to a NAT gateway again is not followed.
-  const followNat: NatFollower = (natId, addresses, need): NatVerdict => {
-    const entry = natTable(natId);
-    if ('unknown' in entry)
-      return { denied: EMPTY_ADDRESSES, undecided: addresses, decidedBy: [], unknown: [entry.unknown] };
-    return routeAddresses(entry.table, addresses, need, undefined, entry.privateNat);
-  };
+  const nat = createNatRoutes(inventory, (id) => prefixList(id)?.cidrs);
 
   return {
     audit(vantage, requirement) {
@@ -338,7 +375,7 @@ export function createAuditor(inventory: Inventory, options: AuditorOptions = {}
           undecided = need.region;
         }
         if (ctx.routes) {
-          const routes = evaluateRoutes(ctx.routes, need, followNat);
+          const routes = evaluateRoutes(ctx.routes, need, nat.follow);
           missing = unionRegions(missing, routes.missing);
           undecided = unionRegions(undecided, routes.undecided);
           decidedBy.push(...routes.decidedBy);

@@ -1,5 +1,6 @@
 import type { Environment, Vantage } from '../environment';
 import type { Flow, Party, Plan } from '../plan';
+import { createNatRoutes, type NatRoutes, prefixListLookup } from './evaluate';
 import { type Remediation, remediate } from './remediation';
 import type { AuditRequirement, AuditResult, AuditVantage, Inventory } from './types';
 
@@ -62,6 +63,12 @@ export function vantageCidrs(v: Vantage, inventory: Inventory): string[] {
   return subnetCidrs(v.subnetIds, inventory);
 }
 
+/** The audit's NAT gateway rule over an inventory (what a route fix judges a NAT gateway target by). */
+function natRoutesOf(inventory: Inventory): NatRoutes {
+  const prefixList = prefixListLookup(inventory);
+  return createNatRoutes(inventory, (id) => prefixList(id)?.cidrs);
+}
+
 /**
  * Audits one requirement and builds its fix. The fix numbers NACL entries against the very ACL the
  * evaluation used (the subnet's own, or its VPC's default), and takes route targets from the very table.
@@ -87,6 +94,7 @@ export function auditWithRemediation(
     ...(networkAcl ? { networkAcl } : {}),
     ...(routeTable ? { routeTable } : {}),
     prefixLists: inventory.prefixLists,
+    natRoutes: natRoutesOf(inventory),
   });
   return { result, remediation };
 }

@@ -9,6 +9,7 @@ import {
   parseCidr,
   subtractAddresses,
   toCidrs,
+  unionAddresses,
 } from './addresses';
 import {
   type AclDraft,
@@ -22,7 +23,8 @@ import {
   type RouteQuestion,
 } from '../finding/change-set';
 import { formatPortList, mergePortRanges } from '../ports';
-import { PRIVATE_ADDRESSES, routeTarget } from './routes';
+import { compileRequirement, type NatRoutes } from './evaluate';
+import { routeCarries, type RouteCarriage, routeTarget } from './routes';
 import type {
   AuditRequirement,
   AuditResult,
@@ -93,6 +95,12 @@ export interface RemediationContext {
   readonly routeTable?: RouteTable;
   /** Managed prefix lists (id → CIDRs), to know what a prefix-list route holds. */
   readonly prefixLists?: ReadonlyMap<string, readonly string[]>;
+  /**
+   * How the audit followed NAT gateways (their own subnet tables), so that a route is fixed in the table that
+   * dropped it and a NAT gateway is proposed as a target only where its table carries the addresses.
+   * @default - no NAT gateway is followed: none is proposed as a target
+   */
+  readonly natRoutes?: NatRoutes;
 }
 
 const PROTOCOL_NUMBER = { tcp: '6', udp: '17' } as const;
@@ -244,16 +252,15 @@ const NEIGHBOUR_BITS = { v4: 8, v6: 32 } as const;
 
 /**
  * The target the table already uses for these addresses: the most specific route that covers them, else the
- * nearest neighbouring prefix. Undefined when none applies or the best candidates disagree. An internet
- * gateway is never a model for private addresses.
+ * nearest neighbouring prefix. Undefined when none applies or the best candidates disagree. The caller
+ * gives only models whose target would carry the addresses.
  */
 function inferTarget(models: readonly ModelRoute[], addresses: AddressSet): string | undefined {
   const cidrs = toCidrs(addresses);
   const first = cidrs[0];
   if (!first) return undefined;
   const v6 = first.family === 'ipv6';
-  const hasPrivate = !isEmptyAddressSet(intersectAddresses(addresses, PRIVATE_ADDRESSES));
-  const usable = models.filter((m) => m.v6 === v6 && !(hasPrivate && m.target.startsWith('igw-')));
+  const usable = models.filter((m) => m.v6 === v6);
   const decide = (scored: Array<{ m: ModelRoute; score: number }>): string | undefined => {
     const best = Math.max(...scored.map((s) => s.score));
     const targets = new Set(scored.filter((s) => s.score === best).map((s) => s.m.target));
@@ -273,22 +280,89 @@ function inferTarget(models: readonly ModelRoute[], addresses: AddressSet): stri
 
 const UNKNOWN_TABLE = 'the subnet’s route table (not in the inventory)';
 
+/** A route table the fix may change: the vantage's, or the own table of a NAT gateway it sends traffic to. */
+interface FixScope {
+  /** The table's id as the audit's decisions name it (undefined: the vantage's table is not known). */
+  readonly routeTableId: string | undefined;
+  /** The NAT gateway whose own table this is; undefined for the vantage's table. */
+  readonly via: string | undefined;
+  readonly table: RouteTable | undefined;
+  /** Whether a route from this table to a target would carry the addresses (see routeCarries). */
+  readonly carries: (target: string, addresses: AddressSet) => RouteCarriage;
+}
+
 /**
  * Route changes for unrouted addresses, from what decided the route verdict: each blackhole route that
- * swallowed some of them is replaced; addresses that an internet gateway (or egress-only one) cannot carry,
- * or that no route matches, get a route of their own (or the route is replaced when it is exactly theirs).
- * Each points at the target the table already uses for the covering or neighbouring prefix; a question
- * where none can be inferred.
+ * swallowed some of them is replaced; addresses that a route's target cannot carry (an internet gateway
+ * toward private addresses, an egress-only internet gateway or a NAT gateway for an inbound flow), or that
+ * no route matches, get a route of their own (or the route is replaced when it is exactly theirs).
+ * Addresses a NAT gateway's own table drops are fixed in that table. Each points at the target the table
+ * already uses for the covering or neighbouring prefix, among the targets the route rule says would carry
+ * them; a question where none can be inferred.
  */
 function routeFix(
   result: AuditResult,
   routeTableId: string | undefined,
   blocks: readonly MissingBlock[],
+  requirement: AuditRequirement,
   context: RemediationContext,
 ): NonNullable<Remediation['routes']> {
   const cidrs = [...new Set(blocks.map((b) => b.cidr))];
-  const table = routeTableId ?? UNKNOWN_TABLE;
-  const models = modelRoutes(context.routeTable);
+  const need = compileRequirement(requirement);
+  const nat = context.natRoutes;
+  const changes: RouteChange[] = [];
+  const questions: RouteQuestion[] = [];
+  const scope: FixScope = {
+    routeTableId,
+    via: undefined,
+    table: context.routeTable,
+    carries: (target, addresses) => routeCarries(target, addresses, need, nat?.follow),
+  };
+  const viaNat = fixTable(result, scope, addressSetOf(cidrs), context, changes, questions);
+  for (const [natId, addresses] of viaNat) {
+    const own = nat?.table(natId);
+    // Without the gateway's table at hand (a caller that gives no natRoutes), the table its decisions name
+    // is asked about: no target is known to carry the addresses from there.
+    const natScope: FixScope =
+      own !== undefined && !('unknown' in own)
+        ? {
+            routeTableId: own.table.routeTableId,
+            via: natId,
+            table: own.routeTable,
+            carries: (target, a) => routeCarries(target, a, need, undefined, own.privateNat),
+          }
+        : {
+            routeTableId: result.decidedBy.flatMap((d) =>
+              d.layer === 'route' && d.via === natId ? [d.routeTableId] : [],
+            )[0],
+            via: natId,
+            table: undefined,
+            carries: () => ({ carries: false, why: `${natId}’s route table was not given to the fix` }),
+          };
+    fixTable(result, natScope, addresses, context, changes, questions);
+  }
+  const cs = buildChangeSet([{ routes: { changes, questions } }]);
+  const note =
+    questions.length > 0
+      ? cs.questions.map((q) => q.text).join(' ')
+      : 'These addresses had no usable route from the subnet: the commands send them where the table already sends their neighbours.';
+  return { routeTableId, cidrs, changes, questions, awsCli: cs.awsCli, note };
+}
+
+/**
+ * The changes to one table for the addresses it left unrouted; returns, per NAT gateway, the addresses this
+ * table sent to it that the gateway's own table dropped (fixed there).
+ */
+function fixTable(
+  result: AuditResult,
+  scope: FixScope,
+  addresses: AddressSet,
+  context: RemediationContext,
+  changes: RouteChange[],
+  questions: RouteQuestion[],
+): Map<string, AddressSet> {
+  const table = scope.routeTableId ?? UNKNOWN_TABLE;
+  const models = modelRoutes(scope.table);
   const destinationSet = (destination: string): AddressSet => {
     try {
       if (destination.startsWith('pl-')) return addressSetOf(context.prefixLists?.get(destination) ?? []);
@@ -297,35 +371,57 @@ function routeFix(
       return EMPTY_ADDRESSES;
     }
   };
-  // A target the audit found denying these addresses (a public NAT gateway toward a private range, say) is
-  // no model for them: a route to it would be denied again.
-  const denyingTargets = new Set(
-    result.decidedBy.flatMap((d) =>
-      d.layer === 'route' && d.effect === 'denies' && d.target !== undefined ? [d.target] : [],
-    ),
-  );
-  const usableModels = models.filter((m) => !denyingTargets.has(m.target));
-  const changes: RouteChange[] = [];
-  const questions: RouteQuestion[] = [];
-  const propose = (action: 'create' | 'replace', destination: string, addresses: AddressSet) => {
-    const target = routeTableId !== undefined ? inferTarget(usableModels, addresses) : undefined;
-    if (target !== undefined) changes.push({ action, routeTableId: table, destination, target });
-    else questions.push({ action, routeTableId: table, destination });
+  const propose = (action: 'create' | 'replace', destination: string, part: AddressSet) => {
+    if (scope.routeTableId === undefined) {
+      questions.push({ action, routeTableId: table, destination });
+      return;
+    }
+    const usable = models.filter((m) => scope.carries(m.target, part).carries);
+    const target = inferTarget(usable, part);
+    if (target !== undefined) {
+      changes.push({ action, routeTableId: table, destination, target });
+      return;
+    }
+    // The target the table's own routes point to, when the route rule says it would not carry these: said.
+    const natural = inferTarget(models, part);
+    const refused = natural !== undefined ? scope.carries(natural, part) : undefined;
+    questions.push({
+      action,
+      routeTableId: table,
+      destination,
+      ...(natural !== undefined && refused?.carries === false
+        ? { passedOver: { target: natural, why: refused.why } }
+        : {}),
+      ...(scope.via !== undefined ? { via: scope.via } : {}),
+    });
   };
 
-  // Each route that denies, one unit per CIDR (a prefix list per entry), in the evaluator's order (most
-  // specific first, a CIDR route before a prefix-list one): each address is cut once, by the route that
-  // decides it. A blackhole is replaced (once per route); what another route cannot carry gets its own.
-  let left = addressSetOf(cidrs);
-  const denials = result.decidedBy.flatMap((d) =>
-    d.layer === 'route' && d.effect === 'denies' && d.destination !== 'none' ? [d] : [],
+  // Each route of this table that denies, and each that hands the addresses to a NAT gateway, one unit per
+  // CIDR (a prefix list per entry), in the evaluator's order (most specific first, a CIDR route before a
+  // prefix-list one): each address is cut once, by the route that decides it. A blackhole is replaced (once
+  // per route); what another route cannot carry gets its own; what a NAT gateway's table drops is fixed there.
+  let left = addresses;
+  const mine = result.decidedBy.flatMap((d) =>
+    d.layer === 'route' &&
+    d.routeTableId === scope.routeTableId &&
+    d.via === scope.via &&
+    d.destination !== 'none'
+      ? [d]
+      : [],
   );
-  const units = denials
+  const hops =
+    scope.via === undefined ? mine.filter((d) => d.effect === 'allows' && d.target?.startsWith('nat-')) : [];
+  const units = [...mine.filter((d) => d.effect === 'denies'), ...hops]
     .flatMap((x) =>
       (x.destination.startsWith('pl-')
         ? (context.prefixLists?.get(x.destination) ?? [])
         : [x.destination]
-      ).map((cidr) => ({ cidr, destination: x.destination, blackhole: x.reason === 'blackhole' })),
+      ).map((cidr) => ({
+        cidr,
+        destination: x.destination,
+        blackhole: x.effect === 'denies' && x.reason === 'blackhole',
+        nat: x.effect === 'allows' ? x.target : undefined,
+      })),
     )
     .flatMap((u) => {
       try {
@@ -341,11 +437,13 @@ function routeFix(
     );
   const parts: Array<{ addresses: AddressSet; exactly?: string }> = [];
   const replaced = new Set<string>();
+  const viaNat = new Map<string, AddressSet>();
   for (const u of units) {
     const part = intersectAddresses(left, cidrSet(u.parsed));
     if (isEmptyAddressSet(part)) continue;
     left = subtractAddresses(left, part);
-    if (u.blackhole) {
+    if (u.nat !== undefined) viaNat.set(u.nat, unionAddresses(viaNat.get(u.nat) ?? EMPTY_ADDRESSES, part));
+    else if (u.blackhole) {
       if (!replaced.has(u.destination)) propose('replace', u.destination, destinationSet(u.destination));
       replaced.add(u.destination);
     } else parts.push({ addresses: part, ...(u.destination.startsWith('pl-') ? {} : { exactly: u.cidr }) });
@@ -358,12 +456,7 @@ function routeFix(
       propose(same ? 'replace' : 'create', same ? (part.exactly as string) : text, cidrSet(cidr));
     }
   }
-  const cs = buildChangeSet([{ routes: { changes, questions } }]);
-  const note =
-    questions.length > 0
-      ? cs.questions.map((q) => q.text).join(' ')
-      : 'These addresses had no usable route from the subnet: the commands send them where the table already sends their neighbours.';
-  return { routeTableId, cidrs, changes, questions, awsCli: cs.awsCli, note };
+  return viaNat;
 }
 
 function sameCidr(a: string, b: string): boolean {
@@ -426,7 +519,7 @@ export function remediate(
         }
       : {}),
     ...(routes && routes.missing.length > 0
-      ? { routes: routeFix(result, routes.routeTableId, routes.missing, context) }
+      ? { routes: routeFix(result, routes.routeTableId, routes.missing, requirement, context) }
       : {}),
     onPremFirewall: firewallRequestLine(firewallRequest),
     firewallRequest,

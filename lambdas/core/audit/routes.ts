@@ -344,3 +344,53 @@ export function evaluateRoutes(table: CompiledRouteTable, need: AuditNeed, nat?:
     routeTableId: table.routeTableId,
   };
 }
+
+/** Whether a proposed route would carry its addresses, and if not, why (in the audit's words). */
+export type RouteCarriage = { readonly carries: true } | { readonly carries: false; readonly why: string };
+
+/**
+ * Whether a route from a table to `target` would carry these addresses, judged by the route rule itself
+ * (a fix proposes no route that would be dropped again): an internet gateway toward private addresses, an
+ * egress-only internet gateway or a NAT gateway for an inbound flow drop them; a NAT gateway carries them
+ * only as far as its own table does (followed through `nat`; without it, or when its table is not in the
+ * inventory, nothing is known and the route is no fix).
+ * @param privateNat - true when the table is a private NAT gateway's own (an internet gateway drops it).
+ */
+export function routeCarries(
+  target: string,
+  addresses: AddressSet,
+  need: AuditNeed,
+  nat: NatFollower | undefined,
+  privateNat = false,
+): RouteCarriage {
+  const table = compileRouteTable(
+    {
+      RouteTableId: 'proposed',
+      Routes: [
+        { DestinationCidrBlock: '0.0.0.0/0', GatewayId: target, State: 'active' },
+        { DestinationIpv6CidrBlock: '::/0', GatewayId: target, State: 'active' },
+      ],
+    },
+    false,
+    () => undefined,
+  );
+  const r = routeAddresses(table, addresses, need, nat, privateNat);
+  const denial = r.decidedBy.find((d) => d.effect === 'denies');
+  if (denial?.layer === 'route')
+    return {
+      carries: false,
+      why:
+        denial.via !== undefined
+          ? `in its own subnet’s route table ${denial.routeTableId}: ${denial.reason ?? 'dropped'}`
+          : (denial.reason ?? 'it drops them'),
+    };
+  if (!isEmptyAddressSet(r.undecided) || r.unknown.length > 0)
+    return {
+      carries: false,
+      why:
+        r.unknown.length > 0
+          ? `where it sends them is not in the inventory, which lacks ${r.unknown.map((u) => u.id).join(', ')}`
+          : 'where it sends them is not followed',
+    };
+  return { carries: true };
+}

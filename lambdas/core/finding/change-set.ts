@@ -65,6 +65,10 @@ export const routeQuestionSchema = z.object({
   destination: z.string(),
   /** Whether the destination exists as a blackhole route (to replace) or is missing (to create). */
   action: z.enum(['create', 'replace']),
+  /** The NAT gateway whose own subnet's table this is (it drops what the gateway sends on). */
+  via: z.string().optional(),
+  /** The target the table's routes point to nearby, which the audit says would not carry these addresses. */
+  passedOver: z.object({ target: z.string(), why: z.string() }).optional(),
 });
 export type RouteQuestion = z.infer<typeof routeQuestionSchema>;
 
@@ -526,16 +530,20 @@ function mergeRoutes(fixes: readonly Fix[]): {
 }
 
 function routeQuestionText(q: RouteQuestion, conflicting: readonly RouteChange[] | undefined): string {
+  const table = q.via !== undefined ? `${q.routeTableId} (the table of ${q.via}’s subnet)` : q.routeTableId;
   const what =
     q.action === 'replace'
       ? `the blackhole route ${q.destination} in ${q.routeTableId} must be replaced`
       : `${q.destination} has no usable route in ${q.routeTableId}`;
   if (conflicting && conflicting.length > 1)
-    return `Which target should ${q.destination} use in ${q.routeTableId}? The findings disagree (${conflicting.map((c) => c.target).join(' or ')}).`;
+    return `Which target should ${q.destination} use in ${table}? The findings disagree (${conflicting.map((c) => c.target).join(' or ')}).`;
+  const way =
+    q.passedOver !== undefined
+      ? `the table’s routes nearby point to ${q.passedOver.target}, which would not carry it (${q.passedOver.why}), and no other route shows the way`
+      : 'no route of the table covers or neighbours it to show the way';
   return (
-    `Which gateway reaches ${q.destination} from ${q.routeTableId}? ${what[0]?.toUpperCase()}${what.slice(1)}, ` +
-    'and no route of the table covers or neighbours it to show the way: point it at the transit gateway or ' +
-    'virtual private gateway your VPN or Direct Connect uses.'
+    `Which gateway reaches ${q.destination} from ${table}? ${what[0]?.toUpperCase()}${what.slice(1)}, and ` +
+    `${way}: point it at the transit gateway or virtual private gateway your VPN or Direct Connect uses.`
   );
 }
 

@@ -2,6 +2,7 @@
  * Escaping for the report formats. Every text that comes from a finding (a cause, a host name, a command) goes
  * through one of these before it is written into a document.
  */
+import { printable } from '../printable';
 
 // XML 1.0 forbids these even as character references: C0 controls other than tab, LF and CR, lone
 // surrogates, U+FFFE and U+FFFF. They become U+FFFD so that the document stays well formed.
@@ -42,9 +43,14 @@ export function htmlText(text: string): string {
     .replace(/'/g, '&#39;');
 }
 
-/** One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break; quotes doubled. */
+/**
+ * One CSV field (RFC 4180): control characters other than line breaks and tabs removed (a terminal or a
+ * spreadsheet never sees an escape sequence from the network); quoted when it holds a comma, a quote or a line
+ * break; quotes doubled.
+ */
 export function csvField(text: string): string {
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  const clean = printable(text, { keepLines: true });
+  return /[",\r\n]/.test(clean) ? `"${clean.replace(/"/g, '""')}"` : clean;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { probe, type ProbeResult, type ProbeTarget } from '../probe';
-import { refusalOf, type Resolver, systemResolver, type TargetPolicy } from '../target-policy';
+import { type Resolver, systemResolver, type TargetPolicy, vetTarget } from '../target-policy';
 
 export interface ProbeStepInput {
   readonly vantage: string;
@@ -31,12 +31,13 @@ export interface ProbeStepDeps {
   /** Aborting returns what was concluded, the rest `skipped`. */
   readonly signal?: AbortSignal;
   /**
-   * The target policy to apply again right before connecting (the prober does; the API applied it when the
-   * check was asked for, but a name can resolve elsewhere by now). Host names are resolved once here, every
-   * address is checked, and the engine connects to the address that was checked. A refused target is not
-   * probed: its ports are `error` with code {@link POLICY_REFUSED}. @default - none (local mode: the API vetted)
+   * The target policy applied right before connecting, in every mode and on every trigger (the API vetted the
+   * environment when it was stored, but a stored schedule outlives a narrower `--allow`, and a name can resolve
+   * elsewhere by now: DNS rebinding). Host names are resolved once here, every address is checked, and the
+   * engine connects to the address that was checked. A refused target is not probed: its ports are `error` with
+   * code {@link POLICY_REFUSED}. A name that does not resolve gets `dns-error` on its ports.
    */
-  readonly policy?: TargetPolicy;
+  readonly policy: TargetPolicy;
   /** Resolves host names for the policy check. @default - the system resolver (every address) */
   readonly resolve?: Resolver;
 }
@@ -58,6 +59,11 @@ async function vet(
   resolve: Resolver,
 ): Promise<Vetted> {
   const out: Vetted = { allowed: [], refused: [], refusals: [], addresses: new Map() };
+  const unresolved = (t: ProbeTarget, code: string) => {
+    for (const port of t.ports) {
+      out.refused.push({ host: t.host, port, state: 'dns-error', latencyMs: null, code, attempts: 0 });
+    }
+  };
   const refuse = (t: ProbeTarget, why: string) => {
     out.refusals.push(why);
     for (const port of t.ports) {
@@ -73,29 +79,15 @@ async function vet(
   };
   await Promise.all(
     targets.map(async (t) => {
-      if (isIP(t.host)) {
-        const why = refusalOf(t.host, policy);
-        if (why) refuse(t, `${t.host} ${why}`);
-        else out.allowed.push(t);
-        return;
-      }
-      let addresses: string[];
-      try {
-        addresses = await resolve(t.host);
-      } catch (err) {
-        const code = (err as { code?: unknown }).code;
-        refuse(t, `${t.host} does not resolve (${typeof code === 'string' ? code : String(err)})`);
-        return;
-      }
-      const first = addresses[0];
-      const refusals = addresses.flatMap((a) => {
-        const why = isIP(a) ? refusalOf(a, policy) : 'is not an IP address';
-        return why ? [`${t.host} resolves to ${a}, which ${why}`] : [];
-      });
-      if (first === undefined) refuse(t, `${t.host} resolves to no address`);
-      else if (refusals.length > 0) refuse(t, refusals.join('; '));
-      else {
-        out.addresses.set(t.host, { address: first, family: isIP(first) === 6 ? 6 : 4 });
+      const decision = await vetTarget(t.host, policy, resolve);
+      if (decision.kind === 'unresolved') {
+        // Not a refusal: the flow is told that its name does not resolve (as the engine would say).
+        unresolved(t, decision.code);
+      } else if (decision.kind === 'refused') {
+        refuse(t, decision.reasons.map((why) => `${t.host} ${why}`).join('; '));
+      } else {
+        const first = decision.addresses[0] as string;
+        if (!isIP(t.host)) out.addresses.set(t.host, { address: first, family: isIP(first) === 6 ? 6 : 4 });
         out.allowed.push(t);
       }
     }),
@@ -104,36 +96,29 @@ async function vet(
 }
 
 /** Probes one vantage's targets with the engine, never past `deadline`. */
-export async function probeStep(input: ProbeStepInput, deps: ProbeStepDeps = {}): Promise<ProbeStepOutput> {
+export async function probeStep(input: ProbeStepInput, deps: ProbeStepDeps): Promise<ProbeStepOutput> {
   const engine = deps.engine ?? probe;
   const started = Date.now();
-  let targets = input.targets;
-  let refused: ProbeResult[] = [];
-  let refusals: string[] = [];
-  let lookup: ((host: string) => Promise<{ address: string; family: 4 | 6 }>) | undefined;
-  if (deps.policy) {
-    const vetted = await vet(input.targets, deps.policy, deps.resolve ?? systemResolver);
-    targets = vetted.allowed;
-    refused = vetted.refused;
-    refusals = vetted.refusals;
-    lookup = async (host) => {
-      const found = vetted.addresses.get(host);
-      if (!found) throw Object.assign(new Error(`${host} was not vetted`), { code: POLICY_REFUSED });
-      return found;
-    };
-  }
+  const vetted = await vet(input.targets, deps.policy, deps.resolve ?? systemResolver);
+  const { allowed: targets, refused, refusals } = vetted;
+  // The engine never resolves a name itself: it connects to the address vetted above.
+  const lookup = async (host: string) => {
+    const found = vetted.addresses.get(host);
+    if (!found) throw Object.assign(new Error(`${host} was not vetted`), { code: POLICY_REFUSED });
+    return found;
+  };
   const run = await engine(targets, {
     ...(input.timeoutMs !== undefined ? { timeoutMs: input.timeoutMs } : {}),
     ...(input.concurrency !== undefined ? { concurrency: input.concurrency } : {}),
     ...(input.retries !== undefined ? { retries: input.retries } : {}),
     ...(input.deadline !== undefined ? { deadline: input.deadline } : {}),
     ...(deps.signal ? { signal: deps.signal } : {}),
-    ...(lookup ? { lookup } : {}),
+    lookup,
   });
   return {
     vantage: input.vantage,
     results: [...run.results, ...refused],
-    durationMs: deps.policy ? Date.now() - started : run.durationMs,
+    durationMs: Date.now() - started,
     ...(refusals.length > 0 ? { refusals: refusals.sort() } : {}),
   };
 }

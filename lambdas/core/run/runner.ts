@@ -7,14 +7,8 @@ import type { Inventory } from '../audit/types';
 import type { Catalog } from '../catalog';
 import type { Environment } from '../environment';
 import type { probe } from '../probe';
-import {
-  type CheckRun,
-  ConflictError,
-  queuedRun,
-  OPEN_STATUSES,
-  type ResultStore,
-  type Trigger,
-} from '../store';
+import { LOCAL_ALLOWED_TARGET_CIDRS, type Resolver, type TargetPolicy } from '../target-policy';
+import { type CheckRun, queuedRun, type ResultStore, type Trigger } from '../store';
 import {
   auditStep,
   type AuditStepOutput,
@@ -48,6 +42,14 @@ export interface RunnerOptions {
   readonly probeEngine?: typeof probe;
   /** Resolves hostnames for the audit. @default - `dns.promises.lookup` */
   readonly resolve?: Resolve;
+  /**
+   * The target policy every probe of every run goes through right before it connects, whatever started the
+   * run (the API, a schedule, a retry): `serve` passes its `--allow`. @default - local mode, loopback and the
+   * private ranges
+   */
+  readonly policy?: TargetPolicy;
+  /** Resolves the host names the policy checks (and the probe then connects to). @default - the system resolver */
+  readonly resolveTarget?: Resolver;
 }
 
 /** What {@link Runner.start} takes. */
@@ -66,7 +68,10 @@ export interface Runner {
    * reason `shutdown`, keeping the findings they recorded.
    */
   shutdown(graceMs: number): Promise<void>;
-  /** Closes runs left `queued`/`running` by a process that died, created before `olderThan`, as `failed`. */
+  /**
+   * Closes runs left `queued`/`running` by a process that died, created before `olderThan`: `partial` with the
+   * findings it stored (counts matching them), `failed` when it stored none.
+   */
   recoverStale(olderThan: Date): Promise<number>;
 }
 
@@ -96,6 +101,10 @@ export function createRunner(options: RunnerOptions): Runner {
   const { store, catalog, events } = options;
   const now = options.now ?? (() => new Date());
   const budgetMs = options.budgetMs ?? 300_000;
+  const policy: TargetPolicy = options.policy ?? {
+    mode: 'local',
+    allowedTargetCidrs: LOCAL_ALLOWED_TARGET_CIDRS,
+  };
   const inFlight = new Map<string, InFlight>();
   let stopping = false;
 
@@ -128,7 +137,12 @@ export function createRunner(options: RunnerOptions): Runner {
                 retries: environment.probe.retries,
                 deadline,
               },
-              { signal, ...(options.probeEngine ? { engine: options.probeEngine } : {}) },
+              {
+                signal,
+                policy,
+                ...(options.resolveTarget ? { resolve: options.resolveTarget } : {}),
+                ...(options.probeEngine ? { engine: options.probeEngine } : {}),
+              },
             );
             return { ok: out };
           } catch (err) {
@@ -217,16 +231,9 @@ export function createRunner(options: RunnerOptions): Runner {
       let closed = 0;
       for (const run of stale) {
         if (inFlight.has(run.checkId)) continue;
-        try {
-          await store.updateRun(
-            run.checkId,
-            { status: 'failed', reason: STALE_REASON, finishedAt: now().toISOString() },
-            { expectStatus: [...OPEN_STATUSES] },
-          );
-          closed++;
-        } catch (err) {
-          if (!(err instanceof ConflictError)) throw err;
-        }
+        // Partial with what it stored (a crash while writing the results), failed when nothing was.
+        const after = await failStep(deps, run.checkId, STALE_REASON);
+        if (after.reason === STALE_REASON) closed++;
       }
       return closed;
     },

@@ -373,15 +373,23 @@ export async function finishStep(
 }
 
 /**
- * Closes a run that could not finish: `partial` when some findings were recorded (they stay readable), else
- * `failed`, with the reason. A run already closed is left as it is.
+ * Closes a run that could not finish (a failed step, or a process that died halfway through writing its
+ * results): `partial` with what it has when some findings were recorded (they stay readable, and the run's
+ * counts are those of the stored findings, so they always agree), else `failed`, with the reason. A run already
+ * closed is left as it is.
  */
 export async function failStep(
   deps: Pick<RunDeps, 'store' | 'now'>,
   checkId: string,
   reason: string,
 ): Promise<CheckRun> {
-  const recorded = (await deps.store.listFindings(checkId, { limit: 1 })).items.length > 0;
-  await closeRun(deps, checkId, { status: recorded ? 'partial' : 'failed', reason });
+  const recorded = await allFindings(deps.store, checkId);
+  await closeRun(
+    deps,
+    checkId,
+    recorded.length > 0
+      ? { status: 'partial', reason, counts: countVerdicts(recorded) }
+      : { status: 'failed', reason },
+  );
   return deps.store.getRun(checkId);
 }

@@ -31,6 +31,11 @@ const TITLES: Record<number, string> = {
   502: 'Bad Gateway',
 };
 
+/** The one scheme of problem `type`s, for the router's answers and API Gateway's own alike. */
+export function problemType(kind: string): string {
+  return `urn:preflight:problem:${kind}`;
+}
+
 /** A response the router turns into problem+json; thrown anywhere below it. */
 export class ProblemError extends Error {
   override readonly name = 'ProblemError';
@@ -47,7 +52,7 @@ export class ProblemError extends Error {
 
   toBody(): ProblemBody {
     return {
-      type: `urn:preflight:problem:${this.kind}`,
+      type: problemType(this.kind),
       title: TITLES[this.status] ?? 'Error',
       status: this.status,
       detail: this.detail,

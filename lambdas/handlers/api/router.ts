@@ -13,7 +13,7 @@ import {
   environmentSchema,
   parseEnvironment,
 } from '../../core/environment';
-import { plan } from '../../core/plan';
+import { countProbePairs, plan } from '../../core/plan';
 import { formatPortList } from '../../core/ports';
 import { buildReport, renderReport } from '../../core/report';
 import { checkEnvironmentSafety, type Resolver, type SafetyMode, systemResolver } from '../../core/safety';
@@ -26,6 +26,7 @@ import {
   NotFoundError,
   PAGE_LIMIT_MAX,
   type ResultStore,
+  StoreError,
   StoreValidationError,
   type Trigger,
 } from '../../core/store';
@@ -95,6 +96,11 @@ export interface ApiLimits {
   readonly maxBodyBytes: number;
   /** Flows in the plan of one run; more is a 422. @default 2000 */
   readonly maxFlowsPerRun: number;
+  /**
+   * host:port pairs one run probes (summed over its vantages); more is a 422. A 1,000-host PrimaryIO HDM wave is
+   * about 65,000. @default 200000
+   */
+  readonly maxProbePairsPerRun: number;
   /** Items of one page. @default 100 (the store's maximum) */
   readonly maxPageSize: number;
 }
@@ -102,6 +108,7 @@ export interface ApiLimits {
 export const DEFAULT_LIMITS: ApiLimits = {
   maxBodyBytes: 256 * 1024,
   maxFlowsPerRun: 2000,
+  maxProbePairsPerRun: 200_000,
   maxPageSize: PAGE_LIMIT_MAX,
 };
 
@@ -229,14 +236,51 @@ function checkLimit(ctx: Context, limit: number | undefined): number {
   return limit;
 }
 
+/** The deepest a request body may nest arrays and objects (an environment needs 5). */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * How deep `text` nests arrays and objects, read without parsing (so that a body nesting 50,000 levels never
+ * reaches a recursive parser, serializer or validator). Brackets inside strings do not count.
+ */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
 function readJsonBody(ctx: Context): unknown {
   const body = ctx.req.body;
   if (body === undefined || body === '') {
     throw new ProblemError(400, 'missing-body', 'this request needs a JSON body');
   }
+  // Required, not assumed: a body without a type is what a cross-site form, beacon or no-cors fetch sends.
   const type = ctx.headers['content-type'];
-  if (type !== undefined && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
-    throw new ProblemError(415, 'unsupported-media-type', `the body must be application/json (got ${type})`);
+  if (type === undefined || !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
+    throw new ProblemError(
+      415,
+      'unsupported-media-type',
+      `the body must be sent as Content-Type: application/json (got ${type === undefined ? 'no Content-Type' : JSON.stringify(type)})`,
+    );
+  }
+  const depth = nestingDepth(body);
+  if (depth > MAX_JSON_DEPTH) {
+    throw new ProblemError(
+      400,
+      'malformed-json',
+      `the body nests ${depth} levels deep; a request nests at most ${MAX_JSON_DEPTH}`,
+    );
   }
   try {
     return JSON.parse(body) as unknown;
@@ -268,12 +312,21 @@ function validateEnvironment(raw: unknown, catalog: Catalog, prefix: PropertyKey
 
 /** The safety rules and the flow limit; a refusal is a 422 naming each field. */
 async function vetEnvironment(ctx: Context, env: Environment, prefix: PropertyKey[]): Promise<void> {
-  const flows = plan(env, ctx.deps.catalog).flows.length;
+  const planned = plan(env, ctx.deps.catalog);
+  const flows = planned.flows.length;
   const errors: FieldError[] = [];
+  const where = prefix.length > 0 ? String(prefix[0]) : '(top level)';
   if (flows > ctx.limits.maxFlowsPerRun) {
     errors.push({
-      path: prefix.length > 0 ? String(prefix[0]) : '(top level)',
+      path: where,
       message: `the environment plans ${flows} flows; one run checks at most ${ctx.limits.maxFlowsPerRun}: split it`,
+    });
+  }
+  const pairs = countProbePairs(planned);
+  if (pairs > ctx.limits.maxProbePairsPerRun) {
+    errors.push({
+      path: where,
+      message: `the environment would probe ${pairs} host:port pairs; one run probes at most ${ctx.limits.maxProbePairsPerRun}: split it into waves`,
     });
   }
   const problems = await checkEnvironmentSafety(
@@ -539,6 +592,27 @@ async function getCheck(ctx: Context): Promise<ApiResponse> {
 }
 
 /**
+ * The policy of an HTML report served by the API: it is a self-contained document with no script, so nothing
+ * may run or load; its own stylesheets (by their hashes) are the only thing it applies.
+ */
+function reportCsp(html: string): string {
+  const styles = [...html.matchAll(/<style>([\s\S]*?)<\/style>/g)].map(
+    (m) =>
+      `'sha256-${createHash('sha256')
+        .update(m[1] ?? '')
+        .digest('base64')}'`,
+  );
+  return [
+    "default-src 'none'",
+    `style-src ${styles.length > 0 ? styles.join(' ') : "'none'"}`,
+    "img-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+/**
  * A run's readiness report in one format: every page of its findings, grouped by the profiles of the stored
  * environment when it still exists (else by every profile of each requirement).
  */
@@ -576,6 +650,8 @@ async function getReport(ctx: Context): Promise<ApiResponse> {
     status: 200,
     headers: {
       'content-type': rendered.contentType,
+      'x-content-type-options': 'nosniff',
+      ...(rendered.extension === 'html' ? { 'content-security-policy': reportCsp(rendered.body) } : {}),
       'content-disposition': `inline; filename="preflight-${run.environmentName}-${run.checkId}.${rendered.extension}"`,
       'x-preflight-readiness': report.readiness.decision,
     },
@@ -689,6 +765,15 @@ function storeProblem(err: unknown): ProblemError | undefined {
   if (err instanceof StoreValidationError) {
     const errors = err.issues.map((i) => splitProblem(i));
     return new ProblemError(400, 'validation-error', err.message, errors);
+  }
+  // The store itself failed on its side (a damaged record in the local data folder, a DynamoDB outage): this
+  // request cannot be answered, the others still can.
+  if (err instanceof StoreError && (err.cause as { $fault?: string } | undefined)?.$fault === 'server') {
+    return new ProblemError(
+      503,
+      'store-unavailable',
+      'the results store could not answer this request (a damaged record, or the store is down); other requests are not affected',
+    );
   }
   return undefined;
 }

@@ -809,21 +809,26 @@ function changeSetCheck(s: Scenario): void {
     expected.returnDenied ?? new Set(),
   );
   // Routes: new routes only for unrouted peer addresses; replacements only of routes that drop traffic (a
-  // blackhole, or an internet gateway that exactly covers private addresses it cannot reach).
+  // blackhole, an internet gateway that exactly covers private addresses it cannot reach, or for an inbound
+  // flow an egress-only internet gateway or a NAT gateway, neither of which admits inbound connections), in
+  // the vantage's table or the NAT gateway's own (which drops what the gateway sends on).
   const unrouted = new Set([...(expected.routeDenied ?? [])].map((k) => Number(k.split('@')[1])));
   for (const op of changeSet.operations) {
     if (op.action === 'create-route')
       for (const a of blockMembers(op.destination)) expect(unrouted.has(a)).toBe(true);
     if (op.action === 'replace-route')
       expect(
-        inventory.routeTables[0]?.Routes?.some(
-          (r) =>
-            (r.State === 'blackhole' ||
-              r.GatewayId === 'igw-0a' ||
-              r.EgressOnlyInternetGatewayId !== undefined) &&
-            (r.DestinationCidrBlock ?? r.DestinationIpv6CidrBlock ?? r.DestinationPrefixListId) ===
-              op.destination,
-        ),
+        inventory.routeTables
+          .find((t) => t.RouteTableId === op.routeTableId)
+          ?.Routes?.some(
+            (r) =>
+              (r.State === 'blackhole' ||
+                r.GatewayId === 'igw-0a' ||
+                r.EgressOnlyInternetGatewayId !== undefined ||
+                (r.NatGatewayId !== undefined && requirement.direction === 'ingress')) &&
+              (r.DestinationCidrBlock ?? r.DestinationIpv6CidrBlock ?? r.DestinationPrefixListId) ===
+                op.destination,
+          ),
       ).toBe(true);
   }
   // After applying: every point is allowed but those whose fix is a question.

@@ -1,10 +1,15 @@
-import { onPremFirewallRequest, remediate } from '../../../lambdas/core/audit/remediation';
+import { createAuditor } from '../../../lambdas/core/audit/evaluate';
+import { auditWithRemediation } from '../../../lambdas/core/audit/plan-audit';
+import { auditChangeSet, onPremFirewallRequest, remediate } from '../../../lambdas/core/audit/remediation';
 import type {
   AuditRequirement,
   AuditResult,
+  Inventory,
   NetworkAcl,
+  Route,
   RouteTable,
 } from '../../../lambdas/core/audit/types';
+import { applyAwsCli } from '../../support/apply-change-set';
 
 const requirement: AuditRequirement = {
   direction: 'egress',
@@ -318,7 +323,15 @@ describe('remediation', () => {
     // Assert
     expect(fix.routes?.awsCli).toEqual([]);
     expect(fix.routes?.questions).toEqual([
-      { action: 'create', routeTableId: 'rtb-0123456789abcdef0', destination: '192.168.7.0/24' },
+      {
+        action: 'create',
+        routeTableId: 'rtb-0123456789abcdef0',
+        destination: '192.168.7.0/24',
+        passedOver: {
+          target: 'igw-0a1b2c3d4e5f60718',
+          why: 'internet gateway cannot reach private addresses',
+        },
+      },
     ]);
   });
 
@@ -340,5 +353,232 @@ describe('remediation', () => {
         ports: [{ from: 8000, to: 8010 }],
       },
     });
+  });
+});
+
+// ----- Routes through NAT gateways: audited, fixed, applied and audited again (the change set oracle's
+// ----- counterexamples, pinned).
+
+const NAT_VANTAGE = { securityGroupIds: ['sg-0a'], subnetId: 'subnet-0a' };
+
+/** Everything open but the routes: one group and one ACL allowing all, the vantage's table, NAT gateway nat-0a
+ * (public, in subnet-0b) and, when given, the table of its own subnet. */
+function natInventory(vantageRoutes: Route[], natRoutes?: Route[]): Inventory {
+  const all = [{ IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }], Ipv6Ranges: [{ CidrIpv6: '::/0' }] }];
+  const allow = (Egress: boolean, n: number, v6: boolean) => ({
+    RuleNumber: n,
+    Protocol: '-1',
+    RuleAction: 'allow' as const,
+    Egress,
+    ...(v6 ? { Ipv6CidrBlock: '::/0' } : { CidrBlock: '0.0.0.0/0' }),
+  });
+  const table = (RouteTableId: string, SubnetId: string, Routes: Route[]): RouteTable => ({
+    RouteTableId,
+    VpcId: 'vpc-0a',
+    Routes,
+    Associations: [{ Main: false, SubnetId }],
+  });
+  return {
+    securityGroups: new Map([
+      ['sg-0a', { GroupId: 'sg-0a', VpcId: 'vpc-0a', IpPermissions: all, IpPermissionsEgress: all }],
+    ]),
+    networkInterfaces: [],
+    networkAcls: [
+      {
+        NetworkAclId: 'acl-0a',
+        VpcId: 'vpc-0a',
+        Entries: [
+          allow(true, 100, false),
+          allow(true, 101, true),
+          allow(false, 100, false),
+          allow(false, 101, true),
+        ],
+        Associations: [{ NetworkAclId: 'acl-0a', SubnetId: 'subnet-0a' }],
+      },
+    ],
+    routeTables: [
+      table('rtb-0a', 'subnet-0a', vantageRoutes),
+      ...(natRoutes ? [table('rtb-0b', 'subnet-0b', natRoutes)] : []),
+    ],
+    subnets: [{ SubnetId: 'subnet-0a', VpcId: 'vpc-0a', CidrBlock: '10.9.0.0/24' }],
+    prefixLists: new Map(),
+    natGateways: new Map([
+      [
+        'nat-0a',
+        { NatGatewayId: 'nat-0a', SubnetId: 'subnet-0b', VpcId: 'vpc-0a', ConnectivityType: 'public' },
+      ],
+    ]),
+  };
+}
+
+/** The change set of one requirement's audit, and the status once its commands are applied. */
+function fixAndReaudit(inventory: Inventory, requirement: AuditRequirement) {
+  const audit = auditWithRemediation(createAuditor(inventory), inventory, NAT_VANTAGE, requirement, {
+    label: 'x',
+    vantageCidrs: [],
+  });
+  const changeSet = auditChangeSet([audit]);
+  const after = createAuditor(applyAwsCli(inventory, changeSet.awsCli)).audit(NAT_VANTAGE, requirement);
+  return { before: audit.result, changeSet, after };
+}
+
+const tcp1 = (direction: 'egress' | 'ingress', ...cidrs: string[]): AuditRequirement => ({
+  direction,
+  protocol: 'tcp',
+  ports: [{ from: 1, to: 1 }],
+  cidrs,
+});
+
+describe('remediation: routes through NAT gateways', () => {
+  it('points no route at a NAT gateway whose own subnet’s routes are not in the inventory: it asks', () => {
+    // Arrange: 10.0.0.1 has no route; its neighbour 10.0.0.0/32 goes to nat-0a, whose table was not exported.
+    const inventory = natInventory([{ DestinationCidrBlock: '10.0.0.0/32', NatGatewayId: 'nat-0a' }]);
+
+    // Act
+    const { before, changeSet, after } = fixAndReaudit(inventory, tcp1('egress', '10.0.0.1/32'));
+
+    // Assert: a route to nat-0a would leave the flow not audited, not allowed.
+    expect(before.status).toBe('blocked');
+    expect(changeSet.awsCli).toEqual([]);
+    expect(changeSet.questions).toEqual([
+      expect.objectContaining({ kind: 'route-target', routeTableId: 'rtb-0a', destination: '10.0.0.1/32' }),
+    ]);
+    expect(changeSet.questions[0]?.text).toContain(
+      'point to nat-0a, which would not carry it (where it sends them is not in the inventory, which lacks subnet-0b)',
+    );
+    expect(after.status).toBe('blocked');
+  });
+
+  it('points no route at a NAT gateway for an inbound flow: the gateway admits no inbound connections', () => {
+    // Arrange: the replies to 10.0.0.1 have no route; the only neighbour, 10.0.0.0/32, goes to nat-0a.
+    const inventory = natInventory(
+      [{ DestinationCidrBlock: '10.0.0.0/32', NatGatewayId: 'nat-0a' }],
+      [{ DestinationCidrBlock: '10.0.0.0/8', TransitGatewayId: 'tgw-0a' }],
+    );
+
+    // Act
+    const { changeSet } = fixAndReaudit(inventory, tcp1('ingress', '10.0.0.1/32'));
+
+    // Assert
+    expect(changeSet.awsCli).toEqual([]);
+    expect(changeSet.questions).toEqual([
+      expect.objectContaining({
+        kind: 'route-target',
+        routeTableId: 'rtb-0a',
+        destination: '10.0.0.1/32',
+        passedOver: { target: 'nat-0a', why: 'NAT gateway admits no inbound connections' },
+      }),
+    ]);
+  });
+
+  it('fixes what a NAT gateway’s own table drops in that table, where its neighbours go', () => {
+    // Arrange: 10.0.0.5 goes to the public nat-0a, whose table sends it to the internet gateway (which cannot
+    // reach private addresses); that table sends 10.1.0.0/16 to the transit gateway.
+    const inventory = natInventory(
+      [{ DestinationCidrBlock: '10.0.0.0/24', NatGatewayId: 'nat-0a' }],
+      [
+        { DestinationCidrBlock: '10.1.0.0/16', TransitGatewayId: 'tgw-0a' },
+        { DestinationCidrBlock: '0.0.0.0/0', GatewayId: 'igw-0a' },
+      ],
+    );
+
+    // Act
+    const { before, changeSet, after } = fixAndReaudit(inventory, tcp1('egress', '10.0.0.5/32'));
+
+    // Assert
+    expect(before.status).toBe('blocked');
+    expect(changeSet.awsCli).toEqual([
+      'aws ec2 create-route --route-table-id rtb-0b --destination-cidr-block 10.0.0.5/32 --transit-gateway-id tgw-0a',
+    ]);
+    expect(changeSet.questions).toEqual([]);
+    expect(after.status).toBe('allowed');
+  });
+
+  it('asks about a NAT gateway’s own table when the caller gives no way to follow the gateway', () => {
+    // Arrange: as above, nat-0a's table sends 10.0.0.5 to the internet gateway; remediate gets no natRoutes.
+    const inventory = natInventory(
+      [{ DestinationCidrBlock: '10.0.0.0/24', NatGatewayId: 'nat-0a' }],
+      [
+        { DestinationCidrBlock: '10.1.0.0/16', TransitGatewayId: 'tgw-0a' },
+        { DestinationCidrBlock: '0.0.0.0/0', GatewayId: 'igw-0a' },
+      ],
+    );
+    const requirement = tcp1('egress', '10.0.0.5/32');
+    const r = createAuditor(inventory).audit(NAT_VANTAGE, requirement);
+
+    // Act
+    const fix = remediate(r, NAT_VANTAGE, requirement, {
+      vantageCidrs: [],
+      label: 'x',
+      routeTable: inventory.routeTables[0],
+    });
+
+    // Assert: no command in rtb-0a (its route to nat-0a is not what drops), a question about rtb-0b.
+    expect(fix.routes?.changes).toEqual([]);
+    expect(fix.routes?.questions).toEqual([
+      { action: 'create', routeTableId: 'rtb-0b', destination: '10.0.0.5/32', via: 'nat-0a' },
+    ]);
+  });
+
+  it('asks about a NAT gateway’s own table that has no route for the addresses, creating none twice', () => {
+    // Arrange: 10.0.0.0/32 goes to nat-0a, whose own table is empty.
+    const inventory = natInventory([{ DestinationCidrBlock: '10.0.0.0/32', NatGatewayId: 'nat-0a' }], []);
+
+    // Act
+    const { changeSet } = fixAndReaudit(inventory, tcp1('egress', '10.0.0.0/32'));
+
+    // Assert: the question is about rtb-0b; rtb-0a's route to nat-0a exists already.
+    expect(changeSet.awsCli).toEqual([]);
+    expect(changeSet.questions).toEqual([
+      expect.objectContaining({ kind: 'route-target', routeTableId: 'rtb-0b', destination: '10.0.0.0/32' }),
+    ]);
+    expect(changeSet.questions[0]?.text).toContain(
+      'Which gateway reaches 10.0.0.0/32 from rtb-0b (the table of nat-0a’s subnet)?',
+    );
+  });
+
+  it('adds a static route beside a propagated one of the same destination, outranking a prefix-list route', () => {
+    // Arrange: replies to 10.0.0.4/30 follow the prefix-list route to nat-0a (dropped), which outranks the
+    // propagated route 10.0.0.4/30 to the peering connection; a static route 10.0.0.4/30 outranks both.
+    const inventory: Inventory = {
+      ...natInventory([
+        {
+          DestinationCidrBlock: '10.0.0.4/30',
+          VpcPeeringConnectionId: 'pcx-0a',
+          Origin: 'EnableVgwRoutePropagation',
+        },
+        { DestinationPrefixListId: 'pl-0a', NatGatewayId: 'nat-0a' },
+      ]),
+      prefixLists: new Map([['pl-0a', ['10.0.0.4/30']]]),
+    };
+
+    // Act
+    const { changeSet, after } = fixAndReaudit(inventory, tcp1('ingress', '10.0.0.4/30'));
+
+    // Assert
+    expect(changeSet.awsCli).toEqual([
+      'aws ec2 create-route --route-table-id rtb-0a --destination-cidr-block 10.0.0.4/30 --vpc-peering-connection-id pcx-0a',
+    ]);
+    expect(after.status).toBe('allowed');
+  });
+
+  it('replaces the NAT route that is exactly an inbound peer’s with the target of the covering prefix', () => {
+    // Arrange: replies to 2001:db8::/128 go to nat-0a (dropped); 2001:db8::/127 goes to the peering connection.
+    const inventory = natInventory(
+      [
+        { DestinationIpv6CidrBlock: '2001:db8::/127', VpcPeeringConnectionId: 'pcx-0a' },
+        { DestinationIpv6CidrBlock: '2001:db8::/128', NatGatewayId: 'nat-0a' },
+      ],
+      [],
+    );
+
+    // Act
+    const { changeSet, after } = fixAndReaudit(inventory, tcp1('ingress', '2001:db8::/127'));
+
+    // Assert
+    expect(changeSet.awsCli).toEqual([
+      'aws ec2 replace-route --route-table-id rtb-0a --destination-ipv6-cidr-block 2001:db8::/128 --vpc-peering-connection-id pcx-0a',
+    ]);
+    expect(after.status).toBe('allowed');
   });
 });

@@ -65,6 +65,9 @@ describe('escaping', () => {
     expect(xmlAttr('a<b & "c"\n\'d\'\u0002')).toBe('a&lt;b &amp; &quot;c&quot;&#10;&apos;d&apos;\uFFFD');
     expect(csvField('plain')).toBe('plain');
     expect(csvField('a,"b"\r\nc')).toBe('"a,""b""\r\nc"');
+    expect(csvField('SSH-2.0-x\u001b[1A\u001b[2K\u009b2J\u0000\u001b]0;t\u0007 ok\rover')).toBe(
+      'SSH-2.0-x[1A[2K2J]0;t okover',
+    );
     expect(mdText('a|b *c* <d> [e](f)\nnext')).toBe('a\\|b \\*c\\* \\<d\\> \\[e\\](f) next');
     expect(mdCode('x ``` y')).toBe('````\nx ``` y\n````');
   });
@@ -196,7 +199,8 @@ describe('CSV', () => {
     expect(rows).toHaveLength(report.flows.length + 1);
     expect(rows.every((r) => r.length === CSV_COLUMNS.length)).toBe(true);
     const refused = rows.find((r) => r[3] === 'refused')!;
-    expect(refused[CSV_COLUMNS.indexOf('cause')]).toBe(`${NASTY}\u0001`);
+    // The control character is gone (issue 11 item 4); line breaks and everything else read back exactly.
+    expect(refused[CSV_COLUMNS.indexOf('cause')]).toBe(NASTY);
     expect(refused[CSV_COLUMNS.indexOf('destination')]).toBe(`db<1>&"x", 'y'`);
     expect(rows.slice(1).map((r) => r[2])).toEqual(report.flows.map((f) => f.flowId));
   });

@@ -77,16 +77,17 @@ describe('probeStep', () => {
     // Act
     const out = await probeStep(
       { vantage: 'a', targets: [{ host: '10.20.0.15', ports: [443] }], timeoutMs: 500, deadline: 1e13 },
-      { engine },
+      { engine, policy: { mode: 'aws', allowedTargetCidrs: ['10.0.0.0/8'] } },
     );
     // Assert
     expect(engine).toHaveBeenCalledWith([{ host: '10.20.0.15', ports: [443] }], {
       timeoutMs: 500,
       deadline: 1e13,
+      lookup: expect.any(Function),
     });
     expect(out).toEqual({
       vantage: 'a',
-      durationMs: 3,
+      durationMs: expect.any(Number),
       results: [expect.objectContaining({ state: 'open' })],
     });
   });

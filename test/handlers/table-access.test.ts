@@ -1,0 +1,197 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { DynamoIdempotencyCache } from '../../lambdas/aws/dynamo-idempotency';
+import { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
+import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite';
+import { StepFunctionsStarter } from '../../lambdas/aws/step-functions';
+import { defaultCatalog } from '../../lambdas/core/catalog';
+import { parseEnvironment } from '../../lambdas/core/environment';
+import { queuedRun } from '../../lambdas/core/store';
+import { handleRequest } from '../../lambdas/handlers/api/router';
+import { TABLE_ACCESS } from '../../lib/function';
+
+// Issue 11 item 10: each function is granted exactly the DynamoDB actions its code sends. The code of each
+// function runs here against the real embedded store through a client that records every command it sends; what
+// it sent must equal the grant of lib/function.ts's TABLE_ACCESS (a missing grant, or one the code never uses,
+// fails).
+
+Object.assign(process.env, {
+  AWS_REGION: 'eu-west-1',
+  TABLE_NAME: 'not-used-by-these-tests',
+  VANTAGES: '{}',
+  EVENT_BUS_NAME: 'not-used-by-these-tests',
+});
+type StartModule = typeof import('../../lambdas/handlers/run/start');
+type FinishModule = typeof import('../../lambdas/handlers/run/finish');
+type FailModule = typeof import('../../lambdas/handlers/run/fail');
+
+let dyn: RunningDynalite;
+const SUBNET = 'subnet-0123456789abcdef0';
+const SG = 'sg-0123456789abcdef0';
+const deployed = { workers: { subnetIds: [SUBNET], securityGroupIds: [SG] } };
+
+/** A store (and idempotency cache) whose every DynamoDB command is recorded as its IAM action. */
+function recording() {
+  const sent = new Set<string>();
+  const base = new DynamoDBClient({
+    endpoint: dyn.endpoint,
+    region: 'local',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  base.middlewareStack.add(
+    (next, context) => async (args) => {
+      sent.add(`dynamodb:${String(context.commandName).replace(/Command$/, '')}`);
+      return next(args);
+    },
+    { step: 'initialize', name: 'recordAction' },
+  );
+  const client = DynamoDBDocumentClient.from(base, { marshallOptions: { removeUndefinedValues: true } });
+  return {
+    sent,
+    client,
+    store: new DynamoResultStore(client, { tableName: dyn.tableName }),
+    actions: () => [...sent].sort(),
+  };
+}
+
+const environment = (name: string) => ({
+  name,
+  vantages: [{ name: 'workers', roles: ['target-worker'], subnetIds: [SUBNET], securityGroupIds: [SG] }],
+  flows: [{ name: 'db', from: 'workers', to: ['10.20.0.40'], ports: '1433' }],
+});
+
+beforeAll(async () => {
+  dyn = await startDynalite();
+});
+afterAll(async () => {
+  await dyn.close();
+});
+
+const plain = () => new DynamoResultStore(dyn.client, { tableName: dyn.tableName });
+const granted = (fn: keyof typeof TABLE_ACCESS) => [...TABLE_ACCESS[fn]].sort();
+
+describe('the DynamoDB actions each function really sends', () => {
+  it('api: every route, the Step Functions starter (including a failed start) and Idempotency-Keys', async () => {
+    // Arrange
+    const rec = recording();
+    const sfn = mockClient(SFNClient);
+    sfn.on(StartExecutionCommand).resolvesOnce({}).rejects(new Error('throttled'));
+    const deps = {
+      store: rec.store,
+      catalog: defaultCatalog(),
+      starter: new StepFunctionsStarter(
+        new SFNClient({ region: 'eu-west-1' }),
+        rec.store,
+        'arn:aws:states:eu-west-1:123456789012:stateMachine:x',
+      ),
+      mode: 'aws' as const,
+      allowedTargetCidrs: ['10.0.0.0/8'],
+      idempotency: new DynamoIdempotencyCache(rec.client, { tableName: dyn.tableName }),
+      resolve: async () => ['10.20.0.40'],
+    };
+    const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+      handleRequest(
+        {
+          method,
+          path: path.split('?')[0] as string,
+          query: Object.fromEntries(new URLSearchParams(path.split('?')[1] ?? '')),
+          headers: { 'content-type': 'application/json', ...headers },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        },
+        deps,
+        () => undefined, // the failed start's 500 is expected here
+      );
+
+    // Act
+    expect((await call('PUT', '/environments/acc-api', environment('acc-api'))).status).toBe(200);
+    expect((await call('GET', '/environments/acc-api')).status).toBe(200);
+    expect((await call('GET', '/environments')).status).toBe(200);
+    const started = await call(
+      'POST',
+      '/checks',
+      { environmentName: 'acc-api' },
+      { 'idempotency-key': 'k1' },
+    );
+    expect(started.status).toBe(202);
+    const checkId = (JSON.parse(started.body) as { checkId: string }).checkId;
+    expect(
+      (await call('POST', '/checks', { environmentName: 'acc-api' }, { 'idempotency-key': 'k2' })).status,
+    ).toBe(500);
+    expect((await call('GET', `/checks/${checkId}`)).status).toBe(200);
+    expect((await call('GET', '/checks?environment=acc-api')).status).toBe(200);
+    expect((await call('GET', `/checks/${checkId}/report?format=json`)).status).toBe(200);
+    expect((await call('GET', '/environments/acc-api/flows/f-0000000000000000/history')).status).toBe(200);
+    expect((await call('DELETE', '/environments/acc-api')).status).toBe(204);
+    sfn.restore();
+
+    // Assert
+    expect(rec.actions()).toEqual(granted('api'));
+  });
+
+  it('start, finish and fail: both start paths, a retried start, two finishes (compared) and a fail', async () => {
+    // Arrange
+    const { start } = jest.requireActual<StartModule>('../../lambdas/handlers/run/start');
+    const { finish } = jest.requireActual<FinishModule>('../../lambdas/handlers/run/finish');
+    const { fail } = jest.requireActual<FailModule>('../../lambdas/handlers/run/fail');
+    const starting = recording();
+    const finishing = recording();
+    const failing = recording();
+    await plain().putEnvironment(parseEnvironment(environment('acc-run'), defaultCatalog()));
+    const events = { emit: () => undefined };
+    const runOnce = async () => {
+      const queued = await plain().createRun(queuedRun('acc-run', 'api', new Date()));
+      const input = {
+        checkId: queued.checkId,
+        environmentName: 'acc-run',
+        environment: environment('acc-run'),
+        trigger: 'api',
+      };
+      const out = await start(input, { store: starting.store, deployed, budgetMs: 60_000 });
+      const probes = out.jobs.map((job) => ({
+        vantage: job.vantage,
+        durationMs: 1,
+        results: job.targets.flatMap((t) =>
+          t.ports.map((port) => ({ host: t.host, port, state: 'open', latencyMs: 1, attempts: 1 })),
+        ),
+      }));
+      await finish(
+        {
+          checkId: out.checkId,
+          environment: environment('acc-run'),
+          probes,
+          probeFailures: [],
+          audit: { audits: [], skipped: 'none' },
+        },
+        { store: finishing.store, events },
+      );
+      return out.checkId;
+    };
+
+    // Act
+    const first = await runOnce();
+    await runOnce();
+    // the schedule path creates its run; a start of a closed run fails and closes it through failStep
+    await start(
+      { environmentName: 'acc-run', trigger: 'schedule' },
+      { store: starting.store, deployed, budgetMs: 60_000 },
+    );
+    await expect(
+      start(
+        { checkId: first, environmentName: 'acc-run', trigger: 'api' },
+        { store: starting.store, deployed, budgetMs: 60_000 },
+      ),
+    ).rejects.toThrow();
+    const open = await plain().createRun(queuedRun('acc-run', 'api', new Date()));
+    await fail(
+      { checkId: open.checkId, error: { Error: 'States.Timeout', Cause: 'too slow' } },
+      { store: failing.store },
+    );
+
+    // Assert
+    expect(starting.actions()).toEqual(granted('start'));
+    expect(finishing.actions()).toEqual(granted('finish'));
+    expect(failing.actions()).toEqual(granted('fail'));
+  });
+});
