@@ -34,7 +34,9 @@ export class StepFunctionsStarter implements CheckStarter {
   ) {}
 
   async start(input: { environment: Environment; trigger: Trigger }): Promise<CheckRun> {
-    const run = await this.store.createRun(queuedRun(input.environment.name, input.trigger, this.now()));
+    const run = await this.store.createRun(
+      queuedRun(input.environment.name, input.trigger, this.now(), input.environment.profiles),
+    );
     const execution: ExecutionInput = {
       checkId: run.checkId,
       environmentName: input.environment.name,

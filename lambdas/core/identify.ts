@@ -91,41 +91,7 @@ export interface IdentifyServiceOptions {
   readonly now?: () => number;
 }
 
-/** Why an answer is not the expected service, or deserves a look; undefined when it is fine (or skipped). */
-export function serviceWarning(service: ServiceIdentity): string | undefined {
-  switch (service.kind) {
-    case 'none':
-      return service.reason;
-    case 'tls':
-    case 'http':
-      return service.warning;
-    default:
-      return undefined;
-  }
-}
-
-/** A one-line summary for people: `TLSv1.3 CN=app01 (self-signed), valid until 2027-01-01`. */
-export function describeService(service: ServiceIdentity): string {
-  switch (service.kind) {
-    case 'tls': {
-      const notes = [
-        service.selfSigned ? 'self-signed' : `issuer ${service.issuer}`,
-        service.hostnameMatch === 'mismatch' ? 'other host' : '',
-      ].filter(Boolean);
-      return `${service.version} ${service.subject || '(no subject)'} (${notes.join(', ')}), valid until ${service.notAfter.slice(0, 10)}`;
-    }
-    case 'http':
-      return `HTTP ${service.status}${service.server !== undefined ? ` ${service.server}` : ''}`;
-    case 'ssh':
-      return service.banner;
-    case 'smb':
-      return `SMB ${service.dialect}`;
-    case 'none':
-      return `not ${service.expected.toUpperCase()}: ${service.reason}`;
-    case 'skipped':
-      return `${service.expected.toUpperCase()} not identified: ${service.reason}`;
-  }
-}
+// How an identification is worded (each fact once) lives in lambdas/core/finding/evidence.ts.
 
 // ---------------------------------------------------------------------------------------------------------------
 // Reading answers
@@ -266,12 +232,15 @@ export function httpWarning(status: number, headers: ReadonlyMap<string, string>
   const server = headers.get('server');
   const from = server !== undefined ? ` from ${JSON.stringify(server)}` : '';
   const gateway = GATEWAY_STATUSES[status];
+  const via = headers.get('via');
+  const through = via !== undefined ? ` through ${JSON.stringify(via)} (its Via header)` : '';
   if (gateway !== undefined)
-    return `HTTP ${status} ${gateway}${from}: a proxy or gateway answered, not the service behind it`;
+    return `HTTP ${status} ${gateway}${from}${through}: a proxy or gateway answered, not the service behind it`;
   if (status === 407) return `HTTP 407 Proxy Authentication Required${from}: a proxy intercepts this port`;
   if (status >= 400) {
-    const via = headers.get('via') ?? headers.get('x-squid-error');
-    if (via !== undefined) return `HTTP ${status} from a proxy (${JSON.stringify(via)}), not the service`;
+    const proxy = via ?? headers.get('x-squid-error');
+    if (proxy !== undefined)
+      return `HTTP ${status}${from} from a proxy (${JSON.stringify(proxy)}), not the service`;
     if (server !== undefined && PROXY_SERVERS.some((re) => re.test(server)))
       return `HTTP ${status}${from}, a proxy, not the service`;
   }
@@ -371,6 +340,27 @@ export function smbNegotiateRequest(salt: Buffer = randomBytes(32)): Buffer {
   return Buffer.concat([session, message]);
 }
 
+/** NTSTATUS codes an SMB2 NEGOTIATE is refused with, by name (MS-ERREF 2.3.1). */
+const NT_STATUS: Readonly<Record<number, string>> = {
+  0xc0000001: 'STATUS_UNSUCCESSFUL',
+  0xc0000002: 'STATUS_NOT_IMPLEMENTED',
+  0xc000000d: 'STATUS_INVALID_PARAMETER',
+  0xc0000022: 'STATUS_ACCESS_DENIED',
+  0xc000006d: 'STATUS_LOGON_FAILURE',
+  0xc000009a: 'STATUS_INSUFFICIENT_RESOURCES',
+  0xc00000bb: 'STATUS_NOT_SUPPORTED (no dialect in common, or SMB2 disabled)',
+  0xc00000cc: 'STATUS_BAD_NETWORK_NAME',
+  0xc0000203: 'STATUS_USER_SESSION_DELETED',
+  0xc0000205: 'STATUS_INSUFF_SERVER_RESOURCES',
+};
+
+/** `STATUS_NOT_SUPPORTED (…) 0xc00000bb`, or the code alone when it has no known name. */
+export function ntStatusName(status: number): string {
+  const code = `0x${status.toString(16).padStart(8, '0')}`;
+  const name = NT_STATUS[status];
+  return name !== undefined ? `${name}, ${code}` : `status ${code}`;
+}
+
 /** The dialect of an SMB2 NEGOTIATE response; `none` when it is not one; undefined while incomplete. */
 export function parseSmbNegotiateResponse(data: Buffer): ServiceIdentity | undefined {
   const none = (reason: string): ServiceIdentity => ({ kind: 'none', expected: 'smb', reason });
@@ -382,8 +372,7 @@ export function parseSmbNegotiateResponse(data: Buffer): ServiceIdentity | undef
   }
   if (data.length < 4 + 64 + 6) return undefined;
   const status = data.readUInt32LE(4 + 8);
-  if (status !== 0)
-    return none(`the SMB2 NEGOTIATE failed with status 0x${status.toString(16).padStart(8, '0')}`);
+  if (status !== 0) return none(`the SMB2 NEGOTIATE was refused: ${ntStatusName(status)}`);
   const command = data.readUInt16LE(4 + 12);
   if (command !== 0) return none(`answered SMB2 command ${command} instead of NEGOTIATE`);
   const code = data.readUInt16LE(4 + 64 + 4);
@@ -434,9 +423,9 @@ export function tlsIdentity(
         ? 'match'
         : 'mismatch';
   const warnings: string[] = [];
-  if (Date.parse(notAfter) < now) warnings.push(`the certificate expired on ${notAfter} (${subject})`);
+  if (Date.parse(notAfter) < now) warnings.push(`the certificate expired on ${notAfter.slice(0, 10)}`);
   if (Date.parse(notBefore) > now)
-    warnings.push(`the certificate is not valid before ${notBefore} (${subject})`);
+    warnings.push(`the certificate is not valid before ${notBefore.slice(0, 10)}`);
   if (hostnameMatch === 'mismatch') {
     const names = cert.subjectaltname ? printable(cert.subjectaltname) : subject;
     warnings.push(

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { environmentSchema, type Environment } from './environment';
+import { findingDetailSchema } from './finding/detail';
 import type { PortService } from './identify';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -132,6 +133,10 @@ export const checkRunSchema = z
     finishedAt: isoTimeSchema.optional(),
     /** Findings by verdict. */
     counts: z.record(z.string(), countSchema),
+    /** The required (not optional) findings by verdict, so that readiness is known from the run alone. */
+    requiredCounts: z.record(z.string(), countSchema).optional(),
+    /** The environment's profiles when the run was created (an inline environment is stored nowhere else). */
+    profiles: z.array(z.string()).optional(),
     flowCount: countSchema,
     previousCheckId: checkIdSchema.optional(),
     changes: z.array(verdictChangeSchema).optional(),
@@ -140,7 +145,12 @@ export const checkRunSchema = z
 export type CheckRun = z.infer<typeof checkRunSchema>;
 
 /** A new run in its first state: `queued`, created at `at`, nothing counted yet. */
-export function queuedRun(environmentName: string, trigger: Trigger, at: Date = new Date()): CheckRun {
+export function queuedRun(
+  environmentName: string,
+  trigger: Trigger,
+  at: Date = new Date(),
+  profiles?: readonly string[],
+): CheckRun {
   return {
     checkId: newCheckId(at),
     environmentName,
@@ -149,6 +159,7 @@ export function queuedRun(environmentName: string, trigger: Trigger, at: Date = 
     createdAt: at.toISOString(),
     counts: {},
     flowCount: 0,
+    ...(profiles !== undefined ? { profiles: [...profiles] } : {}),
   };
 }
 
@@ -221,8 +232,8 @@ export const findingRecordSchema = z
     optional: z.boolean(),
     /** What answered on the flow's open ports that were identified (TLS, HTTP, SSH, SMB), by port. */
     services: z.array(portServiceSchema).optional(),
-    /** Opaque JSON: probe results, audit result, remediation. */
-    detail: z.json().optional(),
+    /** The typed detail: the vantages at its ends, what the probe saw, what the audit read, the fixes. */
+    detail: findingDetailSchema.optional(),
   })
   .strict();
 export type FindingRecord = z.infer<typeof findingRecordSchema>;

@@ -234,7 +234,7 @@ export function createRunner(options: RunnerOptions): Runner {
     async start({ environment, trigger }) {
       if (stopping) throw new RunnerStoppedError();
       const at = now();
-      const run = await store.createRun(queuedRun(environment.name, trigger, at));
+      const run = await store.createRun(queuedRun(environment.name, trigger, at, environment.profiles));
       const abort = new AbortController();
       const done = execute(run, environment, abort.signal).finally(() => inFlight.delete(run.checkId));
       inFlight.set(run.checkId, { done, abort });

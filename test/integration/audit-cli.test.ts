@@ -126,7 +126,7 @@ describe('preflight audit --require', () => {
     expect(code).toBe(1);
     expect(stdout).toMatch(/^egress:tcp:5022-5023:10\.20\.0\.40\/32 {2}BLOCKED\n/);
     expect(stdout).toContain(
-      'denied by   rtb-0a1b2c3d4e5f60718 10.20.0.32/28 → pcx-0a1b2c3d4e5f60718: blackhole',
+      'denied by   route table rtb-0a1b2c3d4e5f60718: 10.20.0.32/28 via pcx-0a1b2c3d4e5f60718 denies (blackhole)',
     );
     expect(stdout).toContain(
       '--rule-number 140 --protocol 6 --rule-action allow --egress --cidr-block 10.20.0.40/32',

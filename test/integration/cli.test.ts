@@ -293,15 +293,50 @@ describe('preflight check', () => {
     expect(code).toBe(1);
     const out = JSON.parse(stdout);
     const verdictOf = (req: string) =>
-      out.flows.find((f: { requirements: string[] }) => f.requirements.includes(req));
-    expect(verdictOf('custom:web')).toMatchObject({ verdict: 'pass', probed: { open: String(v6.port) } });
-    expect(verdictOf('custom:gone').verdict).toBe('fail');
+      out.findings.find((f: { requirements: string[] }) => f.requirements.includes(req));
+    expect(verdictOf('custom:web')).toMatchObject({
+      verdict: 'pass',
+      detail: { sourceVantage: 'here', probe: { ports: { open: String(v6.port) } } },
+    });
+    expect(verdictOf('custom:gone').verdict).toBe('refused');
     expect(verdictOf('custom:gone').cause).toBe(
       `${closed4} closed (ECONNREFUSED): refused: the host was reached but nothing listens there (is the service running?)`,
     );
-    expect(verdictOf('rm-os-data-transfer')).toMatchObject({ verdict: 'audit-only' });
+    // The local check audits nothing, and says so: the flows only an audit could judge are not verified.
+    expect(verdictOf('rm-os-data-transfer')).toMatchObject({
+      verdict: 'not-audited',
+      detail: { audit: { skipped: expect.stringMatching(/^the local check does not audit AWS/) } },
+    });
     expect(verdictOf('rm-os-linux-ssh')).toMatchObject({ verdict: 'not-checkable' });
-    expect(out.summary.go).toBe(false);
+    expect(out.readiness.decision).toBe('NO-GO');
+    expect(out.readiness.failing.map((f: { verdict: string }) => f.verdict)).toContain('refused');
+    expect(out.go).toBe(false);
+  });
+
+  it('calls examples/livedata.json INCOMPLETE, lists how to verify each required flow, and exits 1 unless accepted', async () => {
+    // Act: nothing of this environment can be probed or audited from here.
+    const json = await runCli(['check', '--config', 'examples/livedata.json', '--json']);
+    const text = await runCli(['check', '--config', 'examples/livedata.json']);
+    const accepted = await runCli(['check', '--config', 'examples/livedata.json', '--accept-incomplete']);
+
+    // Assert
+    expect(json.code).toBe(1);
+    const out = JSON.parse(json.stdout);
+    expect(out.go).toBe(false);
+    expect(out.readiness).toMatchObject({ decision: 'INCOMPLETE', failing: [] });
+    expect(out.readiness.counts).toMatchObject({ pass: 0, fail: 0, notVerified: 6 });
+    expect(out.readiness.notVerified).toHaveLength(5);
+    for (const f of out.readiness.notVerified) expect(f.next).toMatch(/preflight agent/);
+    // The local check audits nothing, and no row claims it did.
+    for (const f of out.findings) expect(f.cause).not.toMatch(/audited against/);
+    expect(text.stdout).not.toMatch(/audited against/);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/\nNOT VERIFIED: 5 required flows not verified live; how to verify each:\n/);
+    expect(text.stdout).toMatch(
+      /\nINCOMPLETE: nothing required fails, but 5 required flows not verified live/,
+    );
+    expect(text.stdout).not.toMatch(/\nGO/);
+    expect(accepted.code).toBe(0);
   });
 
   it('exits 0 with --exit-zero and prints a NO-GO line in text', async () => {
@@ -317,7 +352,7 @@ describe('preflight check', () => {
     // Assert
     expect(code).toBe(0);
     expect(stdout).toMatch(/^Check of local-demo from this machine/);
-    expect(stdout).toMatch(/\n(GO|NO-GO): /);
+    expect(stdout).toMatch(/\n(GO|NO-GO|INCOMPLETE): /);
   });
 });
 

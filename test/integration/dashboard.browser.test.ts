@@ -266,6 +266,20 @@ describe('the dashboard in Chromium', () => {
     expect((await latest.locator('.run-meta').innerText()).replace(/\s+/g, ' ')).toContain(
       '3 flow(s): R 2 refused ✓ 1 pass',
     );
+    // Readiness at the top of the run, as the service computed it: NO-GO, the failing flows with their next step.
+    const banner = latest.locator('.readiness-banner');
+    await expect(banner.getAttribute('data-readiness')).resolves.toBe('NO-GO');
+    const bannerText = (await banner.innerText()).replace(/\s+/g, ' ');
+    expect(bannerText).toContain('NO-GO: 2 required flows fail');
+    expect(bannerText).toContain('Required flows that fail (2)');
+    expect(bannerText).toContain(`vantage here → 127.0.0.1 tcp/${closedPort} (refused)`);
+    // In the runs list too; the status badge is the run's state in a neutral tone, not a success colour.
+    await expect(
+      page.locator(`.runs tbody tr[data-check-id="${newId}"] [data-readiness]`).textContent(),
+    ).resolves.toContain('NO-GO');
+    await expect(
+      page.locator(`.runs tbody tr[data-check-id="${newId}"] .badge.status`).getAttribute('class'),
+    ).resolves.toBe('badge status tone-neutral');
 
     // The matrix: one row (vantage here → 127.0.0.1), one column per port, the symbol in each cell.
     const cells = latest.locator('table.matrix button.cell');
@@ -336,29 +350,31 @@ describe('the dashboard in Chromium', () => {
     await points.first().click();
     await page.getByRole('heading', { name: `Check ${first.body.checkId}` }).waitFor();
 
-    // A verdict the dashboard does not know yet (the service gains some) shows neutral, as its own text.
+    // The verdict table is the API's (GET /verdicts), not a copy: every verdict shows the API's symbol, label
+    // and next step. A verdict the table does not know (a newer service) shows neutral, as its own text.
     // (Source text, so that the test's compiler leaves the browser's dynamic import alone.)
-    const unknown = await page.evaluate("import('/ui/verdicts.js').then((m) => m.verdictInfo('brand-new'))");
-    expect(unknown).toEqual({ tone: 'neutral', symbol: '?', label: 'brand-new', next: '' });
-    const warn = await page.evaluate("import('/ui/verdicts.js').then((m) => m.verdictInfo('warn'))");
-    expect(warn).toMatchObject({ tone: 'warn', symbol: '!' });
-    // What answered on a port, as the service identification stores it, in words.
-    const services = await page.evaluate(
-      `import('/ui/verdicts.js').then((m) => [
-        { port: 443, service: { kind: 'tls', version: 'TLSv1.3', subject: 'CN=app', issuer: 'CN=app', notBefore: 'x',
-          notAfter: '2020-01-01T00:00:00.000Z', selfSigned: true, hostnameMatch: 'mismatch', warning: 'the certificate expired' } },
-        { port: 8080, service: { kind: 'http', status: 502, server: 'squid' } },
-        { port: 22, service: { kind: 'ssh', banner: 'SSH-2.0-OpenSSH_9.6' } },
-        { port: 445, service: { kind: 'none', expected: 'smb', reason: 'closed at once' } },
-        { port: 9, service: { kind: 'gopher' } },
-      ].map(m.serviceText))`,
+    const table = (await json('/verdicts')).body.verdicts as Array<Record<string, unknown>>;
+    const shown = await page.evaluate(
+      `import('/ui/verdicts.js').then((m) => ${JSON.stringify(table.map((r) => r.verdict))}.map(m.verdictInfo))`,
     );
-    expect(services).toEqual([
-      '443: TLS TLSv1.3, subject CN=app, issuer CN=app, valid until 2020-01-01T00:00:00.000Z, self-signed, host name mismatch: the certificate expired',
-      '8080: HTTP 502 (squid)',
-      '22: SSH SSH-2.0-OpenSSH_9.6',
-      '445: no smb answered: closed at once',
-      '9: gopher (not shown by this dashboard)',
+    expect(shown).toEqual(table.map((r) => expect.objectContaining(r)));
+    const unknown = await page.evaluate("import('/ui/verdicts.js').then((m) => m.verdictInfo('brand-new'))");
+    expect(unknown).toMatchObject({
+      tone: 'neutral',
+      symbol: '?',
+      label: 'brand-new',
+      class: 'not-verified',
+    });
+    // What answered on a port: the service's own words (detail.answered), never re-worded in the browser.
+    const answered = await page.evaluate(
+      `import('/ui/verdicts.js').then((m) => [
+        m.answeredText({ detail: { answered: ['443: TLS TLSv1.3, subject CN=app: the certificate expired on 2020-01-01'] } }),
+        m.answeredText({ services: [{ port: 9, service: { kind: 'gopher' } }] }),
+      ])`,
+    );
+    expect(answered).toEqual([
+      '443: TLS TLSv1.3, subject CN=app: the certificate expired on 2020-01-01',
+      '9: gopher',
     ]);
 
     expect(problems).toEqual([]);

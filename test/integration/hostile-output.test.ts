@@ -43,7 +43,7 @@ describe('remote strings printed by the CLI', () => {
     expect(stdout).toMatch(/\u001b\[3\dm/); // eslint-disable-line no-control-regex
     expect(stdout).not.toMatch(FOREIGN_CONTROL);
     expect(stripSgr(stdout)).toContain('SSH-2.0-OpenSSH_9.2[1A[2K]0;owned');
-    expect(stripSgr(stdout)).toContain('HTTP 200 nginx');
+    expect(stripSgr(stdout)).toContain('HTTP 200 from "nginx');
   });
 
   it('probe --json carries no raw control character either', async () => {

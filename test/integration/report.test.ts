@@ -50,6 +50,7 @@ let store: DynamoResultStore;
 let server: LocalServer;
 let noGo: CheckRun;
 let go: CheckRun;
+let incomplete: CheckRun;
 let dir: string;
 
 beforeAll(async () => {
@@ -67,7 +68,8 @@ beforeAll(async () => {
     audit: true,
     states: { '10.20.0.5:8888': 'closed', '10.20.0.16:5994': 'filtered' },
   });
-  go = await storeRun(store, { audit: false }, { environmentName: 'wave-2' });
+  go = await storeRun(store, { audit: false, optionalOutside: true }, { environmentName: 'wave-2' });
+  incomplete = await storeRun(store, { audit: false }, { environmentName: 'wave-2' });
   dir = mkdtempSync(join(tmpdir(), 'preflight-report-'));
 });
 
@@ -111,7 +113,7 @@ describe('GET /checks/{checkId}/report', () => {
       `inline; filename="preflight-wave-1-${noGo.checkId}.csv"`,
     );
     expect(byDefault.text).toBe(replies.md!.text);
-    expect(byDefault.text).toMatch(/^# Readiness report: wave-1\n\n\*\*NO-GO: 2 required flows fail /);
+    expect(byDefault.text).toMatch(/^# Readiness report: wave-1\n\n\*\*NO-GO: 2 required flows fail;/);
 
     const report = reportSchema.parse(JSON.parse(replies.json!.text));
     expect(report).toMatchObject({ checkId: noGo.checkId, readiness: { decision: 'NO-GO' } });
@@ -147,7 +149,9 @@ describe('GET /checks/{checkId}/report', () => {
     // Assert: the run is still running, so NO-GO, with every flow a testcase.
     const [flows, readiness] = findAll(junit, 'testsuite');
     expect(findAll(flows!, 'testcase')).toHaveLength(230);
-    expect(findAll(readiness!, 'failure')[0]!.attributes.message).toMatch(/^NO-GO: the run is still running/);
+    expect(findAll(readiness!, 'failure')[0]!.attributes.message).toMatch(
+      /^INCOMPLETE: nothing required fails, but the run is still running/,
+    );
   });
 
   it('answers a bad format with 400 naming query.format, and an unknown or malformed run clearly', async () => {
@@ -222,6 +226,15 @@ describe('preflight report', () => {
     const md = await runCli(['report', noGo.checkId, '--api', server.url]);
     const gated = await runCli(['report', noGo.checkId, '--api', server.url, '--fail-on-no-go']);
     const passing = await runCli(['report', go.checkId, '--api', server.url, '--fail-on-no-go']);
+    const notVerified = await runCli(['report', incomplete.checkId, '--api', server.url, '--fail-on-no-go']);
+    const accepted = await runCli([
+      'report',
+      incomplete.checkId,
+      '--api',
+      server.url,
+      '--fail-on-no-go',
+      '--accept-incomplete',
+    ]);
 
     // Assert
     expect(md.code).toBe(0);
@@ -229,6 +242,9 @@ describe('preflight report', () => {
     expect(gated.code).toBe(1);
     expect(passing.code).toBe(0);
     expect(passing.stdout).toMatch(/^# Readiness report: wave-2\n\n\*\*GO: /);
+    expect(notVerified.code).toBe(1);
+    expect(notVerified.stdout).toMatch(/^# Readiness report: wave-2\n\n\*\*INCOMPLETE: /);
+    expect(accepted.code).toBe(0);
   });
 
   it('writes JUnit to --output, says the go/no-go on stderr, and renders what the API renders', async () => {
@@ -251,7 +267,7 @@ describe('preflight report', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(
-      /^NO-GO: 2 required flows fail .*\nreport written to .*preflight\.xml \(junit\)\n$/,
+      /^NO-GO: 2 required flows fail.*\nreport written to .*preflight\.xml \(junit\)\n$/,
     );
     const written = readFileSync(file, 'utf8');
     expect(written).toBe((await get(`/checks/${noGo.checkId}/report?format=junit`)).text);

@@ -96,7 +96,8 @@ describe('a check run on loopback', () => {
     // Assert
     expect(created.status).toBe('queued');
     expect(first).toMatchObject({ status: 'succeeded', flowCount: 3, trigger: 'cli' });
-    expect(first.counts).toEqual({ pass: 1, refused: 1, 'audited-only': 1 });
+    expect(first.counts).toEqual({ pass: 1, refused: 1, 'not-audited': 1 });
+    expect(first.requiredCounts).toEqual({ pass: 1, refused: 1, 'not-audited': 1 });
     expect(first.reason).toBeUndefined();
     expect(first.startedAt).toBeDefined();
     expect(first.finishedAt).toBeDefined();
@@ -107,7 +108,7 @@ describe('a check run on loopback', () => {
     expect(byFlowName(findings1, portB)).toMatchObject({ verdict: 'refused' });
     expect(byFlowName(findings1, portB)?.cause).toContain('nothing listens');
     const cidr = findings1.find((f) => f.destination === '127.0.0.0/30');
-    expect(cidr?.verdict).toBe('audited-only');
+    expect(cidr?.verdict).toBe('not-audited');
     expect(cidr?.cause).toContain('no AWS inventory');
     expect(events.sent).toEqual([]);
 
@@ -119,7 +120,7 @@ describe('a check run on loopback', () => {
 
       // Assert
       expect(second).toMatchObject({ status: 'succeeded', previousCheckId: first.checkId });
-      expect(second.counts).toEqual({ pass: 1, refused: 1, 'audited-only': 1 });
+      expect(second.counts).toEqual({ pass: 1, refused: 1, 'not-audited': 1 });
       const flowA = byFlowName(findings1, portA)!.flowId;
       const flowB = byFlowName(findings1, portB)!.flowId;
       expect(second.changes).toEqual(
@@ -162,7 +163,7 @@ describe('a check run on loopback', () => {
       const run = await runner.wait((await runner.start({ environment: env, trigger: 'cli' })).checkId);
       // Assert
       expect(run.status).toBe('succeeded');
-      expect(run.counts).toEqual({ pass: 1, refused: 1, 'audited-only': 1 });
+      expect(run.counts).toEqual({ pass: 1, refused: 1, 'not-audited': 1 });
     } finally {
       await closeServer(a);
     }
@@ -229,7 +230,7 @@ describe('a run that fails halfway', () => {
     expect(run.status).toBe('partial');
     expect(run.reason).toContain('probe engine exploded');
     expect(run.finishedAt).toBeDefined();
-    expect(run.counts).toEqual({ skipped: 2, 'audited-only': 1 });
+    expect(run.counts).toEqual({ skipped: 2, 'not-audited': 1 });
     const findings = await findingsOf(store, run.checkId);
     expect(findings).toHaveLength(3);
     expect(findings.filter((f) => f.verdict === 'skipped').map((f) => f.cause)).toEqual([

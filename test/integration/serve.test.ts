@@ -111,7 +111,7 @@ describe('preflight check --api and preflight history against the service', () =
       ]);
       expect(text.stdout).toMatch(
         new RegExp(
-          `^CHECK +CREATED +TRIGGER +STATUS +VERDICTS\\n${run.checkId} .* api +succeeded +1 pass\\n`,
+          `^CHECK +CREATED +TRIGGER +STATUS +READINESS +VERDICTS\\n${run.checkId} .* api +succeeded +GO +1 pass\\n`,
         ),
       );
       expect(JSON.parse(flow.stdout).items).toEqual([

@@ -63,7 +63,7 @@ function finding(r: CheckRun, flowId: string, verdict = 'pass'): FindingRecord {
     ports: '443,8000-8010',
     requirements: ['rivermeadow-os/https'],
     optional: false,
-    detail: { probe: [{ port: 443, state: 'open', latencyMs: 1.5 }], remediation: null },
+    detail: { sourceVantage: 'workers', probe: { ports: { open: '443,8000-8010' } } },
   };
 }
 

@@ -1,7 +1,7 @@
 // Service identification: the parsers on bytes, and identifyService on real servers on loopback only.
+import { serviceWarning } from '../../lambdas/core/finding/evidence';
 import * as net from 'node:net';
 import {
-  describeService,
   httpWarning,
   identifyService,
   parseHttpHead,
@@ -9,7 +9,6 @@ import {
   parseSshBanner,
   type ServiceIdentity,
   type ServiceKind,
-  serviceWarning,
   smbNegotiateRequest,
 } from '../../lambdas/core/identify';
 import {
@@ -188,7 +187,15 @@ describe('SMB2 NEGOTIATE', () => {
     // Act and assert
     expect(parseSmbNegotiateResponse(smbResponse(0x0311, 0xc000000d))).toMatchObject({
       kind: 'none',
-      reason: 'the SMB2 NEGOTIATE failed with status 0xc000000d',
+      reason: 'the SMB2 NEGOTIATE was refused: STATUS_INVALID_PARAMETER, 0xc000000d',
+    });
+    expect(parseSmbNegotiateResponse(smbResponse(0x0311, 0xc00000bb))).toMatchObject({
+      kind: 'none',
+      reason:
+        'the SMB2 NEGOTIATE was refused: STATUS_NOT_SUPPORTED (no dialect in common, or SMB2 disabled), 0xc00000bb',
+    });
+    expect(parseSmbNegotiateResponse(smbResponse(0x0311, 0xc0001234))).toMatchObject({
+      reason: 'the SMB2 NEGOTIATE was refused: status 0xc0001234',
     });
     expect(parseSmbNegotiateResponse(smb1)).toMatchObject({
       kind: 'none',
@@ -199,44 +206,6 @@ describe('SMB2 NEGOTIATE', () => {
       reason: 'not SMB: answered "HTTP/1.1 400 Bad Request"',
     });
     expect(parseSmbNegotiateResponse(smbResponse(0x0311).subarray(0, 40))).toBeUndefined();
-  });
-});
-
-describe('serviceWarning and describeService', () => {
-  test('only none, and TLS or HTTP answers with a warning, warn', () => {
-    // Arrange
-    const services: ServiceIdentity[] = [
-      { kind: 'ssh', banner: 'SSH-2.0-x' },
-      { kind: 'smb', dialect: '3.1.1' },
-      { kind: 'http', status: 200 },
-      { kind: 'http', status: 502, warning: 'gateway' },
-      { kind: 'none', expected: 'tls', reason: 'closed' },
-      { kind: 'skipped', expected: 'tls', reason: 'no time' },
-    ];
-
-    // Act
-    const warnings = services.map(serviceWarning);
-
-    // Assert
-    expect(warnings).toEqual([undefined, undefined, undefined, 'gateway', 'closed', undefined]);
-  });
-
-  test('summarises each kind on one line', () => {
-    expect(
-      describeService({
-        kind: 'tls',
-        version: 'TLSv1.3',
-        subject: 'CN=app01',
-        issuer: 'CN=app01',
-        notBefore: '2026-01-01T00:00:00.000Z',
-        notAfter: '2027-01-01T00:00:00.000Z',
-        selfSigned: true,
-        hostnameMatch: 'match',
-      }),
-    ).toBe('TLSv1.3 CN=app01 (self-signed), valid until 2027-01-01');
-    expect(describeService({ kind: 'http', status: 200, server: 'nginx' })).toBe('HTTP 200 nginx');
-    expect(describeService({ kind: 'smb', dialect: '3.1.1' })).toBe('SMB 3.1.1');
-    expect(describeService({ kind: 'none', expected: 'ssh', reason: 'x' })).toBe('not SSH: x');
   });
 });
 
@@ -340,7 +309,7 @@ describe('identifyService against local servers', () => {
       selfSigned: true,
       notBefore: '2020-01-01T00:00:00.000Z',
       notAfter: '2020-01-02T00:00:00.000Z',
-      warning: 'the certificate expired on 2020-01-02T00:00:00.000Z (CN=expired.test)',
+      warning: 'the certificate expired on 2020-01-02',
     });
   });
 

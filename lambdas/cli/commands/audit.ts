@@ -1,3 +1,4 @@
+import { describeDecision } from '../../core/finding/evidence';
 import { promises as dns } from 'node:dns';
 import {
   auditPlan,
@@ -9,14 +10,7 @@ import {
 } from '../../core/audit/plan-audit';
 import { auditChangeSet, type Remediation } from '../../core/audit/remediation';
 import type { ChangeSet } from '../../core/finding/change-set';
-import type {
-  AuditRequirement,
-  AuditResult,
-  DecidedBy,
-  Inventory,
-  IpPermission,
-  MissingBlock,
-} from '../../core/audit/types';
+import type { AuditRequirement, AuditResult, Inventory, MissingBlock } from '../../core/audit/types';
 import { type Catalog, defaultCatalog } from '../../core/catalog';
 import { classifyAddress } from '../../core/environment';
 import { plan } from '../../core/plan';
@@ -102,49 +96,7 @@ export function parseRequireSpec(spec: string): AuditRequirement {
   return { direction, protocol, ports: ranges, cidrs: [cidr] };
 }
 
-/** A rule's peer, as the API names it: a CIDR, a prefix list or a group. */
-function rulePeer(rule: IpPermission): string {
-  return (
-    rule.IpRanges?.[0]?.CidrIp ??
-    rule.Ipv6Ranges?.[0]?.CidrIpv6 ??
-    rule.PrefixListIds?.[0]?.PrefixListId ??
-    rule.UserIdGroupPairs?.[0]?.GroupId ??
-    '?'
-  );
-}
-
-function ruleText(rule: IpPermission): string {
-  const proto = rule.IpProtocol === '-1' ? 'all traffic' : rule.IpProtocol;
-  const ports =
-    rule.IpProtocol === '-1' || rule.FromPort === undefined
-      ? ''
-      : rule.FromPort === rule.ToPort
-        ? ` ${rule.FromPort}`
-        : ` ${rule.FromPort}-${rule.ToPort}`;
-  return `${proto}${ports} ${rulePeer(rule)}`;
-}
-
-/** One line per deciding piece of configuration. */
-export function describeDecision(d: DecidedBy): string {
-  switch (d.layer) {
-    case 'security-group':
-      return `${d.groupId} ${d.direction} ${ruleText(d.rule)}`;
-    case 'network-acl': {
-      const e = d.entry;
-      const what = e
-        ? ` ${e.Protocol === '-1' ? 'all' : e.Protocol === '6' ? 'tcp' : e.Protocol === '17' ? 'udp' : `proto ${e.Protocol}`}` +
-          `${e.PortRange ? ` ${e.PortRange.From}-${e.PortRange.To}` : ''} ${e.CidrBlock ?? e.Ipv6CidrBlock ?? ''}`
-        : ' (the final * rule)';
-      return `${d.networkAclId} ${d.direction} rule ${d.ruleNumber} ${d.effect === 'allows' ? 'allow' : 'deny'}${what}, ${d.path} path`;
-    }
-    case 'route': {
-      const table = `${d.via ? `(through ${d.via}) ` : ''}${d.routeTableId}${d.mainTable ? ' (main)' : ''}`;
-      return d.effect === 'allows'
-        ? `${table} ${d.destination} → ${d.target}`
-        : `${table} ${d.destination}${d.target ? ` → ${d.target}` : ''}: ${d.reason ?? 'denies'}`;
-    }
-  }
-}
+// Each deciding rule is worded once, by lambdas/core/finding/evidence.ts, for every surface.
 
 const STATUS_COLOUR = {
   allowed: 'green',

@@ -1,17 +1,12 @@
+import { printable } from '../../core/printable';
 import { randomUUID } from 'node:crypto';
 import type { Environment } from '../../core/environment';
-import { printable } from '../../core/printable';
+import { type ExitOptions, exitCodeOf, readiness } from '../../core/finding/readiness';
 import type { CheckRun, FindingRecord } from '../../core/store';
 import { ApiError, callApi, problemMessage } from '../api-client';
-import { type Io, type Paint, painter, table } from '../output';
+import { renderCheck, sortFindings } from '../check-output';
+import { type Io, painter } from '../output';
 import { DEFAULT_WAIT_SECONDS, describeOpenRun, STILL_OPEN_EXIT, waitForRun } from './check-wait';
-
-/** Verdicts that mean the flow works or cannot be judged from the VPC; anything else fails the check. */
-// A warn (open, but answered by something unexpected) does not block, as in the local check and the reports.
-const OK_VERDICTS = new Set(['pass', 'warn', 'audited-only', 'not-checkable']);
-
-const colourOf = (verdict: string): Parameters<Paint>[0] =>
-  verdict === 'pass' ? 'green' : verdict === 'audited-only' || verdict === 'not-checkable' ? 'grey' : 'red';
 
 /** Every finding of a run, following the API's cursors. */
 async function allFindings(api: string, checkId: string, env: NodeJS.ProcessEnv): Promise<FindingRecord[]> {
@@ -28,9 +23,10 @@ async function allFindings(api: string, checkId: string, env: NodeJS.ProcessEnv)
 }
 
 /**
- * `preflight check --api URL`: starts the check in the service, waits for it (at most `waitSeconds`), prints its
- * verdicts. Exit status as for a local check: 0 when every required flow passes, 1 otherwise; 3 when the run was
- * still open after the wait (where it stands is printed instead).
+ * `preflight check --api URL`: starts the check in the service, waits for it (at most `waitSeconds`), prints it
+ * with the one check renderer. Exit status from the one readiness function, as for a local check: 0 only for GO
+ * (or INCOMPLETE when accepted), 1 otherwise; 3 when the run was still open after the wait (where it stands is
+ * printed instead).
  */
 export async function checkThroughApi(
   api: string,
@@ -38,6 +34,7 @@ export async function checkThroughApi(
   io: Io,
   json: boolean,
   waitSeconds: number = DEFAULT_WAIT_SECONDS,
+  exit: ExitOptions = {},
 ): Promise<number> {
   const started = await callApi(api, 'POST', '/checks', {
     body: { environment },
@@ -46,8 +43,24 @@ export async function checkThroughApi(
   });
   if (started.status !== 202) throw new ApiError(`the service refused the check: ${problemMessage(started)}`);
   const checkId: string = started.body.checkId;
+  return followCheck(api, { ...started.body, checkId } as CheckRun, io, json, exit, waitSeconds);
+}
+
+/**
+ * Waits for a run of the service to close (at most `waitSeconds`), then prints it with the one check renderer
+ * and returns the exit status of its readiness.
+ */
+export async function followCheck(
+  api: string,
+  started: CheckRun,
+  io: Io,
+  json: boolean,
+  exit: ExitOptions = {},
+  waitSeconds: number = DEFAULT_WAIT_SECONDS,
+): Promise<number> {
+  const checkId = started.checkId;
   const waitMs = waitSeconds * 1000;
-  const waited = await waitForRun(api, { ...started.body, checkId } as CheckRun, io, waitMs);
+  const waited = await waitForRun(api, started, io, waitMs);
   if (!waited.closed) {
     if (json) {
       const { findingsRecorded } = waited;
@@ -60,37 +73,25 @@ export async function checkThroughApi(
   }
   const run = waited.run;
   const findings = await allFindings(api, checkId, io.env);
-  const failing = findings.filter((f) => !OK_VERDICTS.has(f.verdict) && !f.optional);
-  const go = run.status !== 'failed' && failing.length === 0;
+  const ready = readiness(run, findings);
 
   if (json) {
-    io.stdout.write(`${JSON.stringify({ ...run, findings, go }, null, 2)}\n`);
+    io.stdout.write(
+      `${JSON.stringify({ ...run, readiness: ready, go: ready.decision === 'GO', findings: sortFindings(findings) }, null, 2)}\n`,
+    );
   } else {
     const paint = painter(io.stdout, io.env);
-    const rows = [
-      ['VERDICT', 'FROM', 'TO', 'PORTS', 'CAUSE'].map((h) => paint('bold', h)),
-      ...findings.map((f) => [
-        paint(colourOf(f.verdict), f.verdict) + (f.optional ? paint('grey', ' (optional)') : ''),
-        printable(f.source),
-        printable(f.destination),
-        printable(`${f.ports}/${f.protocol}`),
-        f.verdict === 'pass' ? '' : printable(f.cause),
-      ]),
-    ];
-    const counts = Object.entries(run.counts ?? {})
-      .map(([verdict, n]) => `${n} ${verdict}`)
-      .join(', ');
     io.stdout.write(
-      `${paint('bold', `Check ${checkId} of ${printable(run.environmentName)}`)}: ${printable(run.status)}${run.reason ? ` (${printable(run.reason)})` : ''}\n\n` +
-        `${table(rows, '  ')}\n\n${counts}\n` +
-        (go
-          ? paint('green', 'GO: every required flow passes or is audited only')
-          : paint(
-              'red',
-              `NO-GO: ${failing.length} required flow${failing.length === 1 ? '' : 's'} failing`,
-            )) +
-        '\n',
+      renderCheck(
+        [
+          `${paint('bold', `Check ${checkId} of ${printable(run.environmentName)}`)}: ${printable(run.status)}${run.reason ? ` (${printable(run.reason)})` : ''}`,
+        ],
+        findings,
+        ready,
+        [],
+        paint,
+      ),
     );
   }
-  return go ? 0 : 1;
+  return exitCodeOf(ready.decision, exit);
 }

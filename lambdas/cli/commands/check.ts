@@ -1,29 +1,28 @@
 import { type Catalog, defaultCatalog } from '../../core/catalog';
-import { describeService } from '../../core/identify';
-import { describeParty, plan, probeTargetsFromHere } from '../../core/plan';
-import { formatPortList } from '../../core/ports';
+import { indexResults } from '../../core/finding/live';
+import { exitCodeOf, readiness } from '../../core/finding/readiness';
+import { plan, probeTargetsFromHere } from '../../core/plan';
 import { probe, type ProbeRun } from '../../core/probe';
-import { indexResults, judgeFlow, type LiveVerdict } from '../../core/verdict';
+import { combineFlow } from '../../core/run/combine';
 import { intOption, parseCommandArgs, UsageError } from '../args';
+import { renderCheck, sortFindings } from '../check-output';
 import { checkThroughApi } from './check-api';
 import { DEFAULT_WAIT_SECONDS } from './check-wait';
 import { identifyOption } from './probe';
 import { readEnvironmentFile } from '../env-file';
-import { formatMs, interruptSignal, type Io, type Paint, painter, ProgressLine, table } from '../output';
+import { formatMs, interruptSignal, type Io, painter, ProgressLine } from '../output';
+
+/** Why a local check has no audit: it reads no AWS configuration. */
+export const LOCAL_AUDIT_SKIPPED =
+  'the local check does not audit AWS (audit with `preflight audit --config FILE --inventory DIR`, or run the check in the service)';
 
 export const checkHelp = `Usage: preflight check --config FILE [--timeout MS] [--concurrency N] [--api URL [--wait SECONDS]]
-                       [--json] [--exit-zero] [--service PORT:KIND …] [--no-identify]
+                       [--json] [--accept-incomplete] [--exit-zero] [--service PORT:KIND …] [--no-identify]
 
 Runs a check of an environment from this machine: plans its flows, probes every flow that can be
-probed live, and gives each flow a verdict with its cause:
-  pass           every port accepted a connection
-  warn           every port accepted a connection, but on some something other than the
-                 expected service answered (a proxy's error page, an expired certificate, plain
-                 text on a TLS port, a connection closed at once); listed, but not NO-GO
-  fail           closed (nothing listening), filtered (dropped), unreachable, DNS or other errors
-  skipped        the time budget ran out before it was probed
-  audit-only     cannot be probed from the VPC (ingress, CIDR or vantage-to-vantage flows)
-  not-checkable  both ends are outside the VPC
+probed live, and gives each flow a verdict with its cause, from the one verdict table (\`preflight
+catalog\` lists profiles; README "Verdicts and readiness" lists the verdicts). The local check does not
+audit AWS: flows that cannot be probed from here are \`not-audited\` or \`not-checkable\`, never passing.
 
 Open ports of known services are identified as \`preflight probe\` does (TLS on 443, 8443, 2376;
 HTTP on 8080, 8081, 18080, 5985; SSH on 22; SMB on 445), within the same time budget.
@@ -48,34 +47,20 @@ Options:
                      identify PORT as KIND (tls, http, ssh or smb) too; repeat for more
   --no-identify      only connect: identify no service
   --json             machine-readable output
-  --exit-zero        exit 0 even when flows fail (for demos and reports)
+  --accept-incomplete
+                     exit 0 on INCOMPLETE too (you accept required flows not verified live)
+  --exit-zero        exit 0 whatever the readiness (for demos and reports)
   -h, --help         show this help
 
-Exit status: 0 when every required probed flow passes or warns, 1 when any fails or is skipped
-(optional flows are reported but do not fail the check), 2 for usage or input errors, 3 when
-the run in the service was still open after --wait (--exit-zero does not change it). A warn is
-not NO-GO: the network path works; it is listed under the table for someone to look at.
+Readiness (README "Verdicts and readiness"): GO when every required flow was verified live and
+passes or warns; NO-GO when a required flow fails; INCOMPLETE when nothing required fails but
+required flows were not verified live (each is listed with how to verify it).
+Exit status: 0 only for GO (and for INCOMPLETE with --accept-incomplete), 1 otherwise, 2 for usage or
+input errors, 3 when the run in the service was still open after --wait (--exit-zero does not change
+it). A warn does not stop GO: the network path works; it is listed for someone to look at.
 
 Example:
   preflight check --config examples/localhost.yaml`;
-
-const VERDICT_ORDER: readonly LiveVerdict[] = [
-  'fail',
-  'skipped',
-  'warn',
-  'pass',
-  'audit-only',
-  'not-checkable',
-];
-
-const VERDICT_COLOUR: Record<LiveVerdict, Parameters<Paint>[0]> = {
-  pass: 'green',
-  warn: 'yellow',
-  fail: 'red',
-  skipped: 'yellow',
-  'audit-only': 'blue',
-  'not-checkable': 'grey',
-};
 
 /** `preflight check`: plan + live probes from this machine, a verdict per flow. */
 export async function checkCommand(argv: string[], io: Io, injected?: Catalog): Promise<number> {
@@ -85,6 +70,7 @@ export async function checkCommand(argv: string[], io: Io, injected?: Catalog): 
     concurrency: { type: 'string' },
     json: { type: 'boolean', default: false },
     'exit-zero': { type: 'boolean', default: false },
+    'accept-incomplete': { type: 'boolean', default: false },
     api: { type: 'string' },
     wait: { type: 'string' },
     service: { type: 'string', multiple: true },
@@ -109,7 +95,9 @@ export async function checkCommand(argv: string[], io: Io, injected?: Catalog): 
       );
     }
     const wait = intOption('check', 'wait', values.wait, 1, 86_400, 'seconds') ?? DEFAULT_WAIT_SECONDS;
-    const code = await checkThroughApi(values.api, env, io, values.json, wait);
+    const code = await checkThroughApi(values.api, env, io, values.json, wait, {
+      acceptIncomplete: values['accept-incomplete'],
+    });
     return values['exit-zero'] && code === 1 ? 0 : code;
   }
   const timeoutMs =
@@ -122,6 +110,7 @@ export async function checkCommand(argv: string[], io: Io, injected?: Catalog): 
   const targets = probeTargetsFromHere(thePlan);
   const progress = new ProgressLine(io.stderr);
   let run: ProbeRun = { results: [], durationMs: 0, stats: { maxInFlight: 0, attempts: 0, hosts: {} } };
+  let interrupted = false;
   if (targets.length > 0) {
     const interrupt = interruptSignal();
     try {
@@ -134,48 +123,33 @@ export async function checkCommand(argv: string[], io: Io, injected?: Catalog): 
         onProgress: (p) => progress.update(`probing ${p.done}/${p.total} ports · ${formatMs(p.elapsedMs)}`),
       });
     } finally {
+      interrupted = interrupt.signal.aborted;
       progress.done();
       interrupt.dispose();
     }
   }
   const index = indexResults(run.results);
-  // Worst first: what blocks the migration leads, what cannot be checked from here comes last.
-  const outcomes = thePlan.flows
-    .map((flow) => ({ flow, ...judgeFlow(flow, index) }))
-    .sort(
-      (a, b) =>
-        VERDICT_ORDER.indexOf(a.verdict) - VERDICT_ORDER.indexOf(b.verdict) ||
-        Number(a.flow.optional) - Number(b.flow.optional),
-    );
-  const count = (v: LiveVerdict) => outcomes.filter((o) => o.verdict === v).length;
-  const blocking = outcomes.filter(
-    (o) => (o.verdict === 'fail' || o.verdict === 'skipped') && !o.flow.optional,
+  // The same combine as the service, with the audit marked as not run: one vocabulary everywhere.
+  const findings = sortFindings(
+    thePlan.flows.map((flow) =>
+      combineFlow(flow, { results: index }, [], { audits: [], skipped: LOCAL_AUDIT_SKIPPED }),
+    ),
   );
-  const summary = {
-    pass: count('pass'),
-    warn: count('warn'),
-    fail: count('fail'),
-    skipped: count('skipped'),
-    auditOnly: count('audit-only'),
-    notCheckable: count('not-checkable'),
-    unplaced: thePlan.unplaced.length,
-    go: blocking.length === 0,
-  };
+  const localRun = interrupted
+    ? { status: 'partial', reason: 'interrupted before every port was probed' }
+    : { status: 'succeeded' };
+  const ready = readiness(localRun, findings);
 
   if (values.json) {
     const out = {
       environment: env.name,
       mode: 'local',
+      status: localRun.status,
       startedAt: startedAt.toISOString(),
       durationMs: Date.now() - startedAt.getTime(),
-      summary,
-      flows: outcomes.map(({ flow, verdict, cause, ports, services }) => ({
-        ...flow,
-        verdict,
-        cause,
-        probed: ports,
-        ...(services ? { services } : {}),
-      })),
+      readiness: ready,
+      go: ready.decision === 'GO',
+      findings,
       unplaced: thePlan.unplaced,
       probe: { durationMs: run.durationMs, results: run.results },
     };
@@ -183,66 +157,28 @@ export async function checkCommand(argv: string[], io: Io, injected?: Catalog): 
   } else {
     const paint = painter(io.stdout, io.env);
     const vantages = env.vantages.map((v) => v.name).join(', ');
-    const lines = [
-      `${paint('bold', `Check of ${env.name}`)} from this machine, standing in for vantage ${vantages} ` +
-        paint('grey', '(subnets and Security Groups not applied locally)'),
-      '',
-      table(
-        [
-          ['VERDICT', 'FROM', 'TO', 'PORTS', 'CAUSE'].map((h) => paint('bold', h)),
-          ...outcomes.map(({ flow, verdict, cause, services }) => [
-            paint(VERDICT_COLOUR[verdict], verdict) + (flow.optional ? paint('grey', ' (optional)') : ''),
-            describeParty(flow.source),
-            describeParty(flow.destination),
-            `${formatPortList(flow.ports)}/${flow.protocol}`,
-            verdict === 'pass'
-              ? paint(
-                  'grey',
-                  (services ?? []).map((s) => `${s.port}: ${describeService(s.service)}`).join('; '),
-                )
-              : verdict === 'fail' || verdict === 'warn'
-                ? cause
-                : paint('grey', cause),
-          ]),
-        ],
-        '  ',
-      ),
+    const notes = [
+      ...(thePlan.unplaced.length > 0
+        ? [
+            `${thePlan.unplaced.length} requirement${thePlan.unplaced.length === 1 ? ' has' : 's have'} no flow (see preflight plan): ${thePlan.unplaced.map((u) => u.requirement).join(', ')}`,
+          ]
+        : []),
+      paint('grey', `probes took ${formatMs(run.durationMs)}; AWS not audited by a local check`),
     ];
-    if (thePlan.unplaced.length > 0) {
-      lines.push(
-        '',
-        `${thePlan.unplaced.length} requirement${thePlan.unplaced.length === 1 ? ' has' : 's have'} no flow (see preflight plan): ${thePlan.unplaced.map((u) => u.requirement).join(', ')}`,
-      );
-    }
-    const warned = outcomes.filter((o) => o.verdict === 'warn');
-    if (warned.length > 0) {
-      lines.push(
-        '',
-        paint(
-          'yellow',
-          `WARN: ${warned.length} flow${warned.length === 1 ? '' : 's'} connect${warned.length === 1 ? 's' : ''}, but something other than the expected service answered (not NO-GO; look before the migration):`,
-        ),
-        ...warned.map(
-          (o) =>
-            `  ${describeParty(o.flow.source)} -> ${describeParty(o.flow.destination)} ${formatPortList(o.flow.ports)}/${o.flow.protocol}: ${o.cause}`,
-        ),
-      );
-    }
-    lines.push(
-      '',
-      `${summary.pass} pass, ${summary.warn} warn, ${summary.fail} fail, ${summary.skipped} skipped, ${summary.auditOnly} audit only, ` +
-        `${summary.notCheckable} not checkable; probes took ${formatMs(run.durationMs)}`,
-      summary.go
-        ? paint(
-            'green',
-            `GO: every required flow that can be probed from here passes${warned.length > 0 ? ` (${warned.length} with a warning, listed above)` : ''}`,
-          )
-        : paint(
-            'red',
-            `NO-GO: ${blocking.length} required flow${blocking.length === 1 ? '' : 's'} failed or went unprobed`,
-          ),
+    io.stdout.write(
+      renderCheck(
+        [
+          `${paint('bold', `Check of ${env.name}`)} from this machine, standing in for vantage ${vantages} ` +
+            paint('grey', '(subnets and Security Groups not applied locally)'),
+        ],
+        findings,
+        ready,
+        notes,
+        paint,
+      ),
     );
-    io.stdout.write(`${lines.join('\n')}\n`);
   }
-  return summary.go || values['exit-zero'] ? 0 : 1;
+  return values['exit-zero']
+    ? 0
+    : exitCodeOf(ready.decision, { acceptIncomplete: values['accept-incomplete'] });
 }

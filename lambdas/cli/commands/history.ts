@@ -1,5 +1,7 @@
 import { printable } from '../../core/printable';
+import { ruleOf } from '../../core/finding/verdicts';
 import { ApiError, callApi, problemMessage } from '../api-client';
+import { verdictSummary } from '../check-output';
 import { intOption, parseCommandArgs, UsageError } from '../args';
 import { type Io, painter, table } from '../output';
 
@@ -61,26 +63,40 @@ export async function historyCommand(argv: string[], io: Io): Promise<number> {
   const rows =
     values.flow === undefined
       ? [
-          ['CHECK', 'CREATED', 'TRIGGER', 'STATUS', 'VERDICTS'].map((h) => paint('bold', h)),
-          ...items.map((r) => [
-            String(r.checkId),
-            String(r.createdAt),
-            String(r.trigger),
-            printable(String(r.status)) +
-              (r.reason ? paint('grey', ` (${printable(String(r.reason))})`) : ''),
-            Object.entries((r.counts as Record<string, number>) ?? {})
-              .map(([v, n]) => `${n} ${v}`)
-              .join(', '),
-          ]),
+          ['CHECK', 'CREATED', 'TRIGGER', 'STATUS', 'READINESS', 'VERDICTS'].map((h) => paint('bold', h)),
+          ...items.map((r) => {
+            // The service computes readiness (the one function); a reply without it is shown as unknown.
+            const decision = (r.readiness as { decision?: string } | undefined)?.decision ?? '?';
+            return [
+              String(r.checkId),
+              String(r.createdAt),
+              String(r.trigger),
+              printable(String(r.status)) +
+                (r.reason ? paint('grey', ` (${printable(String(r.reason))})`) : ''),
+              paint(
+                decision === 'GO' ? 'green' : decision === 'NO-GO' ? 'red' : 'yellow',
+                printable(decision),
+              ),
+              verdictSummary(
+                Object.entries((r.counts as Record<string, number>) ?? {}).flatMap(([verdict, n]) =>
+                  Array.from({ length: n }, () => ({ verdict })),
+                ),
+              ),
+            ];
+          }),
         ]
       : [
-          ['CHECK', 'CREATED', 'VERDICT', 'CAUSE'].map((h) => paint('bold', h)),
-          ...items.map((f) => [
-            String(f.checkId),
-            String(f.createdAt),
-            printable(String(f.verdict)),
-            printable(String(f.cause ?? '')),
-          ]),
+          ['CHECK', 'CREATED', 'VERDICT', 'CLASS', 'CAUSE'].map((h) => paint('bold', h)),
+          ...items.map((f) => {
+            const rule = ruleOf(String(f.verdict));
+            return [
+              String(f.checkId),
+              String(f.createdAt),
+              `${rule.symbol} ${printable(String(f.verdict))}`,
+              rule.class,
+              printable(String(f.cause ?? '')),
+            ];
+          }),
         ];
   io.stdout.write(
     items.length === 0

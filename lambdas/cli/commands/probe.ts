@@ -1,14 +1,8 @@
 import { classifyAddress } from '../../core/address-kind';
 import type { Catalog } from '../../core/catalog';
 import type { Environment } from '../../core/environment';
-import {
-  describeService,
-  SERVICE_KINDS,
-  SERVICE_PORTS,
-  type ServiceIdentity,
-  type ServiceKind,
-  serviceWarning,
-} from '../../core/identify';
+import { describeAnswer, serviceWarning } from '../../core/finding/evidence';
+import { SERVICE_KINDS, SERVICE_PORTS, type ServiceIdentity, type ServiceKind } from '../../core/identify';
 import { expandPorts, parsePortList, PortListError } from '../../core/ports';
 import {
   type IdentifyOptions,
@@ -107,11 +101,9 @@ export function identifyOption(
 
 /** What answered on a port, for the DETAIL column: a warning in yellow, an identification cut short in grey. */
 export function serviceDetail(service: ServiceIdentity, paint: Paint): string {
-  const text = describeService(service);
+  const text = describeAnswer(service);
   if (service.kind === 'skipped') return paint('grey', text);
-  const warning = serviceWarning(service);
-  if (warning === undefined) return text;
-  return paint('yellow', service.kind === 'none' ? `warn: ${text}` : `warn: ${text}; ${warning}`);
+  return serviceWarning(service) === undefined ? text : paint('yellow', `warn: ${text}`);
 }
 
 /** Reads `HOST:PORTS` (IPv6 in brackets) into a probe target. */
@@ -324,7 +316,7 @@ export async function probeCommand(argv: string[], io: Io, injected?: Catalog): 
       io.stdout.write(
         paint(
           'yellow',
-          `warn: ${warned.length} open port${warned.length === 1 ? ' was' : 's were'} answered by something other than the expected service (see DETAIL)\n`,
+          `warn: the answer on ${warned.length} open port${warned.length === 1 ? '' : 's'} deserves a look (see DETAIL)\n`,
         ),
       );
     }

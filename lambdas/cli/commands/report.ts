@@ -1,3 +1,4 @@
+import { exitCodeOf } from '../../core/finding/readiness';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
@@ -13,7 +14,7 @@ import { InputError, parseCommandArgs, UsageError } from '../args';
 import type { Io } from '../output';
 
 export const reportHelp = `Usage: preflight report RUN_ID [--format md|html|junit|csv|json] [--output FILE]
-                        [--fail-on-no-go] [--api URL]
+                        [--fail-on-no-go [--accept-incomplete]] [--api URL]
 
 The readiness report of a stored check run, from the preflight service (\`preflight serve\` or the
 deployed API; requests to a deployed API are signed with SigV4): the go/no-go line, pass/warn/fail
@@ -33,12 +34,14 @@ Options:
   --format F        md, html, junit, csv or json (default md)
   --json            the same as --format json
   --output FILE     write the report to FILE instead of stdout
-  --fail-on-no-go   exit 1 when the report says NO-GO (for a pipeline gate)
+  --fail-on-no-go   exit 1 unless the report says GO (for a pipeline gate; README "Verdicts and readiness")
+  --accept-incomplete
+                    with --fail-on-no-go: exit 0 on INCOMPLETE too (flows not verified live accepted)
   --api URL         the service (default: $PREFLIGHT_API, else http://127.0.0.1:8787)
   -h, --help        show this help
 
-Exit status: 0 the report was produced (GO or NO-GO), 1 NO-GO with --fail-on-no-go, 2 a usage error,
-an unknown run or an unreachable service.
+Exit status: 0 the report was produced (whatever its readiness), 1 not GO with --fail-on-no-go
+(INCOMPLETE accepted with --accept-incomplete), 2 a usage error, an unknown run or an unreachable service.
 
 Examples:
   preflight report 01J9ZK3V8Q4W5X6Y7Z8A9B0C1D
@@ -58,6 +61,7 @@ export async function reportCommand(argv: string[], io: Io): Promise<number> {
       json: { type: 'boolean', default: false },
       output: { type: 'string' },
       'fail-on-no-go': { type: 'boolean', default: false },
+      'accept-incomplete': { type: 'boolean', default: false },
       api: { type: 'string' },
     },
     true,
@@ -117,5 +121,7 @@ export async function reportCommand(argv: string[], io: Io): Promise<number> {
   } else {
     io.stdout.write(rendered.body);
   }
-  return values['fail-on-no-go'] && report.readiness.decision === 'NO-GO' ? 1 : 0;
+  return values['fail-on-no-go']
+    ? exitCodeOf(report.readiness.decision, { acceptIncomplete: values['accept-incomplete'] })
+    : 0;
 }

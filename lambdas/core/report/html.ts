@@ -9,7 +9,7 @@ import {
   auditSummary,
   flowKind,
   flowsOf,
-  OTHER_MEANING,
+  TALLY_LEGEND,
   probeSummary,
   remediationPlace,
   runFacts,
@@ -31,8 +31,9 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .decision { font-size: 1.3rem; font-weight: 700; padding: .6rem .9rem; border: 3px solid; border-radius: 6px; }
 .decision.go { color: var(--pass); border-color: var(--pass); }
 .decision.no-go { color: var(--fail); border-color: var(--fail); }
+.decision.incomplete { color: var(--warn); border-color: var(--warn); }
 .verdict { font-weight: 600; white-space: nowrap; }
-.pass { color: var(--pass); } .warn { color: var(--warn); } .fail { color: var(--fail); } .other { color: var(--other); }
+.pass { color: var(--pass); } .warn { color: var(--warn); } .fail { color: var(--fail); } .not-verified { color: var(--other); }
 section.flow { border: 1px solid var(--line); border-left: 6px solid var(--other); border-radius: 4px;
   padding: .75rem 1rem; margin: 0 0 1rem; }
 section.flow.fail { border-left-color: var(--fail); } section.flow.warn { border-left-color: var(--warn); }
@@ -53,8 +54,8 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 `;
 
 const tallyCells = (t: Tally) =>
-  [t.pass, t.warn, t.fail, t.other, t.blocking, t.total].map((n) => `<td class="n">${n}</td>`).join('');
-const TALLY_HEADER = ['Pass', 'Warn', 'Fail', 'Other', 'Blocking', 'Total']
+  [t.pass, t.warn, t.fail, t.notVerified, t.blocking, t.total].map((n) => `<td class="n">${n}</td>`).join('');
+const TALLY_HEADER = ['Pass', 'Warn', 'Fail', 'Not verified', 'Blocking', 'Total']
   .map((x) => `<th>${x}</th>`)
   .join('');
 
@@ -71,6 +72,9 @@ function flowDetail(f: ReportFlow, n: number): string {
   parts.push(
     `<h3>${n}. <span class="verdict ${f.class}">${h(f.verdict)}</span>: ${h(flowTitle(f))}</h3>`,
     `<p><strong>Cause:</strong> ${h(f.cause)}</p>`,
+    ...(f.next !== ''
+      ? [`<p><strong>${f.class === 'not-verified' ? 'How to verify' : 'Next'}:</strong> ${h(f.next)}</p>`]
+      : []),
     facts([
       ['Flow', `<code>${h(f.flowId)}</code> (${h(flowKind(f))})`],
       ['Requirements', h(f.requirements.join(', ')) || '—'],
@@ -137,10 +141,10 @@ function flowTable(flows: readonly ReportFlow[]): string {
 
 /** Renders the report as a self-contained HTML document. */
 export function renderHtml(report: Report): string {
-  const go = report.readiness.decision === 'GO';
   const body: string[] = [];
   body.push(`<h1>Readiness report: ${h(report.environmentName)}</h1>`);
-  body.push(`<p class="decision ${go ? 'go' : 'no-go'}">${h(report.readiness.line)}</p>`);
+  const decisionClass = { GO: 'go', 'NO-GO': 'no-go', INCOMPLETE: 'incomplete' }[report.readiness.decision];
+  body.push(`<p class="decision ${decisionClass}">${h(report.readiness.line)}</p>`);
   if (report.readiness.reasons.length > 0)
     body.push(`<ul>${report.readiness.reasons.map((r) => `<li>${h(r)}</li>`).join('')}</ul>`);
   body.push(facts(runFacts(report).map(([k, v]) => [k, h(v)] as const)));
@@ -155,9 +159,7 @@ export function renderHtml(report: Report): string {
       .map((v) => `<tr><td>${h(v.vantage)}</td>${tallyCells(v)}</tr>`)
       .join('')}</tbody></table>`,
   );
-  body.push(
-    `<p class="muted">Blocking: required flows whose verdict makes the wave NO-GO. Other: ${h(OTHER_MEANING)}.</p>`,
-  );
+  body.push(`<p class="muted">${h(TALLY_LEGEND)}</p>`);
   const failing = flowsOf(report, 'fail');
   body.push(`<h2>${SECTION_TITLE.fail} (${failing.length})</h2>`);
   if (failing.length === 0) body.push('<p>No flow fails.</p>');
@@ -167,9 +169,9 @@ export function renderHtml(report: Report): string {
     body.push(`<h2>${SECTION_TITLE.warn} (${warnings.length})</h2>`);
     warnings.forEach((f, i) => body.push(flowDetail(f, i + 1)));
   }
-  const blockedUnchecked = flowsOf(report, 'other').filter((f) => f.blocking);
+  const blockedUnchecked = flowsOf(report, 'not-verified').filter((f) => f.blocking);
   if (blockedUnchecked.length > 0) {
-    body.push(`<h2>Required flows not checked (${blockedUnchecked.length})</h2>`);
+    body.push(`<h2>Required flows not verified live (${blockedUnchecked.length})</h2>`);
     blockedUnchecked.forEach((f, i) => body.push(flowDetail(f, i + 1)));
   }
   body.push(changeSetHtml(report.changeSet));

@@ -8,7 +8,6 @@ import { renderMarkdown } from './markdown';
 import type { Report, ReportFormat } from './model';
 
 export * from './model';
-export { VERDICT_RULES, ruleOf, type VerdictClass, type VerdictRule } from './verdicts';
 
 /** A rendered report: the document and the media type it is served as. */
 export interface RenderedReport {

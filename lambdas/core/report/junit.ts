@@ -50,7 +50,7 @@ function testcase(report: Report, f: ReportFlow): string {
   if (f.class === 'fail') {
     return `${open}>\n      <skipped message="${a(`optional flow, does not gate the wave: ${message}`)}"/>\n      <system-out>${t(details(f))}</system-out>\n    </testcase>`;
   }
-  if (f.class === 'other') {
+  if (f.class === 'not-verified') {
     return `${open}>\n      <skipped message="${a(message)}"/>\n      <system-out>${t(details(f))}</system-out>\n    </testcase>`;
   }
   if (f.class === 'warn') {
@@ -63,7 +63,9 @@ function testcase(report: Report, f: ReportFlow): string {
 export function renderJunit(report: Report): string {
   const flows = report.flows;
   const failures = flows.filter((f) => f.class === 'fail' && !f.optional).length;
-  const skipped = flows.filter((f) => f.class === 'other' || (f.class === 'fail' && f.optional)).length;
+  const skipped = flows.filter(
+    (f) => f.class === 'not-verified' || (f.class === 'fail' && f.optional),
+  ).length;
   const go = report.readiness.decision === 'GO';
   const time = seconds(report.startedAt, report.finishedAt);
   const stamp = timestamp(report.startedAt ?? report.createdAt);
@@ -80,7 +82,7 @@ export function renderJunit(report: Report): string {
   const suiteName = `preflight ${report.environmentName} ${report.checkId}`;
   const readinessCase = go
     ? `    <testcase classname="${a(`preflight.${report.environmentName}`)}" name="go/no-go" time="0"/>`
-    : `    <testcase classname="${a(`preflight.${report.environmentName}`)}" name="go/no-go" time="0">\n      <failure type="NO-GO" message="${a(report.readiness.line)}">${t(report.readiness.reasons.join('\n'))}</failure>\n    </testcase>`;
+    : `    <testcase classname="${a(`preflight.${report.environmentName}`)}" name="go/no-go" time="0">\n      <failure type="${a(report.readiness.decision)}" message="${a(report.readiness.line)}">${t(report.readiness.reasons.join('\n'))}</failure>\n    </testcase>`;
   return `<?xml version="1.0" encoding="UTF-8"?>
 <testsuites name="${a(suiteName)}" tests="${flows.length + 1}" failures="${failures + (go ? 0 : 1)}" errors="0" skipped="${skipped}" time="${time}">
   <testsuite name="${a(`${report.environmentName} flows`)}" tests="${flows.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${time}" timestamp="${a(stamp)}">

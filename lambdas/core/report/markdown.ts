@@ -8,7 +8,7 @@ import {
   auditSummary,
   flowKind,
   flowsOf,
-  OTHER_MEANING,
+  TALLY_LEGEND,
   probeSummary,
   remediationPlace,
   runFacts,
@@ -21,14 +21,16 @@ function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>
   return [row(header), row(header.map(() => '---')), ...rows.map(row)].join('\n');
 }
 
-const tallyCells = (t: Tally) => [t.pass, t.warn, t.fail, t.other, t.blocking, t.total].map(String);
-const TALLY_HEADER = ['Pass', 'Warn', 'Fail', 'Other', 'Blocking', 'Total'];
+const tallyCells = (t: Tally) => [t.pass, t.warn, t.fail, t.notVerified, t.blocking, t.total].map(String);
+const TALLY_HEADER = ['Pass', 'Warn', 'Fail', 'Not verified', 'Blocking', 'Total'];
 
 /** One flow in detail: cause, facts, evidence, rules evaluated, remediation. */
 function flowDetail(f: ReportFlow, n: number): string {
   const out: string[] = [];
   out.push(`### ${n}. ${mdText(f.verdict)}: ${mdText(flowTitle(f))}`);
   out.push(`**Cause:** ${mdText(f.cause)}`);
+  if (f.next !== '')
+    out.push(`**${f.class === 'not-verified' ? 'How to verify' : 'Next'}:** ${mdText(f.next)}`);
   const probe = probeSummary(f.evidence);
   const audit = auditSummary(f.evidence);
   out.push(
@@ -114,7 +116,7 @@ export function renderMarkdown(report: Report): string {
       report.vantages.map((v) => [mdText(v.vantage), ...tallyCells(v)]),
     ),
   );
-  out.push(`Blocking: required flows whose verdict makes the wave NO-GO. Other: ${mdText(OTHER_MEANING)}.`);
+  out.push(mdText(TALLY_LEGEND));
 
   const failing = flowsOf(report, 'fail');
   out.push(`## ${SECTION_TITLE.fail} (${failing.length})`);
@@ -126,9 +128,9 @@ export function renderMarkdown(report: Report): string {
     out.push(`## ${SECTION_TITLE.warn} (${warnings.length})`);
     warnings.forEach((f, i) => out.push(flowDetail(f, i + 1)));
   }
-  const blockedUnchecked = flowsOf(report, 'other').filter((f) => f.blocking);
+  const blockedUnchecked = flowsOf(report, 'not-verified').filter((f) => f.blocking);
   if (blockedUnchecked.length > 0) {
-    out.push(`## Required flows not checked (${blockedUnchecked.length})`);
+    out.push(`## Required flows not verified live (${blockedUnchecked.length})`);
     blockedUnchecked.forEach((f, i) => out.push(flowDetail(f, i + 1)));
   }
 

@@ -6,8 +6,11 @@
 import { z } from 'zod';
 import type { Catalog } from '../catalog';
 import { changeSetOfDetails, changeSetSchema } from '../finding/change-set';
-import type { CheckRun, FindingRecord } from '../store';
-import { CLASS_ORDER, ruleOf, type VerdictClass } from './verdicts';
+import type { FindingDetail } from '../finding/detail';
+import { describePortService } from '../finding/evidence';
+import { readiness, readinessSchema } from '../finding/readiness';
+import { blocksRun, compareListed, ruleOf, verdictClassSchema } from '../finding/verdicts';
+import { portServiceSchema, type CheckRun, type FindingRecord } from '../store';
 
 // ---------------------------------------------------------------------------------------------------------------
 // The model
@@ -15,8 +18,6 @@ import { CLASS_ORDER, ruleOf, type VerdictClass } from './verdicts';
 export const REPORT_FORMATS = ['md', 'html', 'junit', 'csv', 'json'] as const;
 export const reportFormatSchema = z.enum(REPORT_FORMATS);
 export type ReportFormat = z.infer<typeof reportFormatSchema>;
-
-export const verdictClassSchema = z.enum(['pass', 'warn', 'fail', 'other']);
 
 const countSchema = z.number().int().nonnegative();
 
@@ -26,7 +27,7 @@ export const tallySchema = z
     pass: countSchema,
     warn: countSchema,
     fail: countSchema,
-    other: countSchema,
+    notVerified: countSchema,
     blocking: countSchema,
     total: countSchema,
   })
@@ -100,8 +101,10 @@ export const reportFlowSchema = z
     flowId: z.string(),
     verdict: z.string(),
     class: verdictClassSchema,
-    /** A required flow whose verdict makes the run NO-GO. */
+    /** A required flow whose verdict keeps the run from GO (NO-GO when it fails, INCOMPLETE otherwise). */
     blocking: z.boolean(),
+    /** What to do next, or how to verify it live (the verdict table's `next`). */
+    next: z.string(),
     optional: z.boolean(),
     direction: z.string(),
     source: z.string(),
@@ -132,15 +135,8 @@ export const reportSchema = z
     createdAt: z.string(),
     startedAt: z.string().optional(),
     finishedAt: z.string().optional(),
-    readiness: z
-      .object({
-        decision: z.enum(['GO', 'NO-GO']),
-        /** The go/no-go line, e.g. `NO-GO: 2 required flows fail`. */
-        line: z.string(),
-        /** Why it is NO-GO, one reason each; empty for GO. */
-        reasons: z.array(z.string()),
-      })
-      .strict(),
+    /** GO, NO-GO or INCOMPLETE, from lambdas/core/finding/readiness.ts. */
+    readiness: readinessSchema,
     totals: tallySchema,
     /** Flows by verdict. */
     verdicts: z.record(z.string(), countSchema),
@@ -162,152 +158,16 @@ export const CUSTOM_PROFILE = 'custom';
 export const UNKNOWN_PROFILE = '(not in the catalog)';
 
 // ---------------------------------------------------------------------------------------------------------------
-// Reading a finding's detail (opaque JSON written by lambdas/core/run/combine.ts)
+// Reading a finding's evidence
 
-// Each part is read on its own and dropped when it does not have the expected shape: a report of an older or
-// newer record still shows everything it can.
-const strings = z.array(z.string()).catch([]);
-const text = z.string().optional().catch(undefined);
-
-const detailSchema = z.object({
-  why: text,
-  probe: z
-    .object({ verdict: text, cause: text, ports: z.record(z.string(), z.string()).catch({}) })
-    .optional()
-    .catch(undefined),
-  audit: z
-    .object({
-      status: z.string().nullable().optional().catch(undefined),
-      skipped: text,
-      ends: z
-        .array(
-          z.object({
-            vantage: z.string(),
-            subnetId: text,
-            direction: text,
-            securityGroupIds: strings,
-            status: text,
-            decidedBy: z.array(z.unknown()).catch([]),
-            unknown: strings,
-            problem: text,
-          }),
-        )
-        .catch([]),
-    })
-    .optional()
-    .catch(undefined),
-  remediation: z
-    .array(
-      z.object({
-        vantage: text,
-        subnetId: text,
-        securityGroup: z
-          .object({ awsCli: strings, cloudFormation: text, cdk: text })
-          .optional()
-          .catch(undefined),
-        networkAcl: z
-          .object({ awsCli: strings, cloudFormation: text, warning: text })
-          .optional()
-          .catch(undefined),
-        routes: z.object({ awsCli: strings, note: text }).optional().catch(undefined),
-        onPremFirewall: text,
-      }),
-    )
-    .catch([]),
-});
-type Detail = z.infer<typeof detailSchema>;
-
-function readDetail(detail: unknown): Detail {
-  const parsed = detailSchema.safeParse(detail ?? {});
-  return parsed.success ? parsed.data : { remediation: [] };
-}
-
-const ruleSchema = z.object({
-  IpProtocol: z.string(),
-  FromPort: z.number().optional(),
-  ToPort: z.number().optional(),
-  IpRanges: z.array(z.object({ CidrIp: z.string() })).optional(),
-  Ipv6Ranges: z.array(z.object({ CidrIpv6: z.string() })).optional(),
-  PrefixListIds: z.array(z.object({ PrefixListId: z.string() })).optional(),
-  UserIdGroupPairs: z.array(z.object({ GroupId: z.string() })).optional(),
-});
-
-const decidedBySchema = z.discriminatedUnion('layer', [
-  z.object({
-    layer: z.literal('security-group'),
-    groupId: z.string(),
-    direction: z.string(),
-    rule: ruleSchema,
-    effect: z.string(),
-  }),
-  z.object({
-    layer: z.literal('network-acl'),
-    networkAclId: z.string(),
-    direction: z.string(),
-    ruleNumber: z.union([z.number(), z.literal('*')]),
-    effect: z.string(),
-    path: z.string(),
-  }),
-  z.object({
-    layer: z.literal('route'),
-    routeTableId: z.string(),
-    destination: z.string(),
-    target: z.string().optional(),
-    effect: z.string(),
-    reason: z.string().optional(),
-    mainTable: z.boolean().optional(),
-  }),
-]);
-
-const portSpan = (from: number | undefined, to: number | undefined) =>
-  from === undefined || from === -1 ? 'all ports' : from === to ? String(from) : `${from}-${to}`;
-
-/** One line per rule that decided an audit, e.g. `sg-1 egress tcp 443 to 10.20.0.0/16 allows`. */
-export function describeRule(raw: unknown): string {
-  const parsed = decidedBySchema.safeParse(raw);
-  if (!parsed.success) return JSON.stringify(raw);
-  const d = parsed.data;
-  switch (d.layer) {
-    case 'security-group': {
-      const r = d.rule;
-      const peers = [
-        ...(r.IpRanges ?? []).map((x) => x.CidrIp),
-        ...(r.Ipv6Ranges ?? []).map((x) => x.CidrIpv6),
-        ...(r.PrefixListIds ?? []).map((x) => x.PrefixListId),
-        ...(r.UserIdGroupPairs ?? []).map((x) => x.GroupId),
-      ];
-      const protocol =
-        r.IpProtocol === '-1' ? 'all traffic' : `${r.IpProtocol} ${portSpan(r.FromPort, r.ToPort)}`;
-      const way = d.direction === 'ingress' ? 'from' : 'to';
-      return `Security Group ${d.groupId} ${d.direction} rule: ${protocol} ${way} ${peers.join(', ') || '(no peer)'} ${d.effect}`;
-    }
-    case 'network-acl': {
-      const rule = d.ruleNumber === '*' ? 'the final deny (*)' : `rule ${d.ruleNumber}`;
-      return `network ACL ${d.networkAclId} ${d.direction} ${rule} ${d.effect} the ${d.path} path`;
-    }
-    case 'route':
-      return (
-        `route table ${d.routeTableId}${d.mainTable ? ' (main)' : ''}: ${d.destination}` +
-        `${d.target ? ` via ${d.target}` : ''} ${d.effect}${d.reason ? ` (${d.reason})` : ''}`
-      );
-  }
-}
-
-const serviceSchema = z.object({ port: z.number(), service: z.looseObject({ kind: z.string() }) });
-
-/** One line per identified service of a finding (`443: tls TLSv1.3 …`); unreadable entries as JSON. */
-export function describeServices(raw: unknown): string[] | undefined {
-  if (!Array.isArray(raw) || raw.length === 0) return undefined;
-  return raw.map((entry) => {
-    const parsed = serviceSchema.safeParse(entry);
-    if (!parsed.success) return JSON.stringify(entry);
-    const { port, service } = parsed.data;
-    const { kind, warning, ...rest } = service as Record<string, unknown>;
-    const facts = Object.entries(rest)
-      .filter(([, v]) => v !== undefined && v !== '')
-      .map(([k, v]) => `${k} ${typeof v === 'string' ? v : JSON.stringify(v)}`);
-    const warn = typeof warning === 'string' && warning !== '' ? ` (warning: ${warning})` : '';
-    return `${port}: ${String(kind)}${facts.length > 0 ? `, ${facts.join(', ')}` : ''}${warn}`;
+/** One line per identified service of a finding, worded once (`describePortService`). */
+export function describeServices(f: FindingRecord): string[] | undefined {
+  if (f.detail?.answered !== undefined && f.detail.answered.length > 0) return f.detail.answered;
+  const list = (f as { services?: unknown }).services;
+  if (!Array.isArray(list) || list.length === 0) return undefined;
+  return list.map((entry) => {
+    const parsed = portServiceSchema.safeParse(entry);
+    return parsed.success ? describePortService(parsed.data) : JSON.stringify(entry);
   });
 }
 
@@ -323,13 +183,12 @@ export interface ReportOptions {
   readonly profiles?: readonly string[];
 }
 
-const VANTAGE_PREFIX = 'vantage ';
+type Detail = FindingDetail;
 
-function vantagesOf(f: FindingRecord, detail: Detail): string[] {
+function vantagesOf(detail: Detail): string[] {
   const names = new Set<string>();
-  for (const end of [f.source, f.destination]) {
-    if (end.startsWith(VANTAGE_PREFIX)) names.add(end.slice(VANTAGE_PREFIX.length));
-  }
+  if (detail.sourceVantage !== undefined) names.add(detail.sourceVantage);
+  if (detail.destinationVantage !== undefined) names.add(detail.destinationVantage);
   for (const end of detail.audit?.ends ?? []) names.add(end.vantage);
   return [...names].sort();
 }
@@ -363,7 +222,7 @@ const nonEmpty = (list: ReadonlyArray<string | undefined>): string[] =>
 /** The fixes of a flow; identical fixes for several subnets of one vantage are listed once. */
 function remediationOf(detail: Detail): ReportRemediation[] {
   const out = new Map<string, ReportRemediation & { subnetIds: string[] }>();
-  for (const r of detail.remediation) {
+  for (const r of detail.remediation ?? []) {
     const fix = {
       awsCli: [
         ...(r.securityGroup?.awsCli ?? []),
@@ -399,12 +258,13 @@ function evidenceOf(detail: Detail, services: string[] | undefined, checkedAt: s
     ...(detail.probe
       ? {
           probe: {
-            ...(detail.probe.verdict !== undefined ? { verdict: detail.probe.verdict } : {}),
             ...(detail.probe.cause !== undefined ? { cause: detail.probe.cause } : {}),
             ports: detail.probe.ports,
           },
         }
-      : {}),
+      : detail.notProbed !== undefined
+        ? { probe: { cause: `not probed: ${detail.notProbed}`, ports: {} } }
+        : {}),
     ...(audit
       ? {
           audit: {
@@ -416,7 +276,7 @@ function evidenceOf(detail: Detail, services: string[] | undefined, checkedAt: s
               ...(e.direction !== undefined ? { direction: e.direction } : {}),
               securityGroupIds: e.securityGroupIds,
               ...(e.status !== undefined ? { status: e.status } : {}),
-              rules: e.decidedBy.map(describeRule),
+              rules: e.rules,
               unknown: e.unknown,
               ...(e.problem !== undefined ? { problem: e.problem } : {}),
             })),
@@ -426,10 +286,10 @@ function evidenceOf(detail: Detail, services: string[] | undefined, checkedAt: s
   };
 }
 
-const emptyTally = (): Tally => ({ pass: 0, warn: 0, fail: 0, other: 0, blocking: 0, total: 0 });
+const emptyTally = (): Tally => ({ pass: 0, warn: 0, fail: 0, notVerified: 0, blocking: 0, total: 0 });
 
 function add(t: Tally, f: ReportFlow): void {
-  t[f.class]++;
+  t[f.class === 'not-verified' ? 'notVerified' : f.class]++;
   if (f.blocking) t.blocking++;
   t.total++;
 }
@@ -440,81 +300,12 @@ function tallyOf(map: Map<string, Tally>, key: string): Tally {
   return t;
 }
 
-const CLASS_RANK: Record<VerdictClass, number> = Object.fromEntries(
-  CLASS_ORDER.map((c, i) => [c, i]),
-) as Record<VerdictClass, number>;
-
 const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
-/** The worst first: class, then required before optional, then by ends, ports and id (stable across runs). */
-function compareFlows(a: ReportFlow, b: ReportFlow): number {
-  return (
-    CLASS_RANK[a.class] - CLASS_RANK[b.class] ||
-    Number(b.blocking) - Number(a.blocking) ||
-    Number(a.optional) - Number(b.optional) ||
-    compareText(a.source, b.source) ||
-    compareText(a.destination, b.destination) ||
-    compareText(a.ports, b.ports) ||
-    compareText(a.flowId, b.flowId)
-  );
-}
-
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
-
-function readinessOf(run: CheckRun, flows: readonly ReportFlow[], totals: Tally): Report['readiness'] {
-  const reasons: string[] = [];
-  const why = run.reason ? `: ${run.reason}` : '';
-  switch (run.status) {
-    case 'queued':
-    case 'running':
-      reasons.push(`the run is still ${run.status}, so this report is incomplete`);
-      break;
-    case 'failed':
-      reasons.push(`the run failed${why}`);
-      break;
-    case 'partial':
-      reasons.push(`the run is partial${why}`);
-      break;
-    case 'succeeded':
-      break;
-  }
-  if (flows.length === 0) reasons.push('the run has no findings');
-  const failing = flows.filter((f) => f.blocking && f.class === 'fail').length;
-  if (failing > 0) reasons.push(`${plural(failing, 'required flow')} ${failing === 1 ? 'fails' : 'fail'}`);
-  const unchecked = new Map<string, number>();
-  for (const f of flows) {
-    if (f.blocking && f.class !== 'fail') unchecked.set(f.verdict, (unchecked.get(f.verdict) ?? 0) + 1);
-  }
-  for (const [verdict, n] of unchecked) {
-    reasons.push(
-      `${plural(n, 'required flow')} ${verdict === 'skipped' ? 'not checked (skipped)' : verdict}`,
-    );
-  }
-  const summary = [
-    `${totals.pass} pass`,
-    ...(totals.warn > 0 ? [`${totals.warn} warn`] : []),
-    `${totals.fail} fail`,
-    ...(totals.other > 0 ? [`${totals.other} not verified live`] : []),
-  ].join(', ');
-  if (reasons.length === 0) {
-    const optionalFailing = flows.filter((f) => f.class === 'fail').length;
-    const caveats = [
-      ...(totals.warn > 0 ? [`${plural(totals.warn, 'warning')} to review`] : []),
-      ...(optionalFailing > 0 ? [`${plural(optionalFailing, 'optional flow')} failing`] : []),
-    ];
-    return {
-      decision: 'GO',
-      line: `GO: every required flow passes or cannot be checked from the VPC (${summary})${caveats.length > 0 ? `; ${caveats.join(', ')}` : ''}`,
-      reasons: [],
-    };
-  }
-  return { decision: 'NO-GO', line: `NO-GO: ${reasons.join('; ')} (${summary})`, reasons };
-}
 
 /**
  * The report of a run from its findings (every page of them). Pure: the same inputs give the same report.
- * Flows are classified by {@link VERDICT_RULES}; the run is GO when it succeeded, has findings, and no
- * required flow has a blocking verdict.
+ * Flows are classified by the verdict table and the run's readiness is the one readiness function's
+ * (lambdas/core/finding): GO, NO-GO or INCOMPLETE.
  */
 export function buildReport(
   run: CheckRun,
@@ -522,19 +313,20 @@ export function buildReport(
   catalog: Catalog,
   options: ReportOptions = {},
 ): Report {
-  const environmentProfiles = options.profiles ? new Set(options.profiles) : undefined;
+  const own = options.profiles ?? run.profiles;
+  const environmentProfiles = own ? new Set(own) : undefined;
   const checkedAt = run.startedAt ?? run.createdAt;
   const flows: ReportFlow[] = findings.map((f) => {
-    const detail = readDetail(f.detail);
+    const detail: Detail = f.detail ?? {};
     const rule = ruleOf(f.verdict);
-    // Read without relying on the record's type: findings written before service identification have none.
-    const services = describeServices((f as { services?: unknown }).services);
+    const services = describeServices(f);
     const evidence = evidenceOf(detail, services, checkedAt);
     return {
       flowId: f.flowId,
       verdict: f.verdict,
       class: rule.class,
-      blocking: rule.blocksGo && !f.optional,
+      blocking: blocksRun(f),
+      next: rule.next,
       optional: f.optional,
       direction: f.direction,
       source: f.source,
@@ -543,7 +335,7 @@ export function buildReport(
       ports: f.ports,
       requirements: [...f.requirements],
       profiles: profilesOf(f.requirements, catalog, environmentProfiles),
-      vantages: vantagesOf(f, detail),
+      vantages: vantagesOf(detail),
       subnets: [
         ...new Set(
           (evidence.audit?.ends ?? []).flatMap((e) => (e.subnetId !== undefined ? [e.subnetId] : [])),
@@ -554,7 +346,7 @@ export function buildReport(
       evidence,
     };
   });
-  flows.sort(compareFlows);
+  flows.sort(compareListed);
 
   const totals = emptyTally();
   const verdicts: Record<string, number> = {};
@@ -588,7 +380,7 @@ export function buildReport(
     createdAt: run.createdAt,
     ...(run.startedAt !== undefined ? { startedAt: run.startedAt } : {}),
     ...(run.finishedAt !== undefined ? { finishedAt: run.finishedAt } : {}),
-    readiness: readinessOf(run, flows, totals),
+    readiness: readiness(run, flows),
     totals,
     verdicts,
     profiles,

@@ -2,19 +2,22 @@
  * Plain-text phrases the renderers share, so that every format says the same thing the same way.
  */
 import type { Evidence, Report, ReportFlow, Tally } from './model';
-import type { VerdictClass } from './verdicts';
+import type { VerdictClass } from '../finding/verdicts';
 
 /** The headings of the sections, by class. */
 export const SECTION_TITLE: Record<VerdictClass, string> = {
   fail: 'Failing flows',
   warn: 'Warnings',
-  other: 'Not verified live',
+  'not-verified': 'Not verified live',
   pass: 'Passing flows',
 };
 
-/** What the `other` class holds, for the reader of a report. */
-export const OTHER_MEANING =
-  'audited only, not checkable from the VPC, skipped, or a verdict this version does not know';
+/** What the `not-verified` class holds, for the reader of a report. */
+export const NOT_VERIFIED_MEANING =
+  'no packet verified the flow: audited only, not audited, not checkable from the VPC, not probed, or a verdict this version does not know';
+
+/** The legend under the tallies, the same in every format. */
+export const TALLY_LEGEND = `Blocking: required flows that keep the wave from GO (NO-GO when they fail, INCOMPLETE when not verified). Not verified: ${NOT_VERIFIED_MEANING}.`;
 
 /** `open 443; filtered 8000-8010`, or undefined when the flow was not probed. */
 export function probeSummary(e: Evidence): string | undefined {
@@ -33,12 +36,12 @@ export function auditSummary(e: Evidence): string | undefined {
 
 /** Required or optional, and the direction. */
 export function flowKind(f: ReportFlow): string {
-  return `${f.direction}, ${f.optional ? 'optional' : 'required'}${f.blocking ? ', blocks the wave' : ''}`;
+  return `${f.direction}, ${f.optional ? 'optional' : 'required'}${f.blocking ? ', keeps the wave from GO' : ''}`;
 }
 
-/** `12 pass, 1 warn, 2 fail, 3 other` for a tally. */
+/** `12 pass, 1 warn, 2 fail, 3 not verified` for a tally. */
 export function tallyLine(t: Tally): string {
-  return `${t.pass} pass, ${t.warn} warn, ${t.fail} fail, ${t.other} other`;
+  return `${t.pass} pass, ${t.warn} warn, ${t.fail} fail, ${t.notVerified} not verified`;
 }
 
 /** `10 pass, 2 refused` in a stable order (by count, then name). */

@@ -4,31 +4,20 @@
  */
 import { describeNotEvaluated } from '../audit/not-evaluated';
 import type { FlowAudit } from '../audit/plan-audit';
-import type { AuditStatus, MissingBlock } from '../audit/types';
+import type { AuditStatus } from '../audit/types';
+import type { FindingDetail, RemediationDetail } from '../finding/detail';
+import { describeDecision, describeMissing, describePortService } from '../finding/evidence';
+import { judgeLive, type LiveEvidence } from '../finding/live';
+import type { Verdict } from '../finding/verdicts';
 import { describeParty, type Flow } from '../plan';
 import { formatPortList } from '../ports';
 import type { ProbeResult, ProbeState } from '../probe';
 import type { FindingRecord, VerdictChange } from '../store';
-import { type FlowOutcome, judgeFlow } from '../verdict';
-
-/** A flow's combined verdict, from the best to the least checkable. */
-export type CombinedVerdict =
-  | 'pass'
-  | 'warn'
-  | 'blocked-aws'
-  | 'timeout-aws-allows'
-  | 'timeout'
-  | 'refused'
-  | 'unreachable'
-  | 'dns-error'
-  | 'error'
-  | 'audited-only'
-  | 'not-checkable'
-  | 'skipped';
 
 /** A finding before it is tied to a run: everything {@link FindingRecord} holds except the run's fields. */
-export type CombinedFinding = Omit<FindingRecord, 'checkId' | 'environmentName' | 'createdAt'> & {
-  readonly verdict: CombinedVerdict;
+export type CombinedFinding = Omit<FindingRecord, 'checkId' | 'environmentName' | 'createdAt' | 'detail'> & {
+  readonly verdict: Verdict;
+  readonly detail: FindingDetail;
 };
 
 /** What the audit step produced: the audits, or why there are none. */
@@ -56,16 +45,6 @@ export function auditStatusOf(audits: readonly FlowAudit[]): AuditStatus | undef
   return worst;
 }
 
-const blocks = (list: readonly MissingBlock[]) =>
-  [
-    ...new Set(
-      list.map(
-        (b) =>
-          `${b.protocol} ${b.fromPort === b.toPort ? b.fromPort : `${b.fromPort}-${b.toPort}`} ${b.cidr}`,
-      ),
-    ),
-  ].join(', ');
-
 /**
  * Names what blocks a flow on the AWS side, from each audit that is not `allowed`: the Security Groups that
  * lack a rule, the network ACL rule that denies (request or return path), the route that is missing or a
@@ -80,26 +59,16 @@ export function describeAwsBlock(audits: readonly FlowAudit[]): string {
     const dir = a.requirement.direction;
     if (r.layers.securityGroups.length > 0) {
       parts.push(
-        `no ${dir} rule of ${a.securityGroupIds.join(', ')} on ${where} allows ${blocks(r.layers.securityGroups)}`,
+        `no ${dir} rule of ${a.securityGroupIds.join(', ')} on ${where} allows ${describeMissing(r.layers.securityGroups)}`,
       );
     }
     for (const d of r.decidedBy) {
-      if (d.layer === 'network-acl' && d.effect === 'denies') {
-        const rule = d.ruleNumber === '*' ? 'the final deny (*)' : `rule ${d.ruleNumber}`;
-        parts.push(
-          `network ACL ${d.networkAclId} ${d.direction} ${rule} denies the ${d.path} path on ${where}`,
-        );
-      } else if (d.layer === 'route' && d.effect === 'denies') {
-        const reason = d.reason ?? 'no usable route';
-        parts.push(
-          `route table ${d.routeTableId}${d.mainTable ? ' (main)' : ''} to ${d.destination}: ${reason} on ${where}`,
-        );
-      }
+      if (d.effect === 'denies') parts.push(`${describeDecision(d)} on ${where}`);
     }
     if ((r.notEvaluated ?? []).length > 0) parts.push(describeNotEvaluated(r.notEvaluated ?? []));
     else if (r.unknown.length > 0) parts.push(`the inventory lacks ${r.unknown.join(', ')}`);
     if (parts.length === 0 && r.missing.length > 0)
-      parts.push(`${where} does not allow ${blocks(r.missing)}`);
+      parts.push(`${where} does not allow ${describeMissing(r.missing)}`);
   }
   return [...new Set(parts)].join('; ');
 }
@@ -119,26 +88,28 @@ function auditProblems(audits: readonly FlowAudit[]): string[] {
   ];
 }
 
-/** Removes `undefined` members so that the detail is plain JSON. */
-function toJson(value: unknown): FindingRecord['detail'] {
-  return JSON.parse(JSON.stringify(value)) as FindingRecord['detail'];
+/** Removes `undefined` members so that the detail is plain JSON (as the store keeps it). */
+function toJson<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
 }
 
-function auditDetail(audits: readonly FlowAudit[], outcome: AuditOutcome) {
-  if (outcome.skipped !== undefined && audits.length === 0) return { skipped: outcome.skipped };
+function auditDetail(audits: readonly FlowAudit[], outcome: AuditOutcome): FindingDetail['audit'] {
+  if (outcome.skipped !== undefined && audits.length === 0) return { skipped: outcome.skipped, ends: [] };
   return {
     status: auditStatusOf(audits) ?? null,
     ends: audits.map((a) => ({
       vantage: a.vantage,
       subnetId: a.subnetId,
       direction: a.requirement.direction,
-      securityGroupIds: a.securityGroupIds,
+      securityGroupIds: [...a.securityGroupIds],
       status: a.result?.status,
-      missing: a.result?.missing,
-      decidedBy: a.result?.decidedBy,
-      unknown: a.result?.unknown,
-      notEvaluated: a.result?.notEvaluated,
-      problem: a.problem,
+      rules: (a.result?.decidedBy ?? []).map(describeDecision),
+      ...(a.result && a.result.missing.length > 0 ? { missing: describeMissing(a.result.missing) } : {}),
+      unknown: [...(a.result?.unknown ?? [])],
+      // A not-audited end names what the inventory lacks and the export that would bring it.
+      problem:
+        a.problem ??
+        (a.result?.status === 'not-audited' ? describeNotEvaluated(a.result.notEvaluated ?? []) : undefined),
     })),
   };
 }
@@ -153,8 +124,9 @@ const LIVE_PRIORITY: readonly ProbeState[] = ['dns-error', 'filtered', 'unreacha
  * - `blocked-aws`: the audit says `blocked` or `partial` and the probe did not get through: the cause names
  *   the Security Groups, network ACL rule or route, and `detail.remediation` holds the fix. A refusal is the
  *   exception: the host answered, so the packets got through and the verdict stays `refused` (with a note).
- * - `audited-only`: a flow that cannot be probed (ingress, CIDR destination) that the audit allows, or that
- *   could not be audited; `detail.audit.status` says which.
+ * - `audited-only`: a flow that cannot be probed (ingress, CIDR destination) that the audit allows;
+ *   `not-audited`: such a flow that could not be audited either (no inventory, the local check, a problem).
+ *   Both are not verified live (see lambdas/core/finding/verdicts.ts).
  * - For probed flows: `pass`; `warn` (every port connected, but on some the service identification found
  *   something else: a proxy's error page, an expired certificate, plain text on a TLS port, a middlebox that
  *   accepts and closes; the cause says which port and why, and `services` holds what answered); `dns-error`; `timeout-aws-allows` (filtered while AWS allows it: the on-prem
@@ -183,16 +155,21 @@ export function combineFlow(
       ? [{ vantage: a.vantage, subnetId: a.subnetId, ...a.remediation }]
       : [],
   );
-  const finding = (verdict: CombinedVerdict, cause: string, live?: FlowOutcome): CombinedFinding => ({
+  const finding = (verdict: Verdict, cause: string, live?: LiveEvidence): CombinedFinding => ({
     ...base,
     verdict,
     cause,
     ...(live?.services ? { services: live.services.map(({ port, service }) => ({ port, service })) } : {}),
-    detail: toJson({
+    detail: toJson<FindingDetail>({
       why: flow.why,
-      ...(live ? { probe: { verdict: live.verdict, cause: live.cause, ports: live.ports } } : {}),
+      ...(flow.source.kind === 'vantage' ? { sourceVantage: flow.source.vantage } : {}),
+      ...(flow.destination.kind === 'vantage' ? { destinationVantage: flow.destination.vantage } : {}),
+      ...(live ? { probe: { cause: live.cause, ports: live.ports } } : {}),
+      ...(probe.results === undefined && flow.probe ? { notProbed: probe.problem } : {}),
+      ...(live?.services ? { answered: live.services.map(describePortService) } : {}),
       ...(flow.audit ? { audit: auditDetail(audits, outcome) } : {}),
-      ...(remediation.length > 0 ? { remediation } : {}),
+      // The full fix (permissions, entries) is kept: the change set merges them.
+      ...(remediation.length > 0 ? { remediation: remediation as RemediationDetail[] } : {}),
     }),
   });
   const awsBlocked = status === 'blocked' || status === 'partial';
@@ -206,23 +183,25 @@ export function combineFlow(
     if (status === 'allowed') return finding('audited-only', `AWS allows it (audited only: ${flow.why})`);
     const problems = auditProblems(audits);
     const why = outcome.skipped ?? (problems.length > 0 ? problems.join('; ') : 'no audit result');
-    return finding('audited-only', `not audited: ${why} (${flow.why})`);
+    // The plan's `why` says how the flow would be audited; only its first clause (why it is not probed) holds here.
+    const notProbed = flow.why.split(':')[0] ?? flow.why;
+    return finding('not-audited', `not probed (${notProbed}) and not audited: ${why}`);
   }
 
   if (probe.results === undefined) {
     if (awsBlocked) return finding('blocked-aws', `${blockedCause()} (not probed: ${probe.problem})`);
     return finding('skipped', `not probed: ${probe.problem}`);
   }
-  const live = judgeFlow(flow, probe.results);
-  if (live.verdict === 'pass' || live.verdict === 'warn') {
+  const live = judgeLive(flow, probe.results);
+  if (live.outcome === 'connected' || live.outcome === 'warned') {
     const note = awsBlocked
       ? ` (but the audit says ${status}: ${describeAwsBlock(audits)}; is the inventory out of date?)`
       : '';
     // Every port connected, so the network path works; `warn` says the answer on some port deserves a look.
-    if (live.verdict === 'warn') return finding('warn', `${live.cause}${note}`, live);
+    if (live.outcome === 'warned') return finding('warn', `${live.cause}${note}`, live);
     return finding('pass', `every port accepted a connection${note}`, live);
   }
-  if (live.verdict === 'skipped') {
+  if (live.outcome === 'unprobed') {
     if (awsBlocked) return finding('blocked-aws', `${blockedCause()} (probe: ${live.cause})`, live);
     return finding('skipped', live.cause, live);
   }
@@ -263,7 +242,7 @@ export function combineFlow(
  * The cause of a refusal by a cloud destination on a flow into the VPC (probed by an on-prem agent): the packets
  * crossed the interconnect and every AWS layer, and nothing listens yet. Undefined for any other flow.
  */
-export function cloudRefusalCause(flow: Flow, live: FlowOutcome): string | undefined {
+export function cloudRefusalCause(flow: Flow, live: LiveEvidence): string | undefined {
   const refused = live.ports.closed;
   if (flow.direction !== 'ingress' || refused === undefined || flow.destination.kind === 'vantage')
     return undefined;

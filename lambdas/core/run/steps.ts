@@ -361,7 +361,11 @@ export async function finishStep(
   ];
   const findings = await combineStep(input);
   await recordStep(deps.store, run, findings);
-  await deps.store.updateRun(run.checkId, { counts: countVerdicts(findings), flowCount: findings.length });
+  await deps.store.updateRun(run.checkId, {
+    counts: countVerdicts(findings),
+    requiredCounts: countVerdicts(findings.filter((f) => !f.optional)),
+    flowCount: findings.length,
+  });
 
   let comparePatch: RunPatch = {};
   let step = 'compare';

@@ -19,6 +19,8 @@ import {
   reportSchema,
   startCheckBodyDocSchema,
   startCheckResponseSchema,
+  checkRunViewSchema,
+  verdictTableSchema,
 } from './schemas';
 import { checkRunSchema, findingRecordSchema } from '../../core/store';
 import { agentBodySchema, jobIdSchema, postResultsBodySchema } from '../../core/agent/jobs';
@@ -128,6 +130,13 @@ export function buildOpenApi(): Record<string, unknown> {
         get: {
           summary: 'Liveness',
           responses: { '200': { description: 'OK', content: jsonContent('Health') } },
+        },
+      },
+      '/verdicts': {
+        get: {
+          summary:
+            'The verdict table: per verdict its class, whether it keeps a run from GO, label, symbol, next step',
+          responses: { '200': { description: 'The table', content: jsonContent('VerdictTable') } },
         },
       },
       '/profiles': {
@@ -269,7 +278,8 @@ export function buildOpenApi(): Record<string, unknown> {
         StartCheck: schemaOf(startCheckBodyDocSchema, 'input'),
         StartCheckResponse: schemaOf(startCheckResponseSchema, 'output'),
         CheckRun: schemaOf(checkRunSchema, 'output'),
-        CheckRunPage: schemaOf(pageSchema(checkRunSchema), 'output'),
+        CheckRunPage: schemaOf(pageSchema(checkRunViewSchema), 'output'),
+        VerdictTable: schemaOf(verdictTableSchema, 'output'),
         CheckWithFindings: schemaOf(checkWithFindingsSchema, 'output'),
         FindingPage: schemaOf(pageSchema(findingRecordSchema), 'output'),
         Report: schemaOf(reportSchema, 'output'),

@@ -22,6 +22,7 @@ import {
   ConflictError,
   type FindingRecord,
   CursorError,
+  isClosed,
   NotFoundError,
   PAGE_LIMIT_MAX,
   type ResultStore,
@@ -38,6 +39,8 @@ import {
   MemoryIdempotencyCache,
 } from '../../core/service';
 import { AGENT_ROUTES, type AgentApiDeps } from './agent-routes';
+import { readiness, runReadiness } from '../../core/finding/readiness';
+import { VERDICT_TABLE } from '../../core/finding/verdicts';
 import { buildOpenApi } from './openapi';
 import { type FieldError, ProblemError, splitProblem, validationProblem } from './problem';
 import {
@@ -481,13 +484,35 @@ function defaultCache(deps: ApiDeps): IdempotencyCache {
   return cache;
 }
 
+/** Every finding of a run, following the store's pages. */
+async function allFindings(ctx: Context, checkId: string): Promise<FindingRecord[]> {
+  const findings: FindingRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await ctx.deps.store.listFindings(checkId, {
+      limit: PAGE_LIMIT_MAX,
+      ...(cursor !== undefined ? { cursor } : {}),
+    });
+    findings.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return findings;
+}
+
 async function getCheck(ctx: Context): Promise<ApiResponse> {
   const checkId = param(ctx, 'checkId');
   const page = pageOptions(ctx);
   const run = await ctx.deps.store.getRun(checkId);
   const findings = await ctx.deps.store.listFindings(checkId, page);
+  // A closed run's readiness from every finding (with the flows to verify listed), on its first page; an open
+  // run's, and later pages', from its counts (the same function, without reading every finding again).
+  const ready =
+    isClosed(run.status) && page.cursor === undefined
+      ? readiness(run, await allFindings(ctx, checkId))
+      : runReadiness(run);
   return json(200, {
     ...run,
+    readiness: ready,
     findings: findings.items,
     ...(findings.nextCursor !== undefined ? { nextCursor: findings.nextCursor } : {}),
   });
@@ -535,22 +560,16 @@ async function getReport(ctx: Context): Promise<ApiResponse> {
     }
     throw err;
   }
-  const findings: FindingRecord[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await ctx.deps.store.listFindings(checkId, {
-      limit: PAGE_LIMIT_MAX,
-      ...(cursor !== undefined ? { cursor } : {}),
-    });
-    findings.push(...page.items);
-    cursor = page.nextCursor;
-  } while (cursor !== undefined);
-  let profiles: readonly string[] | undefined;
-  try {
-    profiles = (await ctx.deps.store.getEnvironment(run.environmentName)).environment.profiles;
-  } catch (err) {
-    // An inline or deleted environment: the report groups by every profile of each requirement.
-    if (!(err instanceof NotFoundError)) throw err;
+  const findings = await allFindings(ctx, checkId);
+  // The run records its environment's profiles (inline environments too); older runs: the stored environment's.
+  let profiles: readonly string[] | undefined = run.profiles;
+  if (profiles === undefined) {
+    try {
+      profiles = (await ctx.deps.store.getEnvironment(run.environmentName)).environment.profiles;
+    } catch (err) {
+      // A deleted environment: the report groups by every profile of each requirement.
+      if (!(err instanceof NotFoundError)) throw err;
+    }
   }
   const report = buildReport(run, findings, ctx.deps.catalog, profiles ? { profiles } : {});
   const rendered = renderReport(report, format);
@@ -576,13 +595,17 @@ async function listChecks(ctx: Context): Promise<ApiResponse> {
   }
   const { environment, limit, ...rest } = q;
   const page = await ctx.deps.store.listRuns(environment, { ...rest, limit: checkLimit(ctx, limit) });
-  return json(200, page);
+  return json(200, { ...page, items: page.items.map((run) => ({ ...run, readiness: runReadiness(run) })) });
 }
 
 async function flowHistory(ctx: Context): Promise<ApiResponse> {
   const name = param(ctx, 'name');
   const flowId = param(ctx, 'flowId');
   return json(200, await ctx.deps.store.flowHistory(name, flowId, pageOptions(ctx)));
+}
+
+async function verdicts(): Promise<ApiResponse> {
+  return json(200, { verdicts: VERDICT_TABLE });
 }
 
 async function health(ctx: Context): Promise<ApiResponse> {
@@ -615,6 +638,7 @@ const route = (path: string, methods: Record<string, Handler>): Route => ({
 export const ROUTES: readonly Route[] = [
   route('/health', { GET: health }),
   route('/openapi.json', { GET: openApi }),
+  route('/verdicts', { GET: verdicts }),
   route('/profiles', { GET: listProfiles }),
   route('/profiles/{profileId}', { GET: getProfile }),
   route('/environments', { GET: listEnvironments }),

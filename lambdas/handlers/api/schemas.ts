@@ -2,6 +2,8 @@
  * The zod schemas of the HTTP API's inputs and outputs; the router validates with them and `openapi.ts`
  * generates the OpenAPI document from them, so the two cannot drift apart.
  */
+import { readinessSchema } from '../../core/finding/readiness';
+import { verdictRuleSchema } from '../../core/finding/verdicts';
 import { z } from 'zod';
 import { environmentSchema } from '../../core/environment';
 import { reportFormatSchema, reportSchema } from '../../core/report/model';
@@ -77,13 +79,19 @@ export const startCheckResponseSchema = z
   .object({ checkId: checkIdSchema, status: runStatusSchema })
   .strict();
 
-export const checkWithFindingsSchema = checkRunSchema
+/** A run as the API returns it: the record and its readiness (the one readiness function's answer). */
+export const checkRunViewSchema = checkRunSchema.extend({ readiness: readinessSchema }).strict();
+
+export const checkWithFindingsSchema = checkRunViewSchema
   .extend({
     findings: z.array(findingRecordSchema),
     /** The cursor of the next page of findings. */
     nextCursor: z.string().optional(),
   })
   .strict();
+
+/** `GET /verdicts`: the verdict table every surface reads (the dashboard included). */
+export const verdictTableSchema = z.object({ verdicts: z.array(verdictRuleSchema) }).strict();
 
 export function pageSchema<T extends z.ZodType>(item: T) {
   return z.object({ items: z.array(item), nextCursor: z.string().optional() }).strict();

@@ -69,14 +69,17 @@ export async function start(
     const at = new Date(input.invocation.scheduledTime);
     try {
       created = await deps.store.createRun({
-        ...queuedRun(environment.name, input.trigger, at),
+        ...queuedRun(environment.name, input.trigger, at, environment.profiles),
         checkId: runId,
       });
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       created = await deps.store.getRun(runId);
     }
-  } else created = await deps.store.createRun(queuedRun(environment.name, input.trigger, now()));
+  } else
+    created = await deps.store.createRun(
+      queuedRun(environment.name, input.trigger, now(), environment.profiles),
+    );
   try {
     // The run's id comes from the execution (its input names the run, or its schedule invocation does), so a run
     // that is running already was taken by an earlier attempt of this very step (a Lambda retry after a lost

@@ -86,5 +86,7 @@ export const api = {
   runStatus: (checkId) => request('GET', `/checks/${enc(checkId)}?limit=1`),
   flowHistory: (name, flowId) => all(`/environments/${enc(name)}/flows/${enc(flowId)}/history`, 5),
   startCheck: (environmentName) => request('POST', '/checks', { environmentName }),
+  /** The verdict table every surface reads (class, GO effect, label, symbol, next step). */
+  verdicts: () => request('GET', '/verdicts'),
   reportUrl: (checkId, format) => apiUrl(`/checks/${enc(checkId)}/report?format=${enc(format)}`),
 };

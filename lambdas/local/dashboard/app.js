@@ -9,7 +9,15 @@
 import { api, ApiError } from './api.js';
 import { historyChart } from './chart.js';
 import { duration, h, replace, time } from './dom.js';
-import { knownVerdicts, OPEN_STATUSES, serviceText, verdictInfo, verdictRank } from './verdicts.js';
+import {
+  answeredText,
+  decisionInfo,
+  knownVerdicts,
+  loadVerdicts,
+  OPEN_STATUSES,
+  verdictInfo,
+  verdictRank,
+} from './verdicts.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('env-nav');
@@ -81,21 +89,69 @@ function verdictBadge(verdict, count) {
   );
 }
 
-const STATUS_SHOW = {
-  queued: { tone: 'neutral', symbol: '…' },
-  running: { tone: 'neutral', symbol: '↻' },
-  succeeded: { tone: 'good', symbol: '✓' },
-  partial: { tone: 'warn', symbol: '◐' },
-  failed: { tone: 'bad', symbol: '✗' },
-};
+// A run's status is its state (did it run to the end?), not whether the wave is ready: one neutral tone, so
+// that a finished run never looks like a success. Readiness has its own badge.
+const STATUS_SYMBOL = { queued: '…', running: '↻', succeeded: '■', partial: '◧', failed: '□' };
 
 function statusBadge(status) {
-  const show = STATUS_SHOW[status] ?? { tone: 'neutral', symbol: '?' };
   return h(
     'span',
-    { class: `badge status tone-${show.tone}`, 'data-status': status },
-    h('span', { class: 'sym', 'aria-hidden': 'true' }, show.symbol),
+    { class: 'badge status tone-neutral', 'data-status': status },
+    h('span', { class: 'sym', 'aria-hidden': 'true' }, STATUS_SYMBOL[status] ?? '?'),
     status,
+  );
+}
+
+/** GO / NO-GO / INCOMPLETE, as the service computed it. */
+function readinessBadge(readiness) {
+  const decision = readiness?.decision ?? '?';
+  const show = decisionInfo(decision);
+  return h(
+    'span',
+    { class: `badge readiness tone-${show.tone}`, 'data-readiness': decision, title: readiness?.line ?? '' },
+    h('span', { class: 'sym', 'aria-hidden': 'true' }, show.symbol),
+    decision,
+  );
+}
+
+/** The readiness banner at the top of a run: the decision, its line, and the required flows to look at. */
+function readinessBanner(readiness) {
+  if (!readiness) return null;
+  const show = decisionInfo(readiness.decision);
+  const flowLine = (f) =>
+    `${f.source ?? '?'} → ${f.destination ?? '?'} ${f.protocol ?? ''}/${f.ports ?? ''} (${verdictInfo(f.verdict).label})`;
+  return h(
+    'div',
+    {
+      class: `readiness-banner tone-${show.tone}`,
+      role: 'status',
+      'data-readiness': readiness.decision,
+    },
+    h('p', { class: 'decision' }, readinessBadge(readiness), ' ', readiness.line),
+    readiness.failing.length > 0 &&
+      h(
+        'div',
+        { class: 'failing' },
+        h('h3', {}, `Required flows that fail (${readiness.failing.length})`),
+        h(
+          'ul',
+          {},
+          readiness.failing.map((f) => h('li', {}, flowLine(f), ': ', f.next)),
+        ),
+      ),
+    readiness.notVerified.length > 0 &&
+      h(
+        'div',
+        { class: 'not-verified' },
+        h('h3', {}, `Required flows not verified live (${readiness.notVerified.length}): how to verify each`),
+        h(
+          'ul',
+          {},
+          readiness.notVerified.map((f) =>
+            h('li', { 'data-flow-id': f.flowId ?? '' }, flowLine(f), ': ', f.next),
+          ),
+        ),
+      ),
   );
 }
 
@@ -216,7 +272,7 @@ function findingDetails(finding, envName) {
         .map(([state, ports]) => `${state}: ${ports}`)
         .join('; '),
     ],
-    ['What answered', (finding.services ?? []).map(serviceText).join('; ')],
+    ['What answered', answeredText(finding)],
     ['AWS audit', auditStatus],
     ['Requirements', (finding.requirements ?? []).join(', ')],
   ].filter(([, value]) => value);
@@ -365,6 +421,7 @@ function runSection(run, envName) {
   return h(
     'section',
     { class: 'run', 'data-check-id': run.checkId, 'data-status': run.status },
+    readinessBanner(run.readiness),
     h(
       'dl',
       { class: 'run-meta' },
@@ -372,6 +429,8 @@ function runSection(run, envName) {
       h('dd', {}, h('a', { href: href.run(run.checkId) }, run.checkId)),
       h('dt', {}, 'Status'),
       h('dd', {}, statusBadge(run.status), run.reason ? ` ${run.reason}` : ''),
+      h('dt', {}, 'Readiness'),
+      h('dd', {}, readinessBadge(run.readiness)),
       h('dt', {}, 'Started'),
       h('dd', {}, time(run.createdAt), ` by ${run.trigger}`, took ? `, took ${took}` : ''),
       h('dt', {}, 'Verdicts'),
@@ -493,6 +552,8 @@ async function homeView(token) {
           run
             ? [
                 'latest run: ',
+                readinessBadge(run.readiness),
+                ' ',
                 statusBadge(run.status),
                 ' ',
                 time(run.createdAt),
@@ -646,7 +707,9 @@ function runsTable(runs) {
       h(
         'tr',
         {},
-        ['Check', 'Created', 'Trigger', 'Status', 'Verdicts'].map((t) => h('th', { scope: 'col' }, t)),
+        ['Check', 'Created', 'Trigger', 'Status', 'Readiness', 'Verdicts'].map((t) =>
+          h('th', { scope: 'col' }, t),
+        ),
       ),
     ),
     h(
@@ -660,6 +723,7 @@ function runsTable(runs) {
           h('td', {}, time(r.createdAt)),
           h('td', {}, r.trigger),
           h('td', {}, statusBadge(r.status)),
+          h('td', {}, readinessBadge(r.readiness)),
           h('td', {}, countBadges(r.counts)),
         ),
       ),
@@ -812,4 +876,7 @@ document.getElementById('open-env').addEventListener('submit', (event) => {
   if (name) location.hash = href.environment(name);
 });
 window.addEventListener('hashchange', route);
-route();
+// The verdict table comes from the API before the first view; without it verdicts still show (as unknown).
+loadVerdicts(api.verdicts)
+  .catch((err) => announce(`could not load the verdict table: ${err.message}`))
+  .finally(route);

@@ -1,126 +1,58 @@
-// Verdicts as the dashboard shows them: a tone (the colour), a symbol (so that no reader depends on colour),
-// a label and the next step for a person. Unknown verdicts (added to the service later) get a neutral tone,
-// the symbol "?" and their own text, so nothing is hidden.
+// How the dashboard shows verdicts and readiness. The verdict table itself (class, whether it keeps a run from
+// GO, label, symbol, next step) is not copied here: it is read from the API (`GET /verdicts`) once at start, and
+// readiness comes computed with each run. This file only maps a class or a decision to a tone (the colour).
 
-/** Tones from worst to best; the order also sorts findings (worst first). */
+/** Tones from worst to best. */
 export const TONES = ['bad', 'warn', 'neutral', 'good'];
 
-/** @type {Record<string, {tone: string, symbol: string, label: string, next: string}>} */
-const VERDICTS = {
-  'blocked-aws': {
-    tone: 'bad',
-    symbol: 'B',
-    label: 'blocked by AWS',
-    next: 'Add the Security Group, network ACL or route rule shown under Remediation.',
-  },
-  'timeout-aws-allows': {
-    tone: 'bad',
-    symbol: 'F',
-    label: 'timed out, AWS allows it',
-    next: 'AWS lets it through: ask for the on-premises firewall rule, or check the VPN and the route back to the VPC.',
-  },
-  timeout: {
-    tone: 'bad',
-    symbol: 'T',
-    label: 'timed out',
-    next: 'Something drops the packets; audit the AWS side (serve --inventory) to tell AWS from on-premises.',
-  },
-  unreachable: {
-    tone: 'bad',
-    symbol: 'U',
-    label: 'unreachable',
-    next: 'A route is missing or a firewall rejects it (ICMP unreachable).',
-  },
-  refused: {
-    tone: 'bad',
-    symbol: 'R',
-    label: 'refused',
-    next: 'The host answered but nothing listens on the port: start the service or correct the port.',
-  },
-  'dns-error': {
-    tone: 'bad',
-    symbol: 'D',
-    label: 'DNS error',
-    next: 'The name does not resolve from the vantage: fix the DNS record or the resolver (Route 53 Resolver rules).',
-  },
-  error: { tone: 'bad', symbol: 'E', label: 'error', next: 'The probe failed; see the cause.' },
-  warn: {
-    tone: 'warn',
-    symbol: '!',
-    label: 'warning',
-    next: 'Open, but something other than the expected service answered: see the cause.',
-  },
-  skipped: {
-    tone: 'warn',
-    symbol: 'S',
-    label: 'skipped',
-    next: 'Not probed (time budget or probe problem): run the check again.',
-  },
-  'audited-only': {
-    tone: 'neutral',
-    symbol: 'A',
-    label: 'audited only',
-    next: 'Cannot be probed from the VPC (ingress or a CIDR); the audit result is shown.',
-  },
-  'not-checkable': {
-    tone: 'neutral',
-    symbol: 'N',
-    label: 'not checkable',
-    next: 'Both ends are outside the VPC: check it on-premises.',
-  },
-  pass: { tone: 'good', symbol: '✓', label: 'pass', next: '' },
-};
+const CLASS_TONE = { fail: 'bad', warn: 'warn', 'not-verified': 'neutral', pass: 'good' };
 
-/** How to show `verdict`; never throws, whatever the text. */
-export function verdictInfo(verdict) {
-  const known = Object.prototype.hasOwnProperty.call(VERDICTS, verdict) ? VERDICTS[verdict] : undefined;
-  return known ?? { tone: 'neutral', symbol: '?', label: String(verdict), next: '' };
+/** @type {Array<{verdict: string, class: string, blocksGo: boolean, label: string, symbol: string, next: string}>} */
+let table = [];
+let byVerdict = new Map();
+
+/** Loads the verdict table from the API; `fetchTable` resolves to `{ verdicts: [...] }`. */
+export async function loadVerdicts(fetchTable) {
+  const { verdicts } = await fetchTable();
+  table = verdicts;
+  byVerdict = new Map(verdicts.map((r) => [r.verdict, r]));
 }
 
-/** Sort key: bad verdicts first, then by their order in the table above, unknown ones after known ones. */
+/** How to show `verdict`; never throws, whatever the text. Unknown verdicts are not verified, shown as `?`. */
+export function verdictInfo(verdict) {
+  const rule = byVerdict.get(verdict);
+  if (!rule) return { tone: 'neutral', symbol: '?', label: String(verdict), next: '', class: 'not-verified' };
+  return { ...rule, tone: CLASS_TONE[rule.class] ?? 'neutral' };
+}
+
+/** Sort key: the table's order (what keeps a run from GO first), unknown verdicts after known ones. */
 export function verdictRank(verdict) {
-  const order = Object.keys(VERDICTS);
-  const info = verdictInfo(verdict);
-  const index = order.indexOf(verdict);
-  return TONES.indexOf(info.tone) * 100 + (index === -1 ? 99 : index);
+  const index = table.findIndex((r) => r.verdict === verdict);
+  return index === -1 ? table.length : index;
 }
 
 /** The known verdicts in display order, for the legend. */
 export function knownVerdicts() {
-  return Object.keys(VERDICTS);
+  return table.map((r) => r.verdict);
 }
 
 /** Run statuses that will still change. */
 export const OPEN_STATUSES = ['queued', 'running'];
 
-/** What answered on an open port (a finding's `services` entry), in words; unknown kinds are named as such. */
-export function serviceText({ port, service }) {
-  const s = service ?? {};
-  const warning = s.warning ? `: ${s.warning}` : '';
-  let text;
-  switch (s.kind) {
-    case 'tls':
-      text =
-        `TLS ${s.version}, subject ${s.subject}, issuer ${s.issuer}, valid until ${s.notAfter}` +
-        `${s.selfSigned ? ', self-signed' : ''}, host name ${s.hostnameMatch}${warning}`;
-      break;
-    case 'http':
-      text = `HTTP ${s.status}${s.server ? ` (${s.server})` : ''}${warning}`;
-      break;
-    case 'ssh':
-      text = `SSH ${s.banner}`;
-      break;
-    case 'smb':
-      text = `SMB dialect ${s.dialect}`;
-      break;
-    case 'none':
-      text = `no ${s.expected} answered: ${s.reason}`;
-      break;
-    case 'skipped':
-      text = `${s.expected} not identified: ${s.reason}`;
-      break;
-    default:
-      text = `${String(s.kind)} (not shown by this dashboard)`;
-  }
-  return `${port}: ${text}`;
+const DECISION_SHOW = {
+  GO: { tone: 'good', symbol: '✓' },
+  'NO-GO': { tone: 'bad', symbol: '✗' },
+  INCOMPLETE: { tone: 'warn', symbol: '◐' },
+};
+
+/** How to show a readiness decision (GO, NO-GO, INCOMPLETE); unknown ones are neutral. */
+export function decisionInfo(decision) {
+  return DECISION_SHOW[decision] ?? { tone: 'neutral', symbol: '?' };
+}
+
+/** What answered on a finding's ports, as the service worded it (older findings: the kind only). */
+export function answeredText(finding) {
+  const answered = finding.detail?.answered;
+  if (Array.isArray(answered) && answered.length > 0) return answered.join('; ');
+  return (finding.services ?? []).map((s) => `${s.port}: ${s.service?.kind ?? '?'}`).join('; ');
 }

@@ -41,6 +41,8 @@ export interface WaveOptions {
   readonly states?: Readonly<Record<string, ProbeState>>;
   /** When set, the probe of the vantage failed with this reason (its flows are `skipped`). */
   readonly probeProblem?: string;
+  /** Makes the flows outside the VPC optional, so that a run of passing probes is GO. */
+  readonly optionalOutside?: boolean;
 }
 
 /** The findings of one run of the example wave, as records of `run`. */
@@ -75,8 +77,10 @@ export async function waveFindings(run: CheckRun, options: WaveOptions): Promise
     }
     const audits = outcome.audits.filter((a) => a.flowId === flow.id);
     const probe = options.probeProblem !== undefined ? { problem: options.probeProblem } : { results };
+    const finding = combineFlow(flow, probe, audits, outcome);
     return {
-      ...combineFlow(flow, probe, audits, outcome),
+      ...finding,
+      ...(options.optionalOutside && finding.verdict === 'not-checkable' ? { optional: true } : {}),
       checkId: run.checkId,
       environmentName: run.environmentName,
       createdAt: run.createdAt,

@@ -1,12 +1,10 @@
 import {
   buildReport,
   CUSTOM_PROFILE,
-  describeRule,
   OUTSIDE_VPC,
   reportSchema,
   UNKNOWN_PROFILE,
 } from '../../../lambdas/core/report';
-import { ruleOf, VERDICT_RULES } from '../../../lambdas/core/report/verdicts';
 import type { FindingRecord } from '../../../lambdas/core/store';
 import { catalog, waveFindings, waveRun } from './fixtures';
 
@@ -19,27 +17,43 @@ const FAILING_STATES = {
 } as const;
 
 describe('buildReport', () => {
-  it('says GO when every required flow passes, counting flows outside the VPC as not verified live', async () => {
+  it('says INCOMPLETE when every probed flow passes but required flows outside the VPC were not verified', async () => {
     // Arrange
     const run = waveRun();
     const findings = await waveFindings(run, { audit: false });
 
     // Act
     const report = buildReport(run, findings, catalog, { profiles: ['rivermeadow-os'] });
+    const verifiedOnly = buildReport(
+      run,
+      findings.filter((f) => f.verdict === 'pass'),
+      catalog,
+      { profiles: ['rivermeadow-os'] },
+    );
 
     // Assert
-    expect(report.readiness).toEqual({
+    expect(report.readiness).toMatchObject({
+      decision: 'INCOMPLETE',
+      line: 'INCOMPLETE: nothing required fails, but 2 required flows not verified live (2 not checkable) (6 pass, 0 fail, 6 not verified)',
+      reasons: ['2 required flows not verified live (2 not checkable)'],
+    });
+    expect(report.readiness.notVerified.map((f) => [f.verdict, f.source])).toEqual([
+      ['not-checkable', '10.20.0.5 (migration-appliance)'],
+      ['not-checkable', '10.20.8.0/24 (admin-workstation)'],
+    ]);
+    expect(report.readiness.notVerified[0]!.next).toMatch(/preflight agent/);
+    expect(verifiedOnly.readiness).toMatchObject({
       decision: 'GO',
-      line: 'GO: every required flow passes or cannot be checked from the VPC (6 pass, 0 fail, 6 not verified live)',
+      line: 'GO: every required flow was verified live and passes (6 pass, 0 fail)',
       reasons: [],
     });
-    expect(report.totals).toEqual({ pass: 6, warn: 0, fail: 0, other: 6, blocking: 0, total: 12 });
+    expect(report.totals).toEqual({ pass: 6, warn: 0, fail: 0, notVerified: 6, blocking: 2, total: 12 });
     expect(report.verdicts).toEqual({ pass: 6, 'not-checkable': 6 });
     expect(report.profiles.map((p) => [p.id, p.total])).toEqual([
       ['rivermeadow-os', 11],
       [CUSTOM_PROFILE, 1],
     ]);
-    expect(report.vantages.map((v) => [v.vantage, v.pass, v.other])).toEqual([
+    expect(report.vantages.map((v) => [v.vantage, v.pass, v.notVerified])).toEqual([
       ['workers', 6, 0],
       [OUTSIDE_VPC, 0, 6],
     ]);
@@ -60,8 +74,13 @@ describe('buildReport', () => {
 
     // Assert
     expect(report.readiness.decision).toBe('NO-GO');
-    expect(report.readiness.reasons).toEqual(['4 required flows fail']);
-    expect(report.readiness.line).toBe('NO-GO: 4 required flows fail (2 pass, 4 fail, 6 not verified live)');
+    expect(report.readiness.reasons).toEqual([
+      '4 required flows fail',
+      '2 required flows not verified live (2 not checkable)',
+    ]);
+    expect(report.readiness.line).toBe(
+      'NO-GO: 4 required flows fail; 2 required flows not verified live (2 not checkable) (2 pass, 4 fail, 6 not verified)',
+    );
     expect(
       report.flows
         .slice(0, 4)
@@ -96,10 +115,10 @@ describe('buildReport', () => {
     expect(onPrem.evidence.audit?.status).toBe('allowed');
     expect(onPrem.evidence.probe?.ports).toEqual({ filtered: '5994' });
     expect(onPrem.remediation).toEqual([]);
-    expect(report.profiles.find((p) => p.id === 'rivermeadow-os')).toMatchObject({ fail: 3, blocking: 3 });
+    expect(report.profiles.find((p) => p.id === 'rivermeadow-os')).toMatchObject({ fail: 3, blocking: 5 });
   });
 
-  it('says NO-GO when required flows were skipped and the run is partial, naming both', async () => {
+  it('says INCOMPLETE when required flows were not probed and the run is partial, naming both', async () => {
     // Arrange
     const run = waveRun({ status: 'partial', reason: 'the probe of vantage workers failed: timeout' });
     const findings = await waveFindings(run, {
@@ -111,22 +130,22 @@ describe('buildReport', () => {
     const report = buildReport(run, findings, catalog);
 
     // Assert
-    expect(report.readiness.decision).toBe('NO-GO');
+    expect(report.readiness.decision).toBe('INCOMPLETE');
     expect(report.readiness.reasons).toEqual([
       'the run is partial: the probe of vantage workers failed: timeout',
-      '6 required flows not checked (skipped)',
+      '8 required flows not verified live (6 not probed, 2 not checkable)',
     ]);
     const skipped = report.flows.filter((f) => f.verdict === 'skipped');
     expect(skipped).toHaveLength(6);
-    expect(skipped.every((f) => f.class === 'other' && f.blocking)).toBe(true);
+    expect(skipped.every((f) => f.class === 'not-verified' && f.blocking)).toBe(true);
   });
 
-  it('lets an optional failing flow through with a caveat, and never blocks on not-checkable flows', async () => {
+  it('lets an optional failing flow and optional not-checkable flows through with a caveat', async () => {
     // Arrange
     const run = waveRun();
-    const findings = (await waveFindings(run, { audit: false, states: { '10.20.0.5:8888': 'closed' } })).map(
-      (f) => (f.verdict === 'refused' ? { ...f, optional: true } : f),
-    );
+    const findings = (await waveFindings(run, { audit: false, states: { '10.20.0.5:8888': 'closed' } }))
+      .filter((f) => f.verdict !== 'not-checkable' || f.optional)
+      .map((f) => (f.verdict === 'refused' ? { ...f, optional: true } : f));
 
     // Act
     const report = buildReport(run, findings, catalog);
@@ -142,14 +161,16 @@ describe('buildReport', () => {
     });
   });
 
-  it('is NO-GO for a run still running and for a run without findings', () => {
+  it('is INCOMPLETE, never GO, for a run still running and for a run without findings', () => {
     // Act
     const running = buildReport(waveRun({ status: 'running', finishedAt: undefined }), [], catalog);
     // Assert
+    expect(running.readiness.decision).toBe('INCOMPLETE');
     expect(running.readiness.reasons).toEqual([
-      'the run is still running, so this report is incomplete',
-      'the run has no findings',
+      'the run is still running',
+      'the run has no findings: nothing was verified',
     ]);
+    expect(buildReport(waveRun(), [], catalog).readiness.decision).toBe('INCOMPLETE');
     expect(running.flows).toEqual([]);
   });
 
@@ -166,9 +187,22 @@ describe('buildReport', () => {
     expect(narrowed.profiles.map((p) => p.id)).not.toContain('rivermeadow-vm');
     expect(wide.profiles.find((p) => p.id === 'rivermeadow-vm')).toMatchObject({
       pass: 2,
-      other: 2,
+      notVerified: 2,
       total: 4,
     });
+  });
+
+  it("counts only the run's own profiles when the run records them (an inline environment is stored nowhere else)", async () => {
+    // Arrange: the run of an inline environment with profile rivermeadow-os, as the service now records it.
+    const run = waveRun({ profiles: ['rivermeadow-os'] });
+    const findings = await waveFindings(run, { audit: false });
+
+    // Act
+    const report = buildReport(run, findings, catalog);
+
+    // Assert: no row for a profile the environment does not use; the rows add up to the flows.
+    expect(report.profiles.map((p) => p.id)).toEqual(['rivermeadow-os', CUSTOM_PROFILE]);
+    expect(report.profiles.reduce((n, p) => n + p.total, 0)).toBe(report.totals.total);
   });
 
   it('keeps what it cannot classify visible: unknown verdicts block, unknown requirements get their own group', async () => {
@@ -179,7 +213,7 @@ describe('buildReport', () => {
       ...first!,
       verdict: 'quantum-tunnelled',
       requirements: ['gone-from-catalog'],
-      detail: { probe: 'not an object', remediation: 42, audit: { ends: 'nope' } },
+      detail: {},
     };
 
     // Act
@@ -188,13 +222,15 @@ describe('buildReport', () => {
     // Assert
     const flow = report.flows.find((f) => f.verdict === 'quantum-tunnelled')!;
     expect(flow).toMatchObject({
-      class: 'other',
+      class: 'not-verified',
       blocking: true,
       profiles: [UNKNOWN_PROFILE],
       remediation: [],
     });
     expect(flow.evidence.probe).toBeUndefined();
-    expect(report.readiness.reasons).toEqual(['1 required flow quantum-tunnelled']);
+    expect(report.readiness.reasons).toEqual([
+      '2 required flows not verified live (1 not checkable, 1 quantum-tunnelled)',
+    ]);
     expect(report.profiles.at(-1)).toMatchObject({ id: UNKNOWN_PROFILE, total: 1 });
   });
 
@@ -215,10 +251,7 @@ describe('buildReport', () => {
 
     // Assert
     const flow = report.flows.find((f) => f.flowId === first!.flowId)!;
-    expect(flow.evidence.services).toEqual([
-      '443: http, status 502, server squid (warning: a proxy answered)',
-      '8443: ssh, banner SSH-2.0-OpenSSH_9.6',
-    ]);
+    expect(flow.evidence.services).toEqual(['443: a proxy answered', '8443: SSH "SSH-2.0-OpenSSH_9.6"']);
   });
 
   it('produces a model that its own schema accepts, and the same report twice for the same input', async () => {
@@ -233,53 +266,5 @@ describe('buildReport', () => {
     // Assert
     expect(reportSchema.parse(JSON.parse(JSON.stringify(a)))).toEqual(a);
     expect(b).toEqual(a);
-  });
-});
-
-describe('verdict rules', () => {
-  it('classifies the failing verdicts as fail and blocking, pass as pass', () => {
-    // Assert
-    for (const v of [
-      'blocked-aws',
-      'timeout-aws-allows',
-      'timeout',
-      'refused',
-      'unreachable',
-      'dns-error',
-      'error',
-    ]) {
-      expect(ruleOf(v)).toEqual({ class: 'fail', blocksGo: true });
-    }
-    expect(ruleOf('pass')).toEqual({ class: 'pass', blocksGo: false });
-    expect(ruleOf('toString')).toEqual({ class: 'other', blocksGo: true });
-    expect(
-      Object.values(VERDICT_RULES).every((r) => ['pass', 'warn', 'fail', 'other'].includes(r.class)),
-    ).toBe(true);
-  });
-});
-
-describe('describeRule', () => {
-  it('reads Security Group rules, NACL entries and routes, and shows anything else as JSON', () => {
-    // Act & Assert
-    expect(
-      describeRule({
-        layer: 'security-group',
-        groupId: 'sg-1',
-        direction: 'ingress',
-        effect: 'allows',
-        rule: { IpProtocol: '-1', UserIdGroupPairs: [{ GroupId: 'sg-2' }] },
-      }),
-    ).toBe('Security Group sg-1 ingress rule: all traffic from sg-2 allows');
-    expect(
-      describeRule({
-        layer: 'route',
-        routeTableId: 'rtb-1',
-        destination: 'none',
-        effect: 'denies',
-        reason: 'no route',
-        mainTable: true,
-      }),
-    ).toBe('route table rtb-1 (main): none denies (no route)');
-    expect(describeRule({ layer: 'firewall' })).toBe('{"layer":"firewall"}');
   });
 });

@@ -1,3 +1,4 @@
+import { ruleOf } from '../../../lambdas/core/finding/verdicts';
 import { missingNetworkAcl, missingSecurityGroup } from '../../../lambdas/core/audit/not-evaluated';
 import type { FlowAudit } from '../../../lambdas/core/audit/plan-audit';
 import type { AuditResult } from '../../../lambdas/core/audit/types';
@@ -58,7 +59,9 @@ describe('a not-audited audit in a check run', () => {
     });
     // Assert
     expect(auditStatusOf([end(notAudited)])).toBe('not-audited');
-    expect(finding.verdict).toBe('audited-only');
+    // The audit's not-audited status is the not-verified verdict `not-audited` (it keeps the run INCOMPLETE).
+    expect(finding.verdict).toBe('not-audited');
+    expect(ruleOf(finding.verdict)).toMatchObject({ class: 'not-verified', blocksGo: true });
     expect(finding.cause).toContain(
       'not audited: not in the inventory: Security Group sg-00000000000000fff (export: aws ec2 describe-security-groups --group-ids sg-00000000000000fff)',
     );

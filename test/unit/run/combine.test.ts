@@ -11,6 +11,7 @@ import {
   describeAwsBlock,
 } from '../../../lambdas/core/run/combine';
 import type { ServiceIdentity } from '../../../lambdas/core/identify';
+import { findingDetailSchema } from '../../../lambdas/core/finding/detail';
 import { findingRecordSchema } from '../../../lambdas/core/store';
 
 const probedFlow: Flow = {
@@ -163,7 +164,13 @@ describe('combineFlow', () => {
     // Assert
     expect(f.verdict).toBe('blocked-aws');
     expect(f.cause).toContain('network ACL acl-0123456789abcdef0 inbound rule 90 denies the return path');
-    expect(f.cause).toContain('route table rtb-0123456789abcdef0 to 10.20.0.0/16: blackhole');
+    expect(f.cause).toContain(
+      'route table rtb-0123456789abcdef0: 10.20.0.0/16 via vgw-0123 denies (blackhole)',
+    );
+    // The audit's deciding rules are stored worded once, as every surface shows them.
+    expect(f.detail.audit?.ends[0]?.rules).toContain(
+      'route table rtb-0123456789abcdef0: 10.20.0.0/16 via vgw-0123 denies (blackhole)',
+    );
   });
 
   it('says AWS allows it when the probe timed out and the audit allows it', () => {
@@ -267,8 +274,8 @@ describe('combineFlow', () => {
     // Assert
     expect(ok).toMatchObject({ verdict: 'audited-only', detail: { audit: { status: 'allowed' } } });
     expect(ok.cause).toContain('AWS allows it');
-    expect(none.verdict).toBe('audited-only');
-    expect(none.cause).toContain('not audited: no AWS inventory');
+    expect(none.verdict).toBe('not-audited');
+    expect(none.cause).toMatch(/^not probed \(.*\) and not audited: no AWS inventory/);
     expect(blocked.verdict).toBe('blocked-aws');
     expect(blocked.cause).toContain('audited only');
   });
@@ -282,7 +289,7 @@ describe('combineFlow', () => {
       audited,
     );
     // Assert
-    expect(f.verdict).toBe('audited-only');
+    expect(f.verdict).toBe('not-audited');
     expect(f.cause).toContain('names no securityGroupIds');
   });
 
@@ -316,7 +323,7 @@ describe('combineFlow', () => {
     // Assert
     expect(f).toMatchObject({
       verdict: 'warn',
-      cause: '443 open but the certificate expired on 2021-01-01T00:00:00.000Z (CN=app01)',
+      cause: '443 open: the certificate expired on 2021-01-01T00:00:00.000Z (CN=app01)',
       services: [{ port: 443, service: expiredTls }],
     });
   });
@@ -382,6 +389,17 @@ describe('combineFlow', () => {
     const f = combineFlow(probedFlow, probed('filtered'), [audit(probedFlow, naclAndRoutePartial)], audited);
     // Assert
     expect(JSON.parse(JSON.stringify(f.detail))).toEqual(f.detail);
+  });
+
+  it('types the detail: the vantages at the ends are fields, and the store schema reads it back unchanged', () => {
+    // Act
+    const f = combineFlow(probedFlow, probed('filtered'), [audit(probedFlow, naclAndRoutePartial)], audited);
+    // Assert
+    expect(f.detail.sourceVantage).toBe(
+      probedFlow.source.kind === 'vantage' ? probedFlow.source.vantage : '?',
+    );
+    expect(f.detail.destinationVantage).toBeUndefined();
+    expect(findingDetailSchema.parse(f.detail)).toEqual(f.detail);
   });
 });
 

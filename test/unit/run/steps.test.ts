@@ -125,7 +125,7 @@ describe('auditStep and combineStep', () => {
     expect(findings.map((f) => [f.destination, f.verdict])).toEqual([
       ['10.20.0.15', 'pass'],
       ['10.20.0.16', 'skipped'],
-      ['10.20.0.0/24', 'audited-only'],
+      ['10.20.0.0/24', 'not-audited'],
     ]);
     expect(findings[1]?.cause).toContain('the probe of vantage b failed: Lambda timed out');
   });

@@ -1,35 +1,27 @@
-import { type PortService, serviceWarning } from './identify';
-import type { Flow } from './plan';
-import { formatPortList, portsToRanges } from './ports';
-import type { ProbeResult, ProbeState } from './probe';
+import { type PortService } from '../identify';
+import type { Flow } from '../plan';
+import { formatPortList, portsToRanges } from '../ports';
+import type { ProbeResult, ProbeState } from '../probe';
+import { serviceWarnings } from './evidence';
 
 /**
- * A flow's verdict from live probes alone. The combined verdict with the static audit comes later in the
- * check-run pipeline; this one already says *why* a probed flow fails. `warn`: every port is open, but on some
- * the service identification found something other than the expected service (a proxy's error page, an
- * expired certificate, plain text on a TLS port, a middlebox that accepts and closes).
+ * What the live probes of one probed flow showed, before the audit is taken into account: an input of
+ * {@link combineFlow} (lambdas/core/run/combine.ts), which alone gives verdicts. `connected`: every port
+ * accepted a connection; `warned`: so did every port, but on some the service identification found something
+ * other than the expected service; `failed`: some port did not connect; `unprobed`: the rest connected but
+ * some ports were never probed (the time budget ran out).
  */
-export type LiveVerdict = 'pass' | 'warn' | 'fail' | 'skipped' | 'audit-only' | 'not-checkable';
+export type LiveOutcome = 'connected' | 'warned' | 'failed' | 'unprobed';
 
-export interface FlowOutcome {
+export interface LiveEvidence {
   readonly flowId: string;
-  readonly verdict: LiveVerdict;
+  readonly outcome: LiveOutcome;
   /** A sentence a person can act on. */
   readonly cause: string;
   /** Probed ports by state, as port lists (`443,8000-8010`). */
   readonly ports: Partial<Record<ProbeState, string>>;
   /** What answered on the open ports that were identified, by port; absent when none was. */
   readonly services?: readonly PortService[];
-}
-
-/** `443: <why>; 8080: <why>` for the identified ports whose answer deserves a look; '' when none does. */
-export function describeServiceWarnings(services: readonly PortService[] | undefined): string {
-  return (services ?? [])
-    .flatMap(({ port, service }) => {
-      const warning = serviceWarning(service);
-      return warning === undefined ? [] : [`${port} open but ${warning}`];
-    })
-    .join('; ');
 }
 
 const EXPLAIN: Record<Exclude<ProbeState, 'open'>, string> = {
@@ -45,14 +37,9 @@ const EXPLAIN: Record<Exclude<ProbeState, 'open'>, string> = {
  * Judges one probed flow from the probe results of its destination host.
  * @param results - results keyed by `host|port`, from the run that probed the flow's source vantage.
  */
-export function judgeFlow(flow: Flow, results: ReadonlyMap<string, ProbeResult>): FlowOutcome {
-  if (!flow.probe || flow.destination.kind === 'vantage') {
-    return {
-      flowId: flow.id,
-      verdict: flow.audit ? 'audit-only' : 'not-checkable',
-      cause: flow.why,
-      ports: {},
-    };
+export function judgeLive(flow: Flow, results: ReadonlyMap<string, ProbeResult>): LiveEvidence {
+  if (flow.destination.kind === 'vantage') {
+    return { flowId: flow.id, outcome: 'unprobed', cause: flow.why, ports: {} };
   }
   const host = flow.destination.address;
   const byState = new Map<ProbeState, { ports: number[]; codes: Set<string> }>();
@@ -73,7 +60,7 @@ export function judgeFlow(flow: Flow, results: ReadonlyMap<string, ProbeResult>)
 
   const identified = services.length > 0 ? { services } : {};
   // Identification warnings follow what failed: a refused port matters more than an odd answer on another.
-  const warnings = describeServiceWarnings(services);
+  const warnings = serviceWarnings(services);
   const withWarnings = (cause: string) => (warnings ? `${cause}; ${warnings}` : cause);
 
   const failing = [...byState].filter(([state]) => state !== 'open' && state !== 'skipped');
@@ -81,12 +68,12 @@ export function judgeFlow(flow: Flow, results: ReadonlyMap<string, ProbeResult>)
     const skipped = byState.get('skipped');
     if (skipped) {
       const cause = withWarnings(`${ports.skipped}: ${EXPLAIN.skipped}`);
-      return { flowId: flow.id, verdict: 'skipped', cause, ports, ...identified };
+      return { flowId: flow.id, outcome: 'unprobed', cause, ports, ...identified };
     }
-    if (warnings) return { flowId: flow.id, verdict: 'warn', cause: warnings, ports, ...identified };
+    if (warnings) return { flowId: flow.id, outcome: 'warned', cause: warnings, ports, ...identified };
     return {
       flowId: flow.id,
-      verdict: 'pass',
+      outcome: 'connected',
       cause: 'every port accepted a connection',
       ports,
       ...identified,
@@ -98,10 +85,10 @@ export function judgeFlow(flow: Flow, results: ReadonlyMap<string, ProbeResult>)
       return `${ports[state]} ${state}${code}: ${EXPLAIN[state as Exclude<ProbeState, 'open'>]}`;
     })
     .join('; ');
-  return { flowId: flow.id, verdict: 'fail', cause: withWarnings(cause), ports, ...identified };
+  return { flowId: flow.id, outcome: 'failed', cause: withWarnings(cause), ports, ...identified };
 }
 
-/** Indexes probe results by `host|port` for {@link judgeFlow}. */
+/** Indexes probe results by `host|port` for {@link judgeLive}. */
 export function indexResults(results: readonly ProbeResult[]): Map<string, ProbeResult> {
   return new Map(results.map((r) => [`${r.host}|${r.port}`, r]));
 }

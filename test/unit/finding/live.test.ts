@@ -1,8 +1,8 @@
-import { defaultCatalog } from '../../lambdas/core/catalog';
-import { parseEnvironment } from '../../lambdas/core/environment';
-import { type Flow, plan } from '../../lambdas/core/plan';
-import type { ProbeResult } from '../../lambdas/core/probe';
-import { indexResults, judgeFlow } from '../../lambdas/core/verdict';
+import { defaultCatalog } from '../../../lambdas/core/catalog';
+import { parseEnvironment } from '../../../lambdas/core/environment';
+import { type Flow, plan } from '../../../lambdas/core/plan';
+import type { ProbeResult } from '../../../lambdas/core/probe';
+import { indexResults, judgeLive } from '../../../lambdas/core/finding/live';
 
 const catalog = defaultCatalog();
 
@@ -22,16 +22,16 @@ const result = (port: number, state: ProbeResult['state'], code?: string): Probe
   ...(code ? { code } : {}),
 });
 
-describe('live verdicts', () => {
+describe('judgeLive', () => {
   const [flow] = flowsOf({ flows: [{ name: 'app', to: ['10.0.0.1'], ports: '8000-8003' }] });
 
   it('passes a flow whose every port is open', () => {
     // Act
-    const outcome = judgeFlow(flow!, indexResults([8000, 8001, 8002, 8003].map((p) => result(p, 'open'))));
+    const outcome = judgeLive(flow!, indexResults([8000, 8001, 8002, 8003].map((p) => result(p, 'open'))));
     // Assert
     expect(outcome).toEqual({
       flowId: flow!.id,
-      verdict: 'pass',
+      outcome: 'connected',
       cause: 'every port accepted a connection',
       ports: { open: '8000-8003' },
     });
@@ -46,9 +46,9 @@ describe('live verdicts', () => {
       result(8003, 'unreachable', 'EHOSTUNREACH'),
     ];
     // Act
-    const outcome = judgeFlow(flow!, indexResults(results));
+    const outcome = judgeLive(flow!, indexResults(results));
     // Assert
-    expect(outcome.verdict).toBe('fail');
+    expect(outcome.outcome).toBe('failed');
     expect(outcome.ports).toEqual({ open: '8000', closed: '8001', filtered: '8002', unreachable: '8003' });
     expect(outcome.cause).toBe(
       '8001 closed (ECONNREFUSED): refused: the host was reached but nothing listens there (is the service running?); ' +
@@ -59,25 +59,11 @@ describe('live verdicts', () => {
 
   it('calls a flow skipped when the rest is open but some ports were never probed', () => {
     // Act
-    const outcome = judgeFlow(flow!, indexResults([result(8000, 'open'), result(8001, 'skipped')]));
+    const outcome = judgeLive(flow!, indexResults([result(8000, 'open'), result(8001, 'skipped')]));
     // Assert
-    expect(outcome).toMatchObject({ verdict: 'skipped', ports: { open: '8000', skipped: '8001-8003' } });
+    expect(outcome).toMatchObject({ outcome: 'unprobed', ports: { open: '8000', skipped: '8001-8003' } });
   });
 
-  it('labels flows that are not probed as audit-only or not-checkable', () => {
-    // Arrange
-    const flows = flowsOf({
-      profiles: ['rivermeadow-os'],
-      endpoints: { 'migration-appliance': ['10.20.0.0/24'], 'source-server-linux': ['10.20.0.15'] },
-    });
-    // Act
-    const verdicts = Object.fromEntries(
-      flows.map((f) => [f.requirements[0], judgeFlow(f, new Map()).verdict]),
-    );
-    // Assert
-    expect(verdicts['rm-worker-appliance-api']).toBe('audit-only');
-    expect(verdicts['rm-os-linux-ssh']).toBe('not-checkable');
-  });
   it('warns when every port is open but one was answered by something else, naming the port and why', () => {
     // Arrange
     const results = [8000, 8001, 8002, 8003].map((p) => result(p, 'open'));
@@ -87,12 +73,12 @@ describe('live verdicts', () => {
       service: { kind: 'http', status: 502, server: 'squid', warning: 'HTTP 502 Bad Gateway from "squid"' },
     };
     // Act
-    const outcome = judgeFlow(flow!, indexResults(results));
+    const outcome = judgeLive(flow!, indexResults(results));
     // Assert
     expect(outcome).toEqual({
       flowId: flow!.id,
-      verdict: 'warn',
-      cause: '8002 open but HTTP 502 Bad Gateway from "squid"',
+      outcome: 'warned',
+      cause: '8002 open: HTTP 502 Bad Gateway from "squid"',
       ports: { open: '8000-8003' },
       services: [
         { port: 8001, service: { kind: 'http', status: 200, server: 'nginx' } },
@@ -107,9 +93,9 @@ describe('live verdicts', () => {
     results[0] = { ...results[0]!, service: { kind: 'ssh', banner: 'SSH-2.0-x' } };
     results[3] = { ...results[3]!, service: { kind: 'skipped', expected: 'tls', reason: 'no time' } };
     // Act
-    const outcome = judgeFlow(flow!, indexResults(results));
+    const outcome = judgeLive(flow!, indexResults(results));
     // Assert
-    expect(outcome.verdict).toBe('pass');
+    expect(outcome.outcome).toBe('connected');
     expect(outcome.services?.map((s) => s.port)).toEqual([8000, 8003]);
   });
 
@@ -125,9 +111,9 @@ describe('live verdicts', () => {
       result(8003, 'open'),
     ];
     // Act
-    const outcome = judgeFlow(flow!, indexResults(results));
+    const outcome = judgeLive(flow!, indexResults(results));
     // Assert
-    expect(outcome.verdict).toBe('fail');
-    expect(outcome.cause).toMatch(/^8001 closed \(ECONNREFUSED\): .*; 8000 open but closed at once$/);
+    expect(outcome.outcome).toBe('failed');
+    expect(outcome.cause).toMatch(/^8001 closed \(ECONNREFUSED\): .*; 8000 open: closed at once$/);
   });
 });
