@@ -27,6 +27,7 @@ const DEMO_DEFAULTS = {
   retentionDays: 90,
   logRetentionDays: 30,
   probeBudgetSeconds: 240,
+  maxConcurrentShards: 40,
   api: { rateLimit: 10, burstLimit: 20 },
   retainData: true,
 } as const;
@@ -146,6 +147,7 @@ export class PreflightStack extends Stack {
       probers: this.probers,
       auditor: this.auditor,
       probeBudget: budget,
+      maxConcurrentShards: settings.maxConcurrentShards,
       retentionDays: settings.retentionDays,
       logRetentionDays,
     });
@@ -168,6 +170,7 @@ export class PreflightStack extends Stack {
       functions: {
         Api: this.api.function,
         Start: this.orchestration.functions.start,
+        Shard: this.orchestration.functions.shard,
         Finish: this.orchestration.functions.finish,
         Fail: this.orchestration.functions.fail,
         Auditor: this.auditor.function,

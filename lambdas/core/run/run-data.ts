@@ -4,6 +4,7 @@
  * outcome, and the audit. The state machine passes only the run's id and shard numbers; each step reads what it
  * needs here. `lambdas/aws/dynamo-run-data.ts` implements it in the results table. No AWS SDK here.
  */
+import type { ProbeResult } from '../probe';
 import type { ProbeStepOutput } from './probe-step';
 import type { AuditStepOutput } from './steps';
 
@@ -80,4 +81,78 @@ export function summarizeShard(outcome: ShardOutcome): ShardSummary {
     states,
     durationMs: outcome.output.durationMs,
   };
+}
+
+/** The shards' outcomes as the finish step combines them. */
+export interface MergedShards {
+  /** One output per vantage with at least one shard that returned. */
+  readonly probes: ProbeStepOutput[];
+  /** Vantages none of whose shards returned, with why: their flows end `skipped` with the reason. */
+  readonly probeFailures: Array<{ vantage: string; reason: string }>;
+  /** Shards that failed beside others of their vantage that returned: their ports are `skipped`. */
+  readonly problems: string[];
+}
+
+/**
+ * Merges the shards' outcomes per vantage. A shard with no stored outcome counts as failed. A vantage whose every
+ * shard failed is a probe failure (as when its one prober died); a vantage with some shards failed keeps what the
+ * others found, the failed shards' ports are `skipped`, and the run says which shards failed and why.
+ * @param jobs - the job of every shard that failed or has no outcome (its vantage and targets).
+ */
+export function mergeShards(
+  shardCount: number,
+  outcomes: readonly ShardOutcome[],
+  jobs: ReadonlyMap<number, ShardJob>,
+): MergedShards {
+  const byShard = new Map(outcomes.map((o) => [o.shard, o]));
+  const perVantage = new Map<
+    string,
+    { outputs: ProbeStepOutput[]; failed: Array<{ shard: number; reason: string; job?: ShardJob }> }
+  >();
+  const entry = (vantage: string) => {
+    const e = perVantage.get(vantage) ?? { outputs: [], failed: [] };
+    perVantage.set(vantage, e);
+    return e;
+  };
+  for (let shard = 1; shard <= shardCount; shard++) {
+    const outcome = byShard.get(shard);
+    const job = jobs.get(shard);
+    if (outcome && 'output' in outcome) entry(outcome.vantage).outputs.push(outcome.output);
+    else if (outcome)
+      entry(outcome.vantage).failed.push({ shard, reason: outcome.error, ...(job ? { job } : {}) });
+    else if (job) entry(job.vantage).failed.push({ shard, reason: 'its prober returned no outcome', job });
+    else throw new RunDataMissingError(`shard ${shard} has neither an outcome nor a job in the store`);
+  }
+  const out: MergedShards = { probes: [], probeFailures: [], problems: [] };
+  for (const [vantage, { outputs, failed }] of perVantage) {
+    const reasons = [...new Set(failed.map((f) => f.reason))].join('; ');
+    if (outputs.length === 0) {
+      out.probeFailures.push({ vantage, reason: reasons });
+      continue;
+    }
+    const skipped: ProbeResult[] = failed.flatMap((f) =>
+      (f.job?.targets ?? []).flatMap((t) =>
+        t.ports.map((port) => ({
+          host: t.host,
+          port,
+          state: 'skipped' as const,
+          latencyMs: null,
+          attempts: 0,
+        })),
+      ),
+    );
+    const refusals = [...new Set(outputs.flatMap((o) => o.refusals ?? []))].sort();
+    out.probes.push({
+      vantage,
+      results: [...outputs.flatMap((o) => o.results), ...skipped],
+      durationMs: Math.max(...outputs.map((o) => o.durationMs)),
+      ...(refusals.length > 0 ? { refusals } : {}),
+    });
+    if (failed.length > 0) {
+      out.problems.push(
+        `the probe of vantage ${vantage} failed in ${failed.length} of its ${failed.length + outputs.length} shards (${skipped.length} ports skipped): ${reasons}`,
+      );
+    }
+  }
+  return out;
 }
