@@ -23,6 +23,13 @@ export const MAX_SHARDS = 1000;
 export const MAX_PAIRS_PER_RUN = MAX_SHARDS * MAX_SHARD_PAIRS;
 
 /**
+ * Flows one run may plan at most. The probes are bounded by the shards (above); what grows with flows is the finish
+ * step, which combines and writes one finding per flow (25 per BatchWriteItem) in one Lambda invocation, and the
+ * reports. A 1,000-host PrimaryIO HDM wave plans 2,928 flows.
+ */
+export const MAX_FLOWS_PER_RUN = 20_000;
+
+/**
  * The factor by which a shard's worst-case probing time must undercut its budget: DNS, identification of open
  * ports, cold starts and the kernel's scheduling all take some of it.
  */
