@@ -45,6 +45,11 @@ export interface ShardSizing {
   readonly retries: number;
   /** Sockets one prober keeps open at once. */
   readonly concurrency: number;
+  /**
+   * The longest identification of an open port (it holds its socket that long), or 0 when no target port is one
+   * the engine identifies.
+   */
+  readonly identifyMs: number;
 }
 
 /** Raised when the targets cannot be split into shards that each finish in time; says what to change. */
@@ -53,11 +58,11 @@ export class ShardPlanError extends Error {
 }
 
 /**
- * The longest a port can take when nothing answers: every attempt waits its full timeout (the engine's attempt
- * timeouts never exceed `timeoutMs`).
+ * The longest a port holds a socket: when nothing answers, every attempt waits its full timeout (the engine's
+ * attempt timeouts never exceed `timeoutMs`); when it opens, its connect and its identification.
  */
-export function worstPortMs(sizing: Pick<ShardSizing, 'timeoutMs' | 'retries'>): number {
-  return sizing.timeoutMs * (1 + sizing.retries);
+export function worstPortMs(sizing: Pick<ShardSizing, 'timeoutMs' | 'retries' | 'identifyMs'>): number {
+  return Math.max(sizing.timeoutMs * (1 + sizing.retries), sizing.timeoutMs + sizing.identifyMs);
 }
 
 /**
@@ -70,7 +75,7 @@ export function shardCapacity(sizing: ShardSizing): number {
   const fits = Math.floor((sizing.budgetMs * sizing.concurrency) / perPort);
   if (fits < 1) {
     throw new ShardPlanError(
-      `a silent port takes up to ${worstPortMs(sizing)} ms (timeoutMs ${sizing.timeoutMs} × ${1 + sizing.retries} attempts), more than a shard's budget of ${sizing.budgetMs} ms allows with a margin of ${SHARD_MARGIN}: lower probe.timeoutMs or probe.retries, or raise the deployment's probeBudgetSeconds`,
+      `a port takes up to ${worstPortMs(sizing)} ms (timeoutMs ${sizing.timeoutMs} × ${1 + sizing.retries} attempts, or a connect and ${sizing.identifyMs} ms of identification), more than a shard's budget of ${sizing.budgetMs} ms allows with a margin of ${SHARD_MARGIN}: lower probe.timeoutMs or probe.retries, or raise the deployment's probeBudgetSeconds`,
     );
   }
   return Math.min(MAX_SHARD_PAIRS, fits);

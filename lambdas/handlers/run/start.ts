@@ -16,6 +16,8 @@ import { instruments, metrics } from '../observability';
 import { type DeployedVantages, readSettings } from '../settings';
 import type { RunData, ShardJob } from '../../core/run/run-data';
 import { planShards } from '../../core/run/shards';
+import { SERVICE_PORTS } from '../../core/identify';
+import { PROBE_DEFAULTS } from '../../core/probe';
 import { startInputSchema } from './payloads';
 import { parseWith } from './parse';
 
@@ -95,7 +97,14 @@ export async function start(
       concurrency: environment.probe.concurrency,
       retries: environment.probe.retries,
     };
-    const shards: ShardJob[] = planShards(probed, { ...settings, budgetMs: deps.budgetMs }).map((s) => ({
+    // Open ports of identified services (HTTP, TLS, SSH, SMB) hold their socket through the identification.
+    const identifies = probed.some((j) => j.targets.some((t) => t.ports.some((p) => p in SERVICE_PORTS)));
+    const sizing = {
+      ...settings,
+      budgetMs: deps.budgetMs,
+      identifyMs: identifies ? PROBE_DEFAULTS.identifyTimeoutMs : 0,
+    };
+    const shards: ShardJob[] = planShards(probed, sizing).map((s) => ({
       vantage: s.vantage,
       targets: s.targets.map((t) => ({ host: t.host, ports: [...t.ports] })),
       ...settings,

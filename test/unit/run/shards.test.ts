@@ -17,9 +17,22 @@ const pairsOf = (shards: ReturnType<typeof splitTargets>) =>
   shards.flatMap((s) => s.targets.flatMap((t) => t.ports.map((p) => `${s.vantage}|${t.host}|${p}`)));
 
 describe('shardCapacity', () => {
+  it('counts an identified open port as its connect plus its identification when that is longer', () => {
+    // Arrange: one quick attempt, but open ports of identified services hold their socket 3 s more.
+    const quick = { budgetMs: 35_000, timeoutMs: 500, retries: 0, concurrency: 4 };
+
+    // Act
+    const without = shardCapacity({ ...quick, identifyMs: 0 });
+    const withIdentify = shardCapacity({ ...quick, identifyMs: 3000 });
+
+    // Assert: 35 000 × 4 / (500 × 1.5) = 186; 35 000 × 4 / (3500 × 1.5) = 26.
+    expect(without).toBe(186);
+    expect(withIdentify).toBe(26);
+  });
+
   it('fits ports × worst time ÷ concurrency inside the budget with the margin', () => {
     // Arrange: 30 s, 3 s per attempt and one retry (6 s per silent port), 10 sockets.
-    const sizing = { budgetMs: 30_000, timeoutMs: 3000, retries: 1, concurrency: 10 };
+    const sizing = { budgetMs: 30_000, timeoutMs: 3000, retries: 1, concurrency: 10, identifyMs: 0 };
 
     // Act
     const capacity = shardCapacity(sizing);
@@ -31,15 +44,15 @@ describe('shardCapacity', () => {
   });
 
   it('never exceeds the payload bound however large the budget', () => {
-    expect(shardCapacity({ budgetMs: 840_000, timeoutMs: 100, retries: 0, concurrency: 512 })).toBe(
-      MAX_SHARD_PAIRS,
-    );
+    expect(
+      shardCapacity({ budgetMs: 840_000, timeoutMs: 100, retries: 0, concurrency: 512, identifyMs: 3000 }),
+    ).toBe(MAX_SHARD_PAIRS);
   });
 
   it('refuses settings where not even one silent port fits the budget, saying what to change', () => {
-    expect(() => shardCapacity({ budgetMs: 10_000, timeoutMs: 60_000, retries: 5, concurrency: 1 })).toThrow(
-      /360000 ms \(timeoutMs 60000 × 6 attempts\).*lower probe.timeoutMs or probe.retries/,
-    );
+    expect(() =>
+      shardCapacity({ budgetMs: 10_000, timeoutMs: 60_000, retries: 5, concurrency: 1, identifyMs: 0 }),
+    ).toThrow(/360000 ms \(timeoutMs 60000 × 6 attempts.*lower probe.timeoutMs or probe.retries/);
   });
 });
 
@@ -87,7 +100,7 @@ describe('planShards', () => {
         ),
       },
     ];
-    const sizing = { budgetMs: 120_000, timeoutMs: 3000, retries: 2, concurrency: 256 };
+    const sizing = { budgetMs: 120_000, timeoutMs: 3000, retries: 2, concurrency: 256, identifyMs: 3000 };
 
     // Act
     const shards = planShards(jobs, sizing);
@@ -114,11 +127,11 @@ describe('planShards', () => {
         ),
       },
     ];
-    expect(() => planShards(jobs, { budgetMs: 15_000, timeoutMs: 3000, retries: 2, concurrency: 1 })).toThrow(
-      ShardPlanError,
-    );
-    expect(() => planShards(jobs, { budgetMs: 15_000, timeoutMs: 3000, retries: 2, concurrency: 1 })).toThrow(
-      /40000 host:port pairs need 40000 shards of at most 1 .*at most 1000/,
-    );
+    expect(() =>
+      planShards(jobs, { budgetMs: 15_000, timeoutMs: 3000, retries: 2, concurrency: 1, identifyMs: 0 }),
+    ).toThrow(ShardPlanError);
+    expect(() =>
+      planShards(jobs, { budgetMs: 15_000, timeoutMs: 3000, retries: 2, concurrency: 1, identifyMs: 0 }),
+    ).toThrow(/40000 host:port pairs need 40000 shards of at most 1 .*at most 1000/);
   });
 });
