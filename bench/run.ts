@@ -2,12 +2,14 @@ import { benchApi } from './api.bench';
 import { benchAudit } from './audit.bench';
 import { benchBundles } from './bundles.bench';
 import { benchProbe } from './probe.bench';
+import { benchWave } from './wave.bench';
 
 const BENCHES: Record<string, () => Promise<unknown>> = {
   probe: benchProbe,
   audit: benchAudit,
   api: benchApi,
   bundles: benchBundles,
+  wave: benchWave,
 };
 
 /** `npm run bench [-- NAME]`: every benchmark (or the one named), each printing its own report. */
