@@ -163,6 +163,9 @@ export class CheckRunStateMachine extends Construct {
         lambdaFunction: shard.fn,
         payload: sfn.TaskInput.fromObject({ step: 'store', 'item.$': '$' }),
         payloadResponseOnly: true,
+        // A child execution's output is only its shard's number: the Map's output (discarded, but assembled
+        // first) stays a few KB for 1,000 shards.
+        outputPath: '$.shard',
         taskTimeout: sfn.Timeout.duration(Duration.seconds(60)),
       }),
       6,

@@ -20,6 +20,7 @@
  * The interpreter declares Node 22+ for one function, `Promise.withResolvers`; on Node 20 this harness (and only
  * it) installs a polyfill of that function.
  */
+import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -70,7 +71,11 @@ export interface HarnessOptions {
   readonly probeBudgetSeconds?: number;
   /** @default 40 */
   readonly maxConcurrentShards?: number;
-  /** Where the bundles are built (inside the project, so that the runtime-provided SDK resolves). */
+  /**
+   * Where the bundles are built: inside the project, so that the runtime-provided SDK resolves, and where git,
+   * ESLint and Prettier look away. Removed by `close()`.
+   * @default bench/out/sfn-<pid>
+   */
   readonly bundleDir?: string;
 }
 
@@ -231,7 +236,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     POWERTOOLS_DEV: 'false',
   });
 
-  const dir = options.bundleDir ?? join(PROJECT_ROOT, 'test-artifacts', `sfn-${process.pid}`);
+  const dir = options.bundleDir ?? join(PROJECT_ROOT, 'bench', 'out', `sfn-${process.pid}`);
   const handlers = new Map<FunctionName, LambdaHandler>();
   for (const name of new Set([...functions.values()].map((f) => f.name))) {
     const bundle = await buildBundle(name, dir);
@@ -378,6 +383,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     async close() {
       await new Promise<void>((resolve) => eventServer.server.close(() => resolve()));
       await dynalite.close();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
   return harness;
