@@ -269,6 +269,8 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
           throw new Error(`task ${state} invokes ${resource}, which is not one of the stack's functions`);
         const handler = handlers.get(fn.name)!;
         local[state] = async (payload) => {
+          // The execution ended at the limit: the interpreter may still be unwinding, but no function runs again.
+          if (overLimit !== undefined) throw new Error(`States.DataLimitExceeded: ${overLimit}`);
           invocations[state] = (invocations[state] ?? 0) + 1;
           measure(`the payload of ${state}`, payload);
           const event = JSON.parse(JSON.stringify(payload)) as unknown;
@@ -305,10 +307,10 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
               `the response of ${state} is over 6 MB`,
             );
           measure(`the result of ${state}`, result);
-          // Over the limit: the execution ends here (the watcher aborts it); nothing downstream may run.
+          // Over the limit: the execution ends here; nothing downstream runs (see the first line).
           if (overLimit !== undefined) {
             abortExecution();
-            return new Promise<Json>(() => undefined);
+            throw new Error(`States.DataLimitExceeded: ${overLimit}`);
           }
           return JSON.parse(text) as Json;
         };
