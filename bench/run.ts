@@ -1,12 +1,14 @@
 import { benchApi } from './api.bench';
 import { benchAudit } from './audit.bench';
 import { benchBundles } from './bundles.bench';
+import { benchChangeSet } from './change-set.bench';
 import { benchProbe } from './probe.bench';
 import { benchWave } from './wave.bench';
 
 const BENCHES: Record<string, () => Promise<unknown>> = {
   probe: benchProbe,
   audit: benchAudit,
+  changeset: benchChangeSet,
   api: benchApi,
   bundles: benchBundles,
   wave: benchWave,

@@ -58,6 +58,8 @@ export const SAMPLE_LAMBDA_ENV: Readonly<Record<string, string>> = {
   TABLE_NAME: 'preflight-results',
   RETENTION_DAYS: '90',
   STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:111122223333:stateMachine:preflight',
+  SCHEDULE_GROUP: 'preflight-environments',
+  SCHEDULER_ROLE_ARN: 'arn:aws:iam::111122223333:role/preflight-scheduler',
   EVENT_BUS_NAME: 'preflight',
   ALLOWED_TARGET_CIDRS: '["10.0.0.0/8"]',
   VANTAGES:

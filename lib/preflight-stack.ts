@@ -9,6 +9,7 @@ import type { DeployConfig } from './config';
 import { CheckRunStateMachine } from './orchestration';
 import { Notifications } from './notifications';
 import { Prober } from './prober';
+import { RunCloser } from './run-closer';
 import { CheckSchedules } from './schedules';
 import { ResultsTable } from './store';
 
@@ -44,6 +45,7 @@ export class PreflightStack extends Stack {
   readonly orchestration: CheckRunStateMachine;
   readonly api: PreflightApi;
   readonly schedules: CheckSchedules;
+  readonly runCloser: RunCloser;
   readonly notifications: Notifications;
   readonly alarms: Alarms;
 
@@ -163,6 +165,12 @@ export class PreflightStack extends Stack {
     this.schedules = new CheckSchedules(this, 'Schedules', {
       stateMachine: this.orchestration.stateMachine,
       schedules: config?.schedules ?? [],
+    });
+    this.schedules.bindApi(this.api.function);
+    this.runCloser = new RunCloser(this, 'RunCloser', {
+      stateMachine: this.orchestration.stateMachine,
+      fail: this.orchestration.functions.fail,
+      topic: this.notifications.topic,
     });
     this.alarms = new Alarms(this, 'Alarms', {
       topic: this.notifications.topic,

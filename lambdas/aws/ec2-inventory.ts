@@ -4,6 +4,7 @@
  * ({@link parseInventoryDocument}), so the audit sees one shape either way.
  */
 import {
+  DescribeNatGatewaysCommand,
   DescribeNetworkAclsCommand,
   DescribeNetworkInterfacesCommand,
   DescribeRouteTablesCommand,
@@ -11,6 +12,7 @@ import {
   DescribeSubnetsCommand,
   EC2Client,
   GetManagedPrefixListEntriesCommand,
+  type NatGateway as Ec2NatGateway,
   type NetworkAcl as Ec2NetworkAcl,
   type NetworkInterface as Ec2NetworkInterface,
   type RouteTable as Ec2RouteTable,
@@ -34,6 +36,7 @@ export const EC2_INVENTORY_ACTIONS = [
   'ec2:DescribeNetworkAcls',
   'ec2:DescribeRouteTables',
   'ec2:GetManagedPrefixListEntries',
+  'ec2:DescribeNatGateways',
 ] as const;
 
 /** The SDK retry settings of {@link createEc2Client}. */
@@ -372,6 +375,58 @@ async function readSubnetSide(ctx: Context, subnetIds: readonly string[]): Promi
   return { subnets, networkAcls, routeTables, prefixListIds };
 }
 
+interface NatSide {
+  readonly natGateways: Ec2NatGateway[];
+  readonly routeTables: Ec2RouteTable[];
+  readonly prefixListIds: string[];
+}
+
+/**
+ * The NAT gateways the tables' active routes send traffic to, and the route tables of their subnets (where
+ * the traffic goes next). A NAT gateway that no longer exists is left out: the audit then names it.
+ */
+async function readNatSide(
+  ctx: Context,
+  tables: readonly Ec2RouteTable[],
+  knownSubnets: readonly string[],
+): Promise<NatSide> {
+  const ids = unique(
+    tables.flatMap((t) =>
+      (t.Routes ?? []).map((r) => (r.State === 'blackhole' ? undefined : r.NatGatewayId)),
+    ),
+  );
+  if (ids.length === 0) return { natGateways: [], routeTables: [], prefixListIds: [] };
+  const natGateways: Ec2NatGateway[] = [];
+  for (const chunk of chunks(ids, IDS_PER_REQUEST)) {
+    try {
+      const pages = await allPages(ctx, 'DescribeNatGateways', (t) =>
+        ctx.client.send(new DescribeNatGatewaysCommand({ NatGatewayIds: chunk, ...withToken(t) })),
+      );
+      natGateways.push(...pages.flatMap((p) => p.NatGateways ?? []));
+    } catch (err) {
+      if (!(err instanceof Ec2InventoryError && err.code?.endsWith('NotFound'))) throw err;
+    }
+  }
+  const subnetIds = unique(natGateways.map((n) => n.SubnetId)).filter((id) => !knownSubnets.includes(id));
+  const pages = await Promise.all(
+    chunks(subnetIds, IDS_PER_REQUEST).map((chunk) =>
+      allPages(ctx, 'DescribeRouteTables', (t) =>
+        ctx.client.send(
+          new DescribeRouteTablesCommand({
+            Filters: [{ Name: 'association.subnet-id', Values: chunk }],
+            ...withToken(t),
+          }),
+        ),
+      ),
+    ),
+  );
+  const routeTables = pages.flat().flatMap((p) => p.RouteTables ?? []);
+  const prefixListIds = unique(
+    routeTables.flatMap((t) => (t.Routes ?? []).map((r) => r.DestinationPrefixListId)),
+  );
+  return { natGateways, routeTables, prefixListIds };
+}
+
 /** One prefix list's entries, or undefined when the list is gone (the audit then reports its id as unknown). */
 async function readPrefixList(ctx: Context, prefixListId: string): Promise<InventoryPart | undefined> {
   const subject = {
@@ -424,6 +479,8 @@ function validated(operation: string, document: Record<string, unknown>): Invent
  * - DescribeSubnets for the named subnets (`SubnetIds`);
  * - DescribeNetworkAcls filtered by `association.subnet-id`, plus each of those subnets' VPC's default NACL;
  * - DescribeRouteTables filtered by `association.subnet-id`, plus each of those VPCs' main table;
+ * - DescribeNatGateways for the NAT gateways active routes send traffic to, and DescribeRouteTables filtered by
+ *   `association.subnet-id` for their subnets (the audit follows a NAT gateway to its own subnet's routes);
  * - GetManagedPrefixListEntries for every prefix list the rules and routes reference. A list that no longer
  *   exists is left out (the audit then names it as unknown) rather than failing the read.
  *
@@ -442,7 +499,12 @@ export async function readInventory(
     readGroupSide(ctx, unique(scope.securityGroupIds)),
     readSubnetSide(ctx, unique(scope.subnetIds)),
   ]);
-  const prefixListIds = unique([...groupSide.prefixListIds, ...subnetSide.prefixListIds]);
+  const natSide = await readNatSide(ctx, subnetSide.routeTables, unique(scope.subnetIds));
+  const prefixListIds = unique([
+    ...groupSide.prefixListIds,
+    ...subnetSide.prefixListIds,
+    ...natSide.prefixListIds,
+  ]);
   const prefixLists = await mapLimit(prefixListIds, options.concurrency ?? 4, (id) =>
     readPrefixList(ctx, id),
   );
@@ -452,6 +514,12 @@ export async function readInventory(
     validated('DescribeSubnets', { Subnets: subnetSide.subnets }),
     validated('DescribeNetworkAcls', { NetworkAcls: subnetSide.networkAcls }),
     validated('DescribeRouteTables', { RouteTables: subnetSide.routeTables }),
+    ...(natSide.natGateways.length > 0
+      ? [
+          validated('DescribeNatGateways', { NatGateways: natSide.natGateways }),
+          validated('DescribeRouteTables', { RouteTables: natSide.routeTables }),
+        ]
+      : []),
     ...prefixLists.filter((p): p is InventoryPart => p !== undefined),
   ]);
 }

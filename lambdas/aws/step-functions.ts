@@ -7,6 +7,7 @@
 import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { CheckStarter } from '../handlers/api/router';
 import type { Environment } from '../core/environment';
+import type { ScheduleInvocation } from '../core/run/identity';
 import { closeRun } from '../core/run/steps';
 import { type CheckRun, queuedRun, type ResultStore, type Trigger } from '../core/store';
 
@@ -19,6 +20,8 @@ export interface ExecutionInput {
   /** The environment itself, for an inline check (`POST /checks` with `environment`). */
   readonly environment?: Environment;
   readonly trigger: Trigger;
+  /** The schedule's invocation (a schedule's input; EventBridge Scheduler fills it in): the run id derives from it. */
+  readonly invocation?: ScheduleInvocation;
 }
 
 /** The {@link CheckStarter} of the deployed API. */

@@ -1,16 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { CatalogError } from '../core/catalog';
-import { ProbeOptionsError } from '../core/probe';
 import { InputError, UsageError } from './args';
-import { auditCommand, auditHelp } from './commands/audit';
-import { catalogCommand, catalogHelp } from './commands/catalog';
-import { checkCommand, checkHelp } from './commands/check';
-import { planCommand, planHelp } from './commands/plan';
-import { probeCommand, probeHelp } from './commands/probe';
-import { historyCommand, historyHelp } from './commands/history';
-import { reportCommand, reportHelp } from './commands/report';
-import { serveCommand, serveHelp } from './commands/serve';
 import type { Io } from './output';
 
 const mainHelp = `preflight: prove that every port a migration into AWS needs is really open.
@@ -40,15 +30,45 @@ interface Command {
   readonly help: string;
 }
 
-const COMMANDS: Record<string, Command> = {
-  catalog: { run: catalogCommand, help: catalogHelp },
-  plan: { run: planCommand, help: planHelp },
-  probe: { run: probeCommand, help: probeHelp },
-  audit: { run: auditCommand, help: auditHelp },
-  check: { run: checkCommand, help: checkHelp },
-  serve: { run: serveCommand, help: serveHelp },
-  history: { run: historyCommand, help: historyHelp },
-  report: { run: reportCommand, help: reportHelp },
+/**
+ * Each command's module, loaded only when that command runs (or its help is asked for): `catalog`, `plan`
+ * and `probe` never load the store, the AWS SDK, the API client, the reports or the dashboard. The bundle
+ * in dist/ keeps each dynamic import a chunk of its own (see bin/build-cli.js), so what a command does not
+ * import is not even read from disk.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  catalog: async () => {
+    const m = await import('./commands/catalog.js');
+    return { run: m.catalogCommand, help: m.catalogHelp };
+  },
+  plan: async () => {
+    const m = await import('./commands/plan.js');
+    return { run: m.planCommand, help: m.planHelp };
+  },
+  probe: async () => {
+    const m = await import('./commands/probe.js');
+    return { run: m.probeCommand, help: m.probeHelp };
+  },
+  audit: async () => {
+    const m = await import('./commands/audit.js');
+    return { run: m.auditCommand, help: m.auditHelp };
+  },
+  check: async () => {
+    const m = await import('./commands/check.js');
+    return { run: m.checkCommand, help: m.checkHelp };
+  },
+  serve: async () => {
+    const m = await import('./commands/serve.js');
+    return { run: m.serveCommand, help: m.serveHelp };
+  },
+  history: async () => {
+    const m = await import('./commands/history.js');
+    return { run: m.historyCommand, help: m.historyHelp };
+  },
+  report: async () => {
+    const m = await import('./commands/report.js');
+    return { run: m.reportCommand, help: m.reportHelp };
+  },
 };
 
 /** The package's version, from the nearest package.json above this file (source or bundle). */
@@ -75,10 +95,12 @@ const processIo: Io = {
 };
 
 /**
- * Errors that are the user's input or environment, told in one line: matched by name, so that the
- * AWS SDK is not loaded just to recognise its adapter's errors.
+ * Errors that are the user's input or environment, told in one line: matched by name, so that neither a
+ * command's modules nor the AWS SDK are loaded just to recognise their errors.
  */
 const EXPECTED_ERRORS = new Set([
+  'CatalogError',
+  'ProbeOptionsError',
   'InventoryError',
   'Ec2InventoryError',
   'ThrottledError',
@@ -98,21 +120,22 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   const [name, ...rest] = argv;
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     const topic = name === 'help' ? rest[0] : undefined;
-    const command = topic !== undefined ? COMMANDS[topic] : undefined;
-    io.stdout.write(`${command ? command.help : mainHelp}\n`);
+    const load = topic !== undefined ? COMMANDS[topic] : undefined;
+    io.stdout.write(`${load ? (await load()).help : mainHelp}\n`);
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-v') {
     io.stdout.write(`${version()}\n`);
     return 0;
   }
-  const command = COMMANDS[name];
-  if (!command) {
+  const load = COMMANDS[name];
+  if (!load) {
     io.stderr.write(
       `preflight: unknown command ${JSON.stringify(name)}; commands: ${Object.keys(COMMANDS).join(', ')} (preflight --help)\n`,
     );
     return 2;
   }
+  const command = await load();
   if (rest.includes('-h') || rest.includes('--help')) {
     io.stdout.write(`${command.help}\n`);
     return 0;
@@ -124,12 +147,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       io.stderr.write(`preflight ${name}: ${err.message}\nRun 'preflight ${name} --help' for usage.\n`);
       return 2;
     }
-    if (
-      err instanceof InputError ||
-      err instanceof CatalogError ||
-      err instanceof ProbeOptionsError ||
-      (err instanceof Error && EXPECTED_ERRORS.has(err.name))
-    ) {
+    if (err instanceof InputError || (err instanceof Error && EXPECTED_ERRORS.has(err.name))) {
       io.stderr.write(`preflight ${name}: ${err.message}\n`);
       return 2;
     }

@@ -1,12 +1,14 @@
-import { isIP } from 'node:net';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
+import { classifyAddress } from './address-kind';
 import type { Catalog } from './catalog';
 import { placementSchema, portListSchema, protocolSchema } from './catalog/schema';
 import { formatPortList } from './ports';
 import { describeValue, formatIssues, formatPath } from './errors';
 import { PROBE_DEFAULTS } from './probe';
 import { parseSchedule, ScheduleError } from './schedule';
+
+export { type AddressKind, classifyAddress } from './address-kind';
 
 /** Raised when an environment file cannot be read or does not validate; `problems` has one line per fault. */
 export class EnvironmentError extends Error {
@@ -42,28 +44,6 @@ const nameSchema = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, {
   error: (iss) =>
     `${shown(iss.input)} is not a name (1-63 lower-case letters, digits and '-', not at either end)`,
 });
-
-const HOSTNAME =
-  /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
-
-/** What an endpoint string is: a host name, an IP address or a CIDR block. */
-export type AddressKind = 'hostname' | 'ip' | 'cidr';
-
-/** Classifies an endpoint string, or returns undefined when it is none of a host name, an IP or a CIDR. */
-export function classifyAddress(text: string): AddressKind | undefined {
-  if (isIP(text)) return 'ip';
-  const slash = text.indexOf('/');
-  if (slash > 0) {
-    const ip = text.slice(0, slash);
-    const bits = text.slice(slash + 1);
-    const family = isIP(ip);
-    if (family === 0 || !/^\d{1,3}$/.test(bits)) return undefined;
-    return Number(bits) <= (family === 4 ? 32 : 128) ? 'cidr' : undefined;
-  }
-  // A dotted quad that isIP rejected (10.0.0.300) is a bad address, not a host name.
-  if (/^[\d.]+$/.test(text)) return undefined;
-  return HOSTNAME.test(text) ? 'hostname' : undefined;
-}
 
 const addressSchema = z.string().refine((s) => classifyAddress(s) !== undefined, {
   error: (iss) => `${shown(iss.input)} is not a host name, IP address or CIDR block`,

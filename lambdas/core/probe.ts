@@ -151,8 +151,19 @@ export const PROBE_DEFAULTS = Object.freeze({
   maxRetries: 10,
   /** Floor of the adaptive timeout (nmap -T4's --min-rtt-timeout). */
   minTimeoutMs: 100,
-  /** Timeout for a host that has not answered yet (capped by `timeoutMs`). */
-  initialTimeoutMs: 1000,
+  /**
+   * Linux's initial retransmission timeout: a connect() with no answer sends its SYN again after 1 s, inside
+   * the same attempt.
+   */
+  synRetransmitMs: 1000,
+  /**
+   * Timeout of an attempt on a host that has not answered yet, while no host of the run has (capped by
+   * `timeoutMs`): it outlasts the kernel's SYN retransmission by 250 ms, time for an answer to the second SYN.
+   * Once some host has answered, the margin is the largest timeout the answering hosts have arrived at (as
+   * nmap times a silent host by its group). Such an attempt has sent two SYNs, so it is not retried unless
+   * the host has shown loss.
+   */
+  initialTimeoutMs: 1250,
   /** How often in-flight attempts are checked against their host's current timeout. */
   sweepIntervalMs: 10,
   /** Largest safety margin kept before the deadline (else 5% of the budget). */
@@ -334,16 +345,25 @@ function validateIdentify(identify: unknown): {
   return { services, identifyTimeoutMs };
 }
 
+/** What the hosts of a run that have answered say about the network: the largest of their timeouts. */
+interface RunTiming {
+  answeredTimeoutMs: number | null;
+}
+
 /** Per-address RTT estimator (RFC 6298 smoothing, nmap-style clamping). */
 class RttEstimator {
   srtt: number | null = null;
   rttvar = 0;
-  /** Highest attempt number (1-based) that got an answer; see {@link Engine.allowedAttempts}. */
+  /**
+   * Highest attempt number (1-based) that got an answer, an answer later than the kernel's SYN retransmission
+   * counting as one to a second attempt; above 1, the host has shown loss. See {@link Engine.allowedAttempts}.
+   */
   maxAnsweredAttempt = 1;
 
   constructor(
     private readonly floor: number,
     private readonly ceiling: number,
+    private readonly run: RunTiming,
   ) {}
 
   sample(ms: number): void {
@@ -354,11 +374,22 @@ class RttEstimator {
       this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - ms);
       this.srtt = 0.875 * this.srtt + 0.125 * ms;
     }
+    const timeout = this.timeout();
+    if (this.run.answeredTimeoutMs === null || timeout > this.run.answeredTimeoutMs) {
+      this.run.answeredTimeoutMs = timeout;
+    }
   }
 
   /** The timeout for a first attempt right now. */
   timeout(): number {
-    if (this.srtt === null) return Math.min(this.ceiling, PROBE_DEFAULTS.initialTimeoutMs);
+    if (this.srtt === null) {
+      const { answeredTimeoutMs } = this.run;
+      const silent =
+        answeredTimeoutMs === null
+          ? PROBE_DEFAULTS.initialTimeoutMs
+          : PROBE_DEFAULTS.synRetransmitMs + answeredTimeoutMs;
+      return Math.min(this.ceiling, silent);
+    }
     return Math.min(this.ceiling, Math.max(this.floor, this.srtt + 4 * this.rttvar));
   }
 }
@@ -431,8 +462,11 @@ class Engine {
   private readonly groups = new Map<string, Group>();
   private readonly jobs: Job[] = [];
   private readonly estimators = new Map<string, RttEstimator>();
+  private readonly timing: RunTiming = { answeredTimeoutMs: null };
   private readonly ready: Group[] = [];
   private rr = 0;
+  /** Round-robin position among the hosts that have not answered yet (see {@link next}). */
+  private silentRr = 0;
   private readonly retryQueue: Job[] = [];
   private retryHead = 0;
   private readonly active = new Set<Attempt>();
@@ -551,7 +585,7 @@ class Engine {
     group.address = address;
     let rtt = this.estimators.get(address);
     if (!rtt) {
-      rtt = new RttEstimator(this.cfg.floor, this.cfg.ceiling);
+      rtt = new RttEstimator(this.cfg.floor, this.cfg.ceiling, this.timing);
       this.estimators.set(address, rtt);
     }
     group.rtt = rtt;
@@ -572,6 +606,17 @@ class Engine {
     return 1 + Math.min(this.cfg.retries, rtt.maxAnsweredAttempt);
   }
 
+  /**
+   * Whether a port whose attempt timed out after `limit` ms gets another. Not after waiting the full ceiling;
+   * not after an attempt long enough for the kernel's own SYN retransmission (a host that has not answered
+   * yet gets those), unless the host has shown loss; otherwise up to {@link allowedAttempts}.
+   */
+  private mayRetry(job: Job, limit: number): boolean {
+    if (limit >= this.cfg.ceiling || job.attempts >= this.allowedAttempts(job)) return false;
+    const sentTwoSyns = limit > PROBE_DEFAULTS.synRetransmitMs;
+    return !sentTwoSyns || job.group.rtt!.maxAnsweredAttempt > 1;
+  }
+
   /** The timeout of the job's current attempt: the host's, doubled per retry, capped. */
   private attemptTimeout(job: Job): number {
     const base = job.group.rtt!.timeout();
@@ -579,6 +624,17 @@ class Engine {
   }
 
   private next(): Job | undefined {
+    // Ports of a host that has not answered yet hold their socket longest (the initial timeout, past the
+    // kernel's SYN retransmission): started first, their wait overlaps the quick answers of the other hosts
+    // instead of trailing after them.
+    for (let i = 0, n = this.ready.length; i < n; i++) {
+      const index = (this.silentRr + i) % n;
+      const group = this.ready[index] as Group;
+      if (group.rtt!.srtt === null && group.head < group.queue.length) {
+        this.silentRr = index + 1;
+        return group.queue[group.head++];
+      }
+    }
     while (this.ready.length > 0) {
       if (this.rr >= this.ready.length) this.rr = 0;
       const group = this.ready[this.rr] as Group;
@@ -604,9 +660,15 @@ class Engine {
       const job = this.next();
       if (!job) return;
       const now = performance.now();
-      // The timeout of a first attempt is the host's, doubled per retry: it has to fit.
-      const timeout = Math.min(this.cfg.ceiling, job.group.rtt!.timeout() * 2 ** job.attempts);
-      if (now + timeout > this.hardStopAt) {
+      // The timeout of a first attempt is the host's, doubled per retry: it has to fit. On a host that has
+      // not answered yet, a first attempt is worth starting while the first SYN's wait (up to the kernel's
+      // retransmission) fits: an answer then shortens every timeout of the host.
+      const rtt = job.group.rtt!;
+      const needed =
+        rtt.srtt === null && job.attempts === 0
+          ? Math.min(this.cfg.ceiling, PROBE_DEFAULTS.synRetransmitMs)
+          : Math.min(this.cfg.ceiling, rtt.timeout() * 2 ** job.attempts);
+      if (now + needed > this.hardStopAt) {
         // A retry keeps the answer it has; a first attempt is left for `skipped` (a host's timeout
         // only shrinks when it answers, so waiting for a better estimate is not worth it here).
         if (job.attempts > 0) this.conclude(job, 'filtered', job.lastWaitMs, undefined);
@@ -652,7 +714,9 @@ class Engine {
     const { job } = attempt;
     const rtt = job.group.rtt!;
     rtt.sample(rttMs);
-    if (job.attempts > rtt.maxAnsweredAttempt) rtt.maxAnsweredAttempt = job.attempts;
+    // An answer after the kernel re-sent the SYN most likely answers that second SYN: the first was lost.
+    const answeredAttempt = job.attempts + (rttMs > PROBE_DEFAULTS.synRetransmitMs ? 1 : 0);
+    if (answeredAttempt > rtt.maxAnsweredAttempt) rtt.maxAnsweredAttempt = answeredAttempt;
     this.conclude(job, state, rttMs, code);
   }
 
@@ -738,8 +802,7 @@ class Engine {
       this.settle(attempt);
       attempt.socket.destroy();
       const { job } = attempt;
-      // An attempt that waited the full ceiling saw the kernel retransmit its SYN: no retry.
-      if (limit < this.cfg.ceiling && job.attempts < this.allowedAttempts(job)) {
+      if (this.mayRetry(job, limit)) {
         job.lastWaitMs = waited;
         this.retryQueue.push(job);
       } else {
@@ -857,7 +920,9 @@ class Engine {
  * A port that timed out under an adaptive timeout shorter than `timeoutMs` is retried with the
  * timeout doubled (capped at `timeoutMs`), so a lost SYN is not taken for a firewall. As in nmap,
  * the number of retries follows the host: one while every answer came on a first attempt, up to
- * `retries` once an answer needed a retry.
+ * `retries` once an answer needed a retry (or came after the kernel re-sent the SYN). A host that
+ * has answered nothing yet gets one attempt per port that lasts past the kernel's own SYN
+ * retransmission (see {@link PROBE_DEFAULTS}.initialTimeoutMs), and no retry until it shows loss.
  *
  * An open port of a known service (by default {@link SERVICE_PORTS}: TLS on 443, 8443 and 2376, HTTP on 8080,
  * 8081, 18080 and 5985, SSH on 22, SMB on 445) is then identified on the same connection, and its result gets

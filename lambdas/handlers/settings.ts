@@ -23,6 +23,10 @@ export const SETTINGS = {
   TABLE_NAME: z.string().min(1),
   RETENTION_DAYS: z.coerce.number().positive().default(90),
   STATE_MACHINE_ARN: z.string().startsWith('arn:'),
+  /** The stack's own EventBridge Scheduler group of environment schedules. */
+  SCHEDULE_GROUP: z.string().regex(/^[0-9a-zA-Z-_.]{1,64}$/),
+  /** The role EventBridge Scheduler assumes to start the state machine (the API passes it to the schedules). */
+  SCHEDULER_ROLE_ARN: z.string().startsWith('arn:'),
   EVENT_BUS_NAME: z.string().min(1),
   ALLOWED_TARGET_CIDRS: jsonStringArray,
   /** The deployed probers: vantage name → subnets and Security Groups (JSON). */

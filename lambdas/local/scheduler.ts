@@ -11,6 +11,7 @@
  * - Timers are unref'd by default, so the scheduler alone does not keep the process alive.
  */
 import type { Environment } from '../core/environment';
+import type { EnvironmentSchedules } from '../handlers/api/router';
 import { nextRun, parseSchedule, type Schedule, ScheduleError } from '../core/schedule';
 import { type CheckRun, isClosed, type ResultStore } from '../core/store';
 
@@ -267,4 +268,13 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
       await Promise.all([...entries.values()].map((e) => e.firing));
     },
   };
+}
+
+/**
+ * The API's {@link EnvironmentSchedules} in local mode: the in-process scheduler reads the stored environments
+ * again at once (instead of at its next refresh), so a schedule put or deleted through the API is armed or
+ * disarmed before the request is answered.
+ */
+export function localSchedules(scheduler: Pick<Scheduler, 'refresh'>): EnvironmentSchedules {
+  return { put: () => scheduler.refresh(), remove: () => scheduler.refresh() };
 }

@@ -14,6 +14,8 @@ const SETTINGS = {
   RETENTION_DAYS: '30',
   STATE_MACHINE_ARN,
   ALLOWED_TARGET_CIDRS: '["10.0.0.0/8"]',
+  SCHEDULE_GROUP: 'preflight-environments',
+  SCHEDULER_ROLE_ARN: 'arn:aws:iam::123456789012:role/preflight-scheduler',
   EVENT_BUS_NAME: 'preflight-events',
   VANTAGES: JSON.stringify({ workers: { subnetIds: [], securityGroupIds: ['sg-0123456789abcdef0'] } }),
 };

@@ -1,4 +1,5 @@
 import {
+  DescribeNatGatewaysCommand,
   DescribeNetworkAclsCommand,
   DescribeNetworkInterfacesCommand,
   DescribeRouteTablesCommand,
@@ -9,7 +10,7 @@ import {
   GetManagedPrefixListEntriesCommand,
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
-import { acls, groups, interfaces, mockTheVpc, ONPREM_LIST, subnets } from '../support/ec2-vpc';
+import { acls, groups, interfaces, mockTheVpc, ONPREM_LIST, subnets, tables } from '../support/ec2-vpc';
 import {
   createEc2Client,
   EC2_INVENTORY_ACTIONS,
@@ -133,6 +134,74 @@ describe('reading the inventory live from EC2', () => {
       [S3_LIST]: ['52.218.0.0/17', '3.5.64.0/21'],
     });
     expect(inventory.securityGroups.get(WORKERS)).toMatchObject({ OwnerId: '123456789012' });
+  });
+
+  it('follows an active NAT gateway route to the NAT gateway and its subnet route table', async () => {
+    // Arrange: the workers table's NAT route made active; EC2 answers as describe-nat-gateways prints it.
+    mockTheVpc(ec2);
+    const own = structuredClone(tables.RouteTables![0]!);
+    const natRoute = own.Routes!.find((r) => r.NatGatewayId !== undefined)!;
+    natRoute.State = 'active';
+    const natTable = {
+      RouteTableId: 'rtb-0a1b2c3d4e5f60e09',
+      VpcId: VPC,
+      Routes: [
+        {
+          DestinationCidrBlock: '10.10.0.0/16',
+          GatewayId: 'local',
+          Origin: 'CreateRouteTable',
+          State: 'active',
+        },
+        {
+          DestinationCidrBlock: '0.0.0.0/0',
+          GatewayId: 'igw-0a1b2c3d4e5f60e09',
+          Origin: 'CreateRoute',
+          State: 'active',
+        },
+      ],
+      Associations: [
+        { Main: false, RouteTableId: 'rtb-0a1b2c3d4e5f60e09', SubnetId: 'subnet-0a1b2c3d4e5f60009' },
+      ],
+    };
+    ec2.on(DescribeRouteTablesCommand).callsFake((input) => {
+      const values = (input.Filters ?? []).flatMap((f: { Values?: string[] }) => f.Values ?? []);
+      if (values.includes('subnet-0a1b2c3d4e5f60009')) return { RouteTables: [natTable] };
+      if (values.includes(WORKER_SUBNET)) return { RouteTables: [own] };
+      return { RouteTables: [structuredClone(tables.RouteTables![1]!)] };
+    });
+    ec2.on(DescribeNatGatewaysCommand).resolves({
+      NatGateways: [
+        {
+          NatGatewayId: natRoute.NatGatewayId,
+          SubnetId: 'subnet-0a1b2c3d4e5f60009',
+          VpcId: VPC,
+          State: 'available',
+          ConnectivityType: 'public',
+          NatGatewayAddresses: [
+            { AllocationId: 'eipalloc-0a1b2c3d4e5f60e09', PrivateIp: '10.10.9.5', PublicIp: '198.51.100.9' },
+          ],
+        },
+      ],
+    });
+    // Act
+    const inventory = await readInventory(client, { securityGroupIds: [], subnetIds: [WORKER_SUBNET] });
+    // Assert
+    expect(inputsOf(DescribeNatGatewaysCommand)).toEqual([{ NatGatewayIds: [natRoute.NatGatewayId] }]);
+    expect(inventory.natGateways?.get(natRoute.NatGatewayId!)).toMatchObject({
+      SubnetId: 'subnet-0a1b2c3d4e5f60009',
+      ConnectivityType: 'public',
+    });
+    expect(inventory.routeTables.map((t) => t.RouteTableId)).toContain('rtb-0a1b2c3d4e5f60e09');
+    expect(EC2_INVENTORY_ACTIONS).toContain('ec2:DescribeNatGateways');
+  });
+
+  it('asks for no NAT gateway when the only NAT route is a blackhole', async () => {
+    // Arrange
+    mockTheVpc(ec2);
+    // Act
+    await readInventory(client, { securityGroupIds: [], subnetIds: [WORKER_SUBNET] });
+    // Assert
+    expect(inputsOf(DescribeNatGatewaysCommand)).toEqual([]);
   });
 
   it('keeps one copy of a NACL found both by association and as the default', async () => {

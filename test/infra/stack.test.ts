@@ -1,5 +1,6 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { EC2_INVENTORY_ACTIONS } from '../../lambdas/aws/ec2-inventory';
+import { scheduleInput } from '../../lambdas/core/run/identity';
 import { ROUTES } from '../../lambdas/handlers/api/router';
 import { DeployConfigError, parseDeployConfig } from '../../lib/config';
 import { STATES } from '../../lib/orchestration';
@@ -263,8 +264,7 @@ describe('the example config', () => {
     for (const s of config.schedules) {
       const found = schedules.find(
         (r) =>
-          (r.Properties?.Target as { Input: string }).Input ===
-          JSON.stringify({ environmentName: s.environment, trigger: 'schedule' }),
+          (r.Properties?.Target as { Input: string }).Input === JSON.stringify(scheduleInput(s.environment)),
       );
       expect(found?.Properties).toMatchObject({
         ScheduleExpression: s.expression,

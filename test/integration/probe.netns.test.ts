@@ -1,8 +1,9 @@
 // The probe engine against a network namespace this file creates and removes (see netlab.ts):
 // real SYNs, a real listener, iptables DROP and REJECT rules. No traffic leaves the lab.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { expandPorts } from '../../lambdas/core/ports';
-import { probe, type ProbeResult } from '../../lambdas/core/probe';
+import { PROBE_DEFAULTS, probe, type ProbeResult } from '../../lambdas/core/probe';
 import { createLab, type Lab } from '../support/netlab';
 
 const OPEN = [20001, 20002];
@@ -34,14 +35,25 @@ function v6(): string {
   return lab.ipv6;
 }
 
+/** SYNs the lab has dropped so far on DROP's ports (the packet counter of their iptables rule). */
+function droppedSyns(family: 'IPv4' | 'IPv6'): number {
+  const tool = family === 'IPv4' ? 'iptables' : 'ip6tables';
+  const table = execFileSync('ip', ['netns', 'exec', lab.name, tool, '-nvxL', 'INPUT'], { encoding: 'utf8' });
+  const rule = table
+    .split('\n')
+    .find((line) => line.includes('DROP') && line.includes(`dpts:${DROP[0]}:${DROP[1]}`));
+  if (rule === undefined) throw new Error(`no DROP rule for ${DROP.join(':')} in the lab:\n${table}`);
+  return Number(rule.trim().split(/\s+/)[0]);
+}
+
 function byPort(results: readonly ProbeResult[]): Map<number, ProbeResult> {
   return new Map(results.map((r) => [r.port, r]));
 }
 
 describe.each([
-  ['IPv4', () => lab.ipv4],
-  ['IPv6', v6],
-])('probe over %s', (_family, address) => {
+  ['IPv4' as const, () => lab.ipv4],
+  ['IPv6' as const, v6],
+])('probe over %s', (family, address) => {
   test('classifies open, closed, filtered (DROP) and unreachable (REJECT icmp) ports', async () => {
     // Arrange
     const host = address();
@@ -83,6 +95,56 @@ describe.each([
       expect(result?.attempts).toBeGreaterThanOrEqual(2);
       expect(result?.latencyMs).toBeLessThan(CEILING_MS);
     }
+  });
+
+  test('a host that answers nothing gets one attempt per port, covering the kernel SYN retransmission', async () => {
+    // Arrange: only dropped ports, so the host never answers; the ceiling leaves room for a retry.
+    const host = address();
+    const synsBefore = droppedSyns(family);
+
+    // Act
+    const run = await probe([{ host, ports: DROP }], { timeoutMs: CEILING_MS });
+
+    // Assert
+    const syns = droppedSyns(family) - synsBefore;
+    for (const result of run.results) {
+      expect(result).toMatchObject({ state: 'filtered', attempts: 1 });
+      // The attempt outlasted the kernel's retransmission of the SYN...
+      expect(result.latencyMs).toBeGreaterThanOrEqual(PROBE_DEFAULTS.synRetransmitMs);
+      expect(result.latencyMs).toBeLessThan(CEILING_MS);
+    }
+    // ...which the lab saw: the first SYN and the kernel's second one, per port, and no user-level retry.
+    expect(syns).toBe(2 * DROP.length);
+    expect(run.stats.attempts).toBe(DROP.length);
+    expect(run.durationMs).toBeLessThan(2 * PROBE_DEFAULTS.synRetransmitMs);
+  });
+});
+
+describe('a silent host beside one that answers', () => {
+  test('its attempt is the kernel retransmission plus the answering host timeout: shorter, still one per port', async () => {
+    // Arrange: the IPv4 address answers (closed ports); the IPv6 address, a host of its own, only drops.
+    const synsBefore = droppedSyns('IPv6');
+
+    // Act
+    const run = await probe(
+      [
+        { host: lab.ipv4, ports: CLOSED },
+        { host: v6(), ports: DROP },
+      ],
+      { timeoutMs: CEILING_MS },
+    );
+
+    // Assert: the answering host's timeout is the floor here (loopback-fast answers), so the silent host's
+    // attempts end near 1,100 ms, short of the 1,250 ms a run with no answering host gives them.
+    expect(run.stats.hosts[lab.ipv4]?.timeoutMs).toBe(PROBE_DEFAULTS.minTimeoutMs);
+    for (const result of run.results.filter((r) => r.host === v6())) {
+      expect(result).toMatchObject({ state: 'filtered', attempts: 1 });
+      expect(result.latencyMs).toBeGreaterThanOrEqual(
+        PROBE_DEFAULTS.synRetransmitMs + PROBE_DEFAULTS.minTimeoutMs,
+      );
+      expect(result.latencyMs).toBeLessThan(PROBE_DEFAULTS.initialTimeoutMs);
+    }
+    expect(droppedSyns('IPv6') - synsBefore).toBe(2 * DROP.length);
   });
 });
 

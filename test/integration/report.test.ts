@@ -196,6 +196,26 @@ describe('GET /checks/{checkId}/report', () => {
   });
 });
 
+describe('the change set of a stored run', () => {
+  it('is computed from the findings in the store, in the JSON report and once in the Markdown of preflight report', async () => {
+    // Act
+    const json = await get(`/checks/${noGo.checkId}/report?format=json`);
+    const md = await runCli(['report', noGo.checkId, '--api', server.url]);
+
+    // Assert: the findings were written to and read from the embedded store, page by page.
+    const { changeSet } = JSON.parse(json.text);
+    expect(changeSet.awsCli).toEqual([
+      expect.stringMatching(
+        /^aws ec2 authorize-security-group-egress --group-id sg-0123456789abcdef0 .*10\.20\.0\.16\/32/,
+      ),
+      'aws ec2 create-network-acl-entry --network-acl-id acl-0a1b2c3d4e5f60718 --rule-number 140 --protocol 6 --rule-action allow --egress --cidr-block 10.20.0.40/32 --port-range From=5022,To=5023',
+      'aws ec2 replace-route --route-table-id rtb-0a1b2c3d4e5f60718 --destination-cidr-block 10.20.0.32/28 --transit-gateway-id tgw-0a1b2c3d4e5f60718',
+    ]);
+    expect(md.stdout.match(/^## Change set$/gm)).toHaveLength(1);
+    expect(md.stdout).toContain(changeSet.awsCli[1]);
+  });
+});
+
 describe('preflight report', () => {
   it('prints Markdown by default and exits 0 even when NO-GO; --fail-on-no-go makes that 1', async () => {
     // Act

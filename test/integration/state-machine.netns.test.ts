@@ -200,7 +200,7 @@ describe('the executed check-run state machine', () => {
     expect((await harness.store.getRun(checkId)).status).toBe('running');
 
     // Act: the rule's target (the fail step) gets the execution's end
-    await harness.deliverStatusChange(checkId, outcome);
+    await harness.deliverStatusChange(input, outcome);
 
     // Assert
     const run = await harness.store.getRun(checkId);

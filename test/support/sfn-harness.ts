@@ -14,8 +14,9 @@
  *   does; a handler's error reaches the state machine as Lambda reports it (`Error` = the error's type, `Cause` =
  *   JSON with `errorType` and `errorMessage`); a handler that runs past the function's timeout fails with
  *   `Sandbox.Timedout`. Retry intervals are set to 0 (the retries themselves happen).
- * - **The execution-status rule** (FAILED / TIMED_OUT / ABORTED → the fail step): {@link Harness.deliverStatusChange}
- *   invokes the bundled fail handler with the run and the execution's error, as the rule's target would.
+ * - **The execution-status rule** (FAILED / TIMED_OUT / ABORTED → the fail step, lib/run-closer.ts):
+ *   {@link Harness.deliverStatusChange} invokes the bundled fail handler with the "Step Functions Execution Status
+ *   Change" event EventBridge would deliver for the execution.
  *
  * The interpreter declares Node 22+ for one function, `Promise.withResolvers`; on Node 20 this harness (and only
  * it) installs a polyfill of that function.
@@ -110,9 +111,9 @@ export interface Harness {
   execute(input: unknown, options?: { faults?: Readonly<Record<string, Fault>> }): Promise<ExecutionOutcome>;
   /**
    * What the execution-status rule does for an execution that ended FAILED, TIMED_OUT or ABORTED: invokes the fail
-   * step with the run's id and the execution's error.
+   * step with the execution's status event (its name: the run's id when the input names one, as the API names it).
    */
-  deliverStatusChange(checkId: string | undefined, outcome: ExecutionOutcome): Promise<unknown>;
+  deliverStatusChange(input: unknown, outcome: ExecutionOutcome): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -369,14 +370,26 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
         wallMs: Date.now() - started,
       };
     },
-    async deliverStatusChange(checkId, outcome) {
+    async deliverStatusChange(input, outcome) {
       const fail = handlers.get('fail')!;
+      const name = (input as { checkId?: string }).checkId ?? 'harness-execution';
+      const stopDate = Date.now();
       return fail(
         {
-          ...(checkId ? { checkId } : {}),
-          error: {
-            Error: outcome.error ?? `States.${outcome.status}`,
-            ...(outcome.cause ? { Cause: outcome.cause } : {}),
+          version: '0',
+          source: 'aws.states',
+          'detail-type': 'Step Functions Execution Status Change',
+          account: ACCOUNT,
+          region: REGION,
+          detail: {
+            executionArn: `arn:aws:states:${REGION}:${ACCOUNT}:execution:preflight:${name}`,
+            name,
+            status: outcome.status,
+            startDate: stopDate - outcome.wallMs,
+            stopDate,
+            input: JSON.stringify(input),
+            ...(outcome.error ? { error: outcome.error } : {}),
+            ...(outcome.cause ? { cause: outcome.cause } : {}),
           },
         },
         lambdaContext('fail', 60_000),

@@ -574,3 +574,29 @@ describe('the copy of the seed documents in test/fixtures/seeds', () => {
     expect(copy).toEqual(shared);
   });
 });
+
+describe('the catalog module and the environment', () => {
+  it('reads PREFLIGHT_CATALOG_DIR when the catalog is first asked for, never when the module is imported', () => {
+    // Arrange
+    const dir = mkdtempSync(path.join(tmpdir(), 'preflight-catalog-env-'));
+    const saved = process.env.PREFLIGHT_CATALOG_DIR;
+    process.env.PREFLIGHT_CATALOG_DIR = dir;
+    try {
+      jest.isolateModules(() => {
+        // Act: importing with the variable set changes nothing
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const fresh = require('../../lambdas/core/catalog') as typeof import('../../lambdas/core/catalog');
+        // Assert
+        expect(fresh.DEFAULT_CATALOG_DIR).toBe(DEFAULT_CATALOG_DIR);
+        // Act: the first call with an environment naming an empty folder builds an empty catalog from it
+        const fromEnv = fresh.defaultCatalog({ PREFLIGHT_CATALOG_DIR: dir });
+        // Assert
+        expect(fromEnv.profiles).toEqual([]);
+      });
+    } finally {
+      if (saved === undefined) delete process.env.PREFLIGHT_CATALOG_DIR;
+      else process.env.PREFLIGHT_CATALOG_DIR = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -7,13 +7,15 @@ import {
   type InventoryScope,
   subnetCidrs,
 } from '../../core/audit/plan-audit';
-import type { Remediation } from '../../core/audit/remediation';
+import { auditChangeSet, type Remediation } from '../../core/audit/remediation';
+import type { ChangeSet } from '../../core/finding/change-set';
 import type {
   AuditRequirement,
   AuditResult,
   DecidedBy,
   Inventory,
   IpPermission,
+  MissingBlock,
 } from '../../core/audit/types';
 import { type Catalog, defaultCatalog } from '../../core/catalog';
 import { classifyAddress } from '../../core/environment';
@@ -33,9 +35,13 @@ export const auditHelp = `Usage:
 Audits the AWS side statically: do the Security Groups (stateful, the union of every group on the
 interface), the subnet's network ACL (stateless, ordered, both directions including the replies on
 ports 1024-65535) and its route table (longest prefix match, blackholes) allow what the migration
-needs? Each requirement is allowed, partial (with the exact ports and address blocks missing) or
-blocked, with what decided it and the fix: AWS CLI commands, CloudFormation and CDK snippets, and the
-request for the on-premises firewall.
+needs? Each requirement is allowed, partial (with the exact ports and address blocks missing),
+blocked, or not audited (nothing seen drops it, but a piece the inventory lacks could: each named,
+with the export that brings it), with what decided it and, where the audit saw what drops it, the
+fix: AWS CLI commands, CloudFormation and CDK snippets, and the request for the on-premises firewall.
+The output ends with the change set: every fix merged into one script that can be applied as a whole
+(rules merged per group, network ACL numbers that collide with nothing, routes to the target the table
+already uses, or a question where none can be inferred).
 
 The first form audits requirements given on the command line: DIRECTION is egress or ingress, PORTS
 a list like 22,443,8000-8010, CIDR the peer (a single address is x.x.x.x/32). With --subnet, its
@@ -43,9 +49,10 @@ network ACL and route table are evaluated too.
 
 The second form audits every flow of an environment's plan, for every vantage and subnet.
 
-Inventory: AWS CLI JSON exports (describe-security-groups, describe-network-interfaces,
-describe-network-acls, describe-route-tables, describe-subnets, get-managed-prefix-list-entries),
-several files merged; see the README. Without --inventory the audit reads the same data live with
+Inventory: AWS CLI JSON exports (describe-security-groups or describe-security-group-rules,
+describe-network-interfaces, describe-network-acls, describe-route-tables, describe-subnets,
+describe-nat-gateways, get-managed-prefix-list-entries or describe-prefix-lists), several files
+merged; see the README. Without --inventory the audit reads the same data live with
 the standard AWS credential chain (AWS_PROFILE, AWS_REGION, …), only for the ids it needs.
 
 Options:
@@ -55,10 +62,11 @@ Options:
   --subnet SUBNET         the vantage's subnet: also audit its network ACL and routes
   --require SPEC          DIRECTION:PROTOCOL:PORTS:CIDR, e.g. egress:tcp:8000-8010:10.10.0.0/16
   --config FILE           an environment file: audit its whole plan
-  --json                  {"findings":[{"require","status","missing","decidedBy","remediation"}]}
+  --json                  {"findings":[{"require","status","missing","decidedBy","remediation"}],
+                          "changeSet":{"awsCli","cloudFormation","cdk","questions","firewallRequests",…}}
   -h, --help              show this help
 
-Exit status: 0 when everything is allowed, 1 when anything is partial or blocked (with --config,
+Exit status: 0 when everything is allowed, 1 when anything is partial, blocked or not audited (with --config,
 optional flows are reported but do not fail it), 2 for usage or input errors.
 
 Examples:
@@ -129,51 +137,94 @@ export function describeDecision(d: DecidedBy): string {
         : ' (the final * rule)';
       return `${d.networkAclId} ${d.direction} rule ${d.ruleNumber} ${d.effect === 'allows' ? 'allow' : 'deny'}${what}, ${d.path} path`;
     }
-    case 'route':
+    case 'route': {
+      const table = `${d.via ? `(through ${d.via}) ` : ''}${d.routeTableId}${d.mainTable ? ' (main)' : ''}`;
       return d.effect === 'allows'
-        ? `${d.routeTableId}${d.mainTable ? ' (main)' : ''} ${d.destination} → ${d.target}`
-        : `${d.routeTableId}${d.mainTable ? ' (main)' : ''} ${d.destination}${d.target ? ` → ${d.target}` : ''}: ${d.reason ?? 'denies'}`;
+        ? `${table} ${d.destination} → ${d.target}`
+        : `${table} ${d.destination}${d.target ? ` → ${d.target}` : ''}: ${d.reason ?? 'denies'}`;
+    }
   }
 }
 
-const STATUS_COLOUR = { allowed: 'green', partial: 'yellow', blocked: 'red' } as const;
+const STATUS_COLOUR = {
+  allowed: 'green',
+  partial: 'yellow',
+  blocked: 'red',
+  'not-audited': 'yellow',
+} as const;
+
+const blockText = (m: MissingBlock) =>
+  `${m.protocol} ${m.fromPort === m.toPort ? m.fromPort : `${m.fromPort}-${m.toPort}`} ${m.cidr}`;
 
 /** The text block of one finding: status, what is missing, what decided it and the fix. */
-function renderFinding(title: string, result: AuditResult, remediation: Remediation, paint: Paint): string {
-  const lines = [`${title}  ${paint(STATUS_COLOUR[result.status], result.status.toUpperCase())}`];
-  const missing = result.missing.map(
-    (m) => `${m.protocol} ${m.fromPort === m.toPort ? m.fromPort : `${m.fromPort}-${m.toPort}`} ${m.cidr}`,
-  );
+function renderFinding(
+  title: string,
+  result: AuditResult,
+  remediation: Remediation | undefined,
+  paint: Paint,
+): string {
+  const label = result.status === 'not-audited' ? 'NOT AUDITED' : result.status.toUpperCase();
+  const lines = [`${title}  ${paint(STATUS_COLOUR[result.status], label)}`];
+  const missing = result.missing.map(blockText);
   if (missing.length > 0) lines.push(`  missing     ${missing.join('; ')}`);
+  const undecided = (result.undecided ?? []).map(blockText);
+  if (undecided.length > 0) lines.push(`  undecided   ${undecided.join('; ')}`);
   const allows = result.decidedBy.filter((d) => d.effect === 'allows').map(describeDecision);
   const denies = result.decidedBy.filter((d) => d.effect === 'denies').map(describeDecision);
   for (const a of allows) lines.push(`  ${paint('grey', 'allowed by')}  ${a}`);
   for (const d of denies) lines.push(`  ${paint('grey', 'denied by')}   ${d}`);
   if (
     result.layers.securityGroups.length > 0 &&
-    !result.decidedBy.some((d) => d.layer === 'security-group')
+    !result.decidedBy.some((d) => d.layer === 'security-group') &&
+    // A rule that names a group or list the inventory lacks does match: only its peers are unknown.
+    !(result.notEvaluated ?? []).some((p) => p.layer !== 'network-acl' && p.layer !== 'route-table')
   ) {
     lines.push(
       `  ${paint('grey', 'denied by')}   no rule of the Security Groups matches (they allow only what a rule names)`,
     );
   }
-  if (result.unknown.length > 0)
-    lines.push(`  ${paint('yellow', 'not in the inventory')}: ${result.unknown.join(', ')}`);
-  if (result.status !== 'allowed') {
+  for (const piece of result.notEvaluated ?? [])
+    lines.push(`  ${paint('yellow', 'not in the inventory')}: ${piece.what}; export: ${piece.export}`);
+  if (remediation && (result.status === 'partial' || result.status === 'blocked')) {
     const fixes = [
       ...(remediation.securityGroup?.awsCli ?? []),
       ...(remediation.networkAcl?.awsCli ?? []),
       ...(remediation.routes?.awsCli ?? []),
     ];
-    if (fixes.length > 0) lines.push(`  ${paint('bold', 'fix (AWS CLI)')}`, ...fixes.map((f) => `    ${f}`));
+    if (fixes.length > 0)
+      lines.push(`  ${paint('bold', 'fix (AWS CLI, this flow alone)')}`, ...fixes.map((f) => `    ${f}`));
     if (remediation.networkAcl?.warning) lines.push(`    ${paint('yellow', remediation.networkAcl.warning)}`);
     if (remediation.routes) lines.push(`    ${paint('grey', remediation.routes.note)}`);
   }
-  lines.push(`  ${paint('bold', 'on-prem firewall')}  ${remediation.onPremFirewall}`);
+  // Not audited: nothing to fix until the missing exports are given, on either side.
+  if (remediation) lines.push(`  ${paint('bold', 'on-prem firewall')}  ${remediation.onPremFirewall}`);
   return lines.join('\n');
 }
 
-type Ec2Module = typeof import('../../aws/ec2-inventory');
+/**
+ * The change set, at the end of the text: the AWS CLI script to run as a whole (per-flow fixes above may
+ * collide, this one does not), what must be answered first, and the on-premises firewall requests.
+ */
+export function renderChangeSet(cs: ChangeSet, paint: Paint): string {
+  if (cs.awsCli.length === 0 && cs.questions.length === 0 && cs.firewallRequests.length === 0) return '';
+  const lines = [
+    '',
+    paint('bold', 'Change set: every fix above, merged (apply these, not the per-flow fixes)'),
+  ];
+  if (cs.awsCli.length > 0) lines.push(`  ${paint('bold', 'AWS CLI')}`, ...cs.awsCli.map((c) => `    ${c}`));
+  if (cs.questions.length > 0)
+    lines.push(`  ${paint('yellow', 'to answer first')}`, ...cs.questions.map((q) => `    ${q.text}`));
+  if (cs.firewallRequests.length > 0)
+    lines.push(
+      `  ${paint('bold', 'on-prem firewall requests')}`,
+      ...cs.firewallRequests.map((r) => `    ${r.text}`),
+    );
+  if (cs.operations.length > 0)
+    lines.push(
+      `  ${paint('grey', 'CloudFormation and CDK: preflight audit … --json (changeSet.cloudFormation, changeSet.cdk)')}`,
+    );
+  return `${lines.join('\n')}\n`;
+}
 
 /** Reads the inventory from files, or live from EC2 for just these ids when no file is given. */
 async function loadInventory(
@@ -182,9 +233,8 @@ async function loadInventory(
   scope: InventoryScope,
 ): Promise<Inventory> {
   if (files.length > 0) return readInventoryFiles([...files], cwd);
-  // Loaded only here, so the other commands never pay for the AWS SDK.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const ec2 = require('../../aws/ec2-inventory') as Ec2Module;
+  // Imported only here (a chunk of its own in the CLI bundle), so an audit of files never loads the AWS SDK.
+  const ec2 = await import('../../aws/ec2-inventory.js');
   return ec2.readInventory(ec2.createEc2Client(), scope);
 }
 
@@ -262,13 +312,16 @@ export async function auditCommand(argv: string[], io: Io, injected?: Catalog): 
       label,
       vantageCidrs,
     });
-    return { require: label, ...result, remediation };
+    // No remediation for what was not seen (auditWithRemediation gives none when not audited).
+    return { require: label, ...result, ...(remediation ? { remediation } : {}) };
   });
+  const changeSet = auditChangeSet(findings.map((f) => ({ result: f, remediation: f.remediation })));
   if (values.json) {
-    io.stdout.write(`${JSON.stringify({ findings }, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify({ findings, changeSet }, null, 2)}\n`);
   } else {
     io.stdout.write(
-      `${findings.map((f) => renderFinding(f.require, f, f.remediation, paint)).join('\n\n')}\n`,
+      `${findings.map((f) => renderFinding(f.require, f, f.remediation, paint)).join('\n\n')}\n` +
+        renderChangeSet(changeSet, paint),
     );
   }
   return findings.every((f) => f.status === 'allowed') ? 0 : 1;
@@ -283,15 +336,7 @@ function reportPlanAudit(
 ): number {
   const failing = audits.filter((a) => a.problem !== undefined || a.result?.status !== 'allowed');
   const blocking = failing.filter((a) => !a.optional);
-  const count = (s: string) => audits.filter((a) => a.result?.status === s).length;
-  const summary = {
-    audited: audits.length,
-    allowed: count('allowed'),
-    partial: count('partial'),
-    blocked: count('blocked'),
-    problems: audits.filter((a) => a.problem !== undefined).length,
-    go: blocking.length === 0,
-  };
+  const go = blocking.length === 0;
   if (json) {
     const findings = audits.map((a) => ({
       flowId: a.flowId,
@@ -308,7 +353,10 @@ function reportPlanAudit(
       ...(a.remediation ? { remediation: a.remediation } : {}),
       ...(a.problem ? { problem: a.problem } : {}),
     }));
-    io.stdout.write(`${JSON.stringify({ environment: name, summary, findings }, null, 2)}\n`);
+    // The summary counts the findings listed: one per flow, vantage and subnet.
+    const summary = { counted: 'findings (one per flow, vantage and subnet)', ...countAudits(audits), go };
+    const changeSet = auditChangeSet(audits);
+    io.stdout.write(`${JSON.stringify({ environment: name, summary, findings, changeSet }, null, 2)}\n`);
   } else {
     // Subnets that share a network ACL and route table get the same answer: one block lists them all.
     const groups = new Map<string, { audit: FlowAudit; subnets: string[] }>();
@@ -324,22 +372,43 @@ function reportPlanAudit(
         `${a.requirement.direction} ${a.requirement.protocol} ${formatPortList(a.requirement.ports)} ` +
         `${a.requirement.direction === 'egress' ? 'to' : 'from'} ${a.requirement.cidrs.join(',') || '?'} at ${where}` +
         paint('grey', ` (${a.requirements.join(', ')}${a.optional ? ', optional' : ''})`);
-      if (a.problem !== undefined || !a.result || !a.remediation)
-        return `${title}  ${paint('yellow', 'NOT AUDITED')}: ${a.problem}`;
+      if (a.problem !== undefined || !a.result)
+        return `${title}  ${paint('yellow', 'NOT AUDITED')}: ${a.problem ?? 'no result'}`;
       return renderFinding(title, a.result, a.remediation, paint);
     });
-    const verdict = summary.go
+    // The summary counts the blocks printed (subnets with the same answer share one).
+    const shown = [...groups.values()].map((g) => g.audit);
+    const printed = countAudits(shown);
+    const failed = shown.filter(
+      (a) => !a.optional && (a.problem !== undefined || a.result?.status !== 'allowed'),
+    );
+    const verdict = go
       ? paint('green', 'GO: the AWS side allows every required flow')
       : paint(
           'red',
-          `NO-GO: ${blocking.length} required flow audit${blocking.length === 1 ? '' : 's'} partial, blocked or not audited`,
+          `NO-GO: ${failed.length} required flow audit${failed.length === 1 ? '' : 's'} above partial, blocked or not audited`,
         );
     io.stdout.write(
       `${paint('bold', `Audit of ${name}`)}\n\n${blocks.join('\n\n')}\n\n` +
-        `${summary.allowed} allowed, ${summary.partial} partial, ${summary.blocked} blocked, ${summary.problems} not audited\n${verdict}\n`,
+        `${printed.allowed} allowed, ${printed.partial} partial, ${printed.blocked} blocked, ${printed.notAudited} not audited\n${verdict}\n` +
+        renderChangeSet(auditChangeSet(audits), paint),
     );
   }
   if (audits.length === 0)
     io.stderr.write('preflight audit: the plan has no flow to audit (see preflight plan)\n');
-  return summary.go ? 0 : 1;
+  return go ? 0 : 1;
+}
+
+/** Counts audits by status; `notAudited` holds those that could not be made at all too. */
+function countAudits(audits: readonly FlowAudit[]) {
+  const count = (s: string) => audits.filter((a) => a.problem === undefined && a.result?.status === s).length;
+  return {
+    audited: audits.length,
+    allowed: count('allowed'),
+    partial: count('partial'),
+    blocked: count('blocked'),
+    notAudited: audits.filter(
+      (a) => a.problem !== undefined || !a.result || a.result.status === 'not-audited',
+    ).length,
+  };
 }

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Environment } from '../../core/environment';
 import type { CheckRun, FindingRecord } from '../../core/store';
 import { ApiError, callApi, problemMessage } from '../api-client';
-import { formatMs, type Io, type Paint, painter, ProgressLine, table } from '../output';
+import { type Io, type Paint, painter, table } from '../output';
+import { DEFAULT_WAIT_SECONDS, describeOpenRun, STILL_OPEN_EXIT, waitForRun } from './check-wait';
 
 /** Verdicts that mean the flow works or cannot be judged from the VPC; anything else fails the check. */
 // A warn (open, but answered by something unexpected) does not block, as in the local check and the reports.
 const OK_VERDICTS = new Set(['pass', 'warn', 'audited-only', 'not-checkable']);
-const CLOSED = new Set(['succeeded', 'failed', 'partial']);
 
 const colourOf = (verdict: string): Parameters<Paint>[0] =>
   verdict === 'pass' ? 'green' : verdict === 'audited-only' || verdict === 'not-checkable' ? 'grey' : 'red';
@@ -27,14 +27,16 @@ async function allFindings(api: string, checkId: string, env: NodeJS.ProcessEnv)
 }
 
 /**
- * `preflight check --api URL`: starts the check in the service, waits for it, prints its verdicts.
- * Exit status as for a local check: 0 when every required flow passes, 1 otherwise.
+ * `preflight check --api URL`: starts the check in the service, waits for it (at most `waitSeconds`), prints its
+ * verdicts. Exit status as for a local check: 0 when every required flow passes, 1 otherwise; 3 when the run was
+ * still open after the wait (where it stands is printed instead).
  */
 export async function checkThroughApi(
   api: string,
   environment: Environment,
   io: Io,
   json: boolean,
+  waitSeconds: number = DEFAULT_WAIT_SECONDS,
 ): Promise<number> {
   const started = await callApi(api, 'POST', '/checks', {
     body: { environment },
@@ -43,17 +45,19 @@ export async function checkThroughApi(
   });
   if (started.status !== 202) throw new ApiError(`the service refused the check: ${problemMessage(started)}`);
   const checkId: string = started.body.checkId;
-  const progress = new ProgressLine(io.stderr, 0, 250);
-  const began = Date.now();
-  let run: CheckRun = started.body;
-  while (!CLOSED.has(run.status)) {
-    progress.update(`check ${checkId}: ${run.status} · ${formatMs(Date.now() - began)}`);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const reply = await callApi(api, 'GET', `/checks/${checkId}?limit=1`, { env: io.env });
-    if (reply.status !== 200) throw new ApiError(`reading check ${checkId}: ${problemMessage(reply)}`);
-    run = reply.body;
+  const waitMs = waitSeconds * 1000;
+  const waited = await waitForRun(api, { ...started.body, checkId } as CheckRun, io, waitMs);
+  if (!waited.closed) {
+    if (json) {
+      const { findingsRecorded } = waited;
+      io.stdout.write(
+        `${JSON.stringify({ ...waited.run, go: false, stillOpen: { waitedSeconds: waitSeconds, findingsRecorded } }, null, 2)}\n`,
+      );
+    }
+    io.stderr.write(`preflight check: ${describeOpenRun(api, waited, waitMs)}\n`);
+    return STILL_OPEN_EXIT;
   }
-  progress.done();
+  const run = waited.run;
   const findings = await allFindings(api, checkId, io.env);
   const failing = findings.filter((f) => !OK_VERDICTS.has(f.verdict) && !f.optional);
   const go = run.status !== 'failed' && failing.length === 0;

@@ -6,12 +6,13 @@ import { probe, type ProbeRun } from '../../core/probe';
 import { indexResults, judgeFlow, type LiveVerdict } from '../../core/verdict';
 import { intOption, parseCommandArgs, UsageError } from '../args';
 import { checkThroughApi } from './check-api';
+import { DEFAULT_WAIT_SECONDS } from './check-wait';
 import { identifyOption } from './probe';
 import { readEnvironmentFile } from '../env-file';
 import { formatMs, interruptSignal, type Io, type Paint, painter, ProgressLine, table } from '../output';
 
-export const checkHelp = `Usage: preflight check --config FILE [--timeout MS] [--concurrency N] [--api URL] [--json] [--exit-zero]
-                       [--service PORT:KIND …] [--no-identify]
+export const checkHelp = `Usage: preflight check --config FILE [--timeout MS] [--concurrency N] [--api URL [--wait SECONDS]]
+                       [--json] [--exit-zero] [--service PORT:KIND …] [--no-identify]
 
 Runs a check of an environment from this machine: plans its flows, probes every flow that can be
 probed live, and gives each flow a verdict with its cause:
@@ -33,11 +34,14 @@ are not applied here. (Checks from inside the VPC run through the service.)
 With --api URL the check runs in the preflight service instead (\`preflight serve\`, or the API
 deployed in your VPC, where each vantage probes from its own subnets): it is stored there, and this
 command waits for it and prints its verdicts. Requests to a deployed API are signed with SigV4 from
-the standard AWS credential chain.
+the standard AWS credential chain. It waits at most --wait seconds: a run still open by then is
+left to the service (which closes every run, whatever happens), and the command says where it
+stands (status, time running, findings recorded so far) and exits 3.
 
 Options:
   --config FILE      the environment file (see examples/)
   --api URL          run the check in the service at URL (e.g. http://127.0.0.1:8787)
+  --wait SECONDS     with --api: wait at most this long for the run, 1-86400 (default: ${DEFAULT_WAIT_SECONDS})
   --timeout MS       ceiling for one probe attempt (default: the file's probe.timeoutMs, 3000)
   --concurrency N    sockets in flight at once, 1-512 (default: the file's probe.concurrency, 256)
   --service PORT:KIND
@@ -48,7 +52,8 @@ Options:
   -h, --help         show this help
 
 Exit status: 0 when every required probed flow passes or warns, 1 when any fails or is skipped
-(optional flows are reported but do not fail the check), 2 for usage or input errors. A warn is
+(optional flows are reported but do not fail the check), 2 for usage or input errors, 3 when
+the run in the service was still open after --wait (--exit-zero does not change it). A warn is
 not NO-GO: the network path works; it is listed under the table for someone to look at.
 
 Example:
@@ -81,12 +86,16 @@ export async function checkCommand(argv: string[], io: Io, injected?: Catalog): 
     json: { type: 'boolean', default: false },
     'exit-zero': { type: 'boolean', default: false },
     api: { type: 'string' },
+    wait: { type: 'string' },
     service: { type: 'string', multiple: true },
     'no-identify': { type: 'boolean', default: false },
   });
   const catalog = injected ?? defaultCatalog();
   if (values.config === undefined) throw new UsageError('--config FILE is required', 'check');
   const env = readEnvironmentFile(values.config, io.cwd, catalog);
+  if (values.wait !== undefined && values.api === undefined) {
+    throw new UsageError('--wait applies to checks in the service (--api URL)', 'check');
+  }
   if (values.api !== undefined) {
     if (
       values.timeout !== undefined ||
@@ -99,7 +108,8 @@ export async function checkCommand(argv: string[], io: Io, injected?: Catalog): 
         'check',
       );
     }
-    const code = await checkThroughApi(values.api, env, io, values.json);
+    const wait = intOption('check', 'wait', values.wait, 1, 86_400, 'seconds') ?? DEFAULT_WAIT_SECONDS;
+    const code = await checkThroughApi(values.api, env, io, values.json, wait);
     return values['exit-zero'] && code === 1 ? 0 : code;
   }
   const timeoutMs =

@@ -1,6 +1,6 @@
-import { type Catalog, defaultCatalog } from '../../core/catalog';
-import { classifyAddress } from '../../core/environment';
-import { plan, probeTargetsFromHere } from '../../core/plan';
+import { classifyAddress } from '../../core/address-kind';
+import type { Catalog } from '../../core/catalog';
+import type { Environment } from '../../core/environment';
 import {
   describeService,
   SERVICE_KINDS,
@@ -20,7 +20,6 @@ import {
   type ProbeTarget,
 } from '../../core/probe';
 import { intOption, parseCommandArgs, UsageError } from '../args';
-import { readEnvironmentFile } from '../env-file';
 import { formatMs, interruptSignal, type Io, type Paint, painter, ProgressLine, table } from '../output';
 
 export const probeHelp = `Usage: preflight probe --target HOST:PORTS [--target …] [--config FILE]
@@ -38,7 +37,9 @@ Probes TCP ports live from this machine and classifies each one:
 
 HOST is a host name, an IPv4 address or an IPv6 address in brackets ([fd00::5]); PORTS is a list
 such as 22,443,8000-8010. Timeouts adapt to each host's round-trip time (like nmap), and what
-looks filtered is retried, so a lost SYN is not reported as a firewall.
+looks filtered is retried, so a lost SYN is not reported as a firewall. A host that has answered
+nothing yet gets one attempt per port lasting past the kernel's own SYN retransmission (about
+1.1-1.25 s), retried only once the host shows loss.
 
 An open port of a known service is then identified on the same connection, within the same
 time budget: a TLS handshake on 443, 8443 and 2376 (protocol, certificate subject, issuer,
@@ -224,6 +225,22 @@ export function renderProbeTable(run: ProbeRun, paint: Paint): string {
   return blocks.join('\n\n');
 }
 
+/** An environment file's probe settings and the targets of its plan that are probed live from here. */
+async function readConfig(
+  path: string,
+  io: Io,
+  injected: Catalog | undefined,
+): Promise<{ probe: Environment['probe']; targets: readonly ProbeTarget[] }> {
+  const [{ defaultCatalog }, { plan, probeTargetsFromHere }, { readEnvironmentFile }] = await Promise.all([
+    import('../../core/catalog/index.js'),
+    import('../../core/plan.js'),
+    import('../env-file.js'),
+  ]);
+  const catalog = injected ?? defaultCatalog();
+  const env = readEnvironmentFile(path, io.cwd, catalog);
+  return { probe: env.probe, targets: probeTargetsFromHere(plan(env, catalog)) };
+}
+
 /** `preflight probe`: live TCP probes with an exit status a script can use. */
 export async function probeCommand(argv: string[], io: Io, injected?: Catalog): Promise<number> {
   const { values } = parseCommandArgs('probe', argv, {
@@ -237,9 +254,9 @@ export async function probeCommand(argv: string[], io: Io, injected?: Catalog): 
     'no-identify': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   });
-  // The catalog is only needed for --config; a plain --target probe starts faster without it.
-  const catalog = (): Catalog => injected ?? defaultCatalog();
-  const env = values.config !== undefined ? readEnvironmentFile(values.config, io.cwd, catalog()) : undefined;
+  // The catalog, the environment schemas and the planner are only needed for --config: a plain --target probe
+  // does not load them (nor zod and the YAML parser with them), so it starts faster.
+  const env = values.config !== undefined ? await readConfig(values.config, io, injected) : undefined;
   let targets: readonly ProbeTarget[] = (values.target ?? []).map(parseTargetSpec);
   if (targets.length === 0) {
     if (!env)
@@ -247,7 +264,7 @@ export async function probeCommand(argv: string[], io: Io, injected?: Catalog): 
         'give at least one --target HOST:PORTS, or --config FILE to probe its plan',
         'probe',
       );
-    targets = probeTargetsFromHere(plan(env, catalog()));
+    targets = env.targets;
     if (targets.length === 0) {
       io.stderr.write(
         `preflight probe: the plan of ${values.config} has no flow to probe live (see preflight plan)\n`,

@@ -61,7 +61,8 @@ export async function serveCommand(
   const { startDynalite } = require('../../aws/dynalite') as typeof import('../../aws/dynalite');
   const { DynamoResultStore } = require('../../aws/dynamo-store') as typeof import('../../aws/dynamo-store');
   const { startLocalServer } = require('../../local/server') as typeof import('../../local/server');
-  const { startScheduler } = require('../../local/scheduler') as typeof import('../../local/scheduler');
+  const { localSchedules, startScheduler } =
+    require('../../local/scheduler') as typeof import('../../local/scheduler');
   const { DynamoIdempotencyCache } =
     require('../../aws/dynamo-idempotency') as typeof import('../../aws/dynamo-idempotency');
   /* eslint-enable @typescript-eslint/no-require-imports */
@@ -93,6 +94,7 @@ export async function serveCommand(
     store,
     catalog,
     starter: runner,
+    schedules: localSchedules(scheduler),
     idempotency: new DynamoIdempotencyCache(db.client, { tableName: db.tableName }),
     allowedTargetCidrs: values.allow ?? LOCAL_ALLOWED_TARGET_CIDRS,
   });

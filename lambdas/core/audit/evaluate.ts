@@ -14,15 +14,34 @@ import {
   subnetAddresses,
 } from './network-acls';
 import {
+  addNotEvaluated,
+  missingNatGateway,
+  missingNatRoutes,
+  missingNetworkAcl,
+  missingRouteTable,
+  missingSecurityGroup,
+  unknownGroupMembers,
+} from './not-evaluated';
+import {
+  auditStatus,
   type AuditNeed,
+  EMPTY_REGION,
   type Region,
   regionOf,
   regionsEqual,
-  statusOf,
+  subtractRegions,
   toMissingBlocks,
   unionRegions,
 } from './regions';
-import { type CompiledRouteTable, compileRouteTable, evaluateRoutes, findSubnetRouteTable } from './routes';
+import {
+  type CompiledRouteTable,
+  compileRouteTable,
+  evaluateRoutes,
+  findSubnetRouteTable,
+  type NatFollower,
+  type NatVerdict,
+  routeAddresses,
+} from './routes';
 import {
   createSecurityGroupCache,
   evaluateSecurityGroups,
@@ -37,7 +56,10 @@ import type {
   DecidedBy,
   Inventory,
   MissingBlock,
+  NatGateway,
   NetworkInterface,
+  NotEvaluated,
+  RouteTable,
   SecurityGroup,
 } from './types';
 
@@ -124,6 +146,29 @@ interface SubnetContext {
   readonly routes: CompiledRouteTable | undefined;
   /** The subnet's own addresses, which its ACL does not filter. */
   readonly local: AddressSet;
+  readonly vpcId: string | undefined;
+}
+
+const NAT_INTERFACE = /^Interface for NAT Gateway (nat-[0-9a-f]+)$/;
+
+/**
+ * A NAT gateway by id: from a `describe-nat-gateways` export, else from its network interface
+ * (`InterfaceType` `nat_gateway`, described `Interface for NAT Gateway nat-…`; an Elastic IP on it makes it
+ * public, its absence private).
+ */
+export function findNatGateway(inventory: Inventory, natGatewayId: string): NatGateway | undefined {
+  const listed = inventory.natGateways?.get(natGatewayId);
+  if (listed) return listed;
+  const eni = inventory.networkInterfaces.find(
+    (e) => e.InterfaceType === 'nat_gateway' && NAT_INTERFACE.exec(e.Description ?? '')?.[1] === natGatewayId,
+  );
+  if (!eni) return undefined;
+  return {
+    NatGatewayId: natGatewayId,
+    ...(eni.SubnetId !== undefined ? { SubnetId: eni.SubnetId } : {}),
+    ...(eni.VpcId !== undefined ? { VpcId: eni.VpcId } : {}),
+    ConnectivityType: eni.Association?.PublicIp !== undefined ? 'public' : 'private',
+  };
 }
 
 /** The VPC of a subnet, from the subnets, else the ACL or route table associations, else its interfaces. */
@@ -153,21 +198,71 @@ function interfacesByGroup(interfaces: readonly NetworkInterface[]): Map<string,
   return out;
 }
 
-/**
- * Creates an auditor over an inventory. What it reads is resolved on first use and kept: a rule's peers
- * (its CIDRs parsed, prefix lists and group members looked up), prefix lists, group members, and each
- * subnet's ACL and route table. Auditing many requirements against many groups therefore costs little
- * more than the matching itself.
- */
-export function createAuditor(inventory: Inventory, options: AuditorOptions = {}): Auditor {
-  const ephemeral = options.ephemeralPorts ?? EPHEMERAL_PORTS;
-  const prefixLists = new Map<string, { cidrs: Cidr[]; set: AddressSet } | undefined>();
-  const members = new Map<string, AddressSet | undefined>();
-  const subnets = new Map<string, SubnetContext>();
-  const groupCache = createSecurityGroupCache();
-  let byGroup: Map<string, NetworkInterface[]> | undefined;
+/** A NAT gateway's own subnet table, compiled, or what the inventory lacks to find it. */
+export type NatTable =
+  | {
+      readonly table: CompiledRouteTable;
+      /** The table as the inventory holds it (a fix takes its route targets from it). */
+      readonly routeTable: RouteTable;
+      readonly privateNat: boolean;
+    }
+  | { readonly unknown: NotEvaluated };
 
-  const prefixList = (id: string) => {
+/** How the audit follows NAT gateways: each one's own subnet table, compiled once per gateway. */
+export interface NatRoutes {
+  readonly table: (natGatewayId: string) => NatTable;
+  /** One hop: a NAT gateway's own table that sends the traffic to a NAT gateway again is not followed. */
+  readonly follow: NatFollower;
+}
+
+/**
+ * Follows NAT gateways through an inventory: the auditor's rule, shared with the fixes (a route the change
+ * set proposes to a NAT gateway is judged by where that gateway sends the traffic).
+ * @param prefixList - the parsed entries of a managed prefix list, or undefined when the inventory lacks it.
+ */
+export function createNatRoutes(
+  inventory: Inventory,
+  prefixList: (id: string) => readonly Cidr[] | undefined,
+): NatRoutes {
+  const tables = new Map<string, NatTable>();
+  const table = (natId: string): NatTable => {
+    let entry = tables.get(natId);
+    if (entry === undefined) {
+      const nat = findNatGateway(inventory, natId);
+      if (nat?.SubnetId === undefined) entry = { unknown: missingNatGateway(natId) };
+      else {
+        const vpcId = nat.VpcId ?? subnetVpc(inventory, nat.SubnetId);
+        const found = findSubnetRouteTable(inventory.routeTables, nat.SubnetId, vpcId);
+        entry = found
+          ? {
+              table: compileRouteTable(found.table, found.mainTable, prefixList, natId),
+              routeTable: found.table,
+              privateNat: nat.ConnectivityType === 'private',
+            }
+          : { unknown: missingNatRoutes(natId, nat.SubnetId, vpcId) };
+      }
+      tables.set(natId, entry);
+    }
+    return entry;
+  };
+  const follow: NatFollower = (natId, addresses, need): NatVerdict => {
+    const entry = table(natId);
+    if ('unknown' in entry)
+      return { denied: EMPTY_ADDRESSES, undecided: addresses, decidedBy: [], unknown: [entry.unknown] };
+    return routeAddresses(entry.table, addresses, need, undefined, entry.privateNat);
+  };
+  return { table, follow };
+}
+
+/**
+ * A lookup of the inventory's managed prefix lists, parsed on first use.
+ * @throws InventoryValueError (on use) when an entry is not a CIDR block.
+ */
+export function prefixListLookup(
+  inventory: Inventory,
+): (id: string) => { cidrs: Cidr[]; set: AddressSet } | undefined {
+  const prefixLists = new Map<string, { cidrs: Cidr[]; set: AddressSet } | undefined>();
+  return (id) => {
     if (!prefixLists.has(id)) {
       const entries = inventory.prefixLists.get(id);
       const cidrs = entries?.map((text, i) => {
@@ -183,9 +278,28 @@ export function createAuditor(inventory: Inventory, options: AuditorOptions = {}
     }
     return prefixLists.get(id);
   };
+}
+
+/**
+ * Creates an auditor over an inventory. What it reads is resolved on first use and kept: a rule's peers
+ * (its CIDRs parsed, prefix lists and group members looked up), prefix lists, group members, and each
+ * subnet's ACL and route table. Auditing many requirements against many groups therefore costs little
+ * more than the matching itself.
+ */
+export function createAuditor(inventory: Inventory, options: AuditorOptions = {}): Auditor {
+  const ephemeral = options.ephemeralPorts ?? EPHEMERAL_PORTS;
+  const prefixList = prefixListLookup(inventory);
+  const members = new Map<string, AddressSet | undefined>();
+  const subnets = new Map<string, SubnetContext>();
+  const groupCache = createSecurityGroupCache();
+  let byGroup: Map<string, NetworkInterface[]> | undefined;
+
+  const interfacesRead = inventory.networkInterfacesRead !== false;
   const resolver: PeerResolver = {
     prefixList: (id) => prefixList(id)?.set,
     groupMembers: (id) => {
+      // With no interfaces exported at all, no group's membership is known: not even an empty one.
+      if (!interfacesRead) return { unknown: unknownGroupMembers(id) };
       if (!members.has(id)) {
         byGroup ??= interfacesByGroup(inventory.networkInterfaces);
         const enis = byGroup.get(id);
@@ -193,24 +307,27 @@ export function createAuditor(inventory: Inventory, options: AuditorOptions = {}
         const known = enis !== undefined || inventory.securityGroups.has(id);
         members.set(id, known ? memberAddresses(id, enis ?? []) : undefined);
       }
-      return members.get(id);
+      const addresses = members.get(id);
+      return addresses ? { addresses } : { unknown: missingSecurityGroup(id) };
     },
   };
   const subnet = (subnetId: string): SubnetContext => {
     let ctx = subnets.get(subnetId);
     if (!ctx) {
       const vpcId = subnetVpc(inventory, subnetId);
-      const acl = findSubnetNetworkAcl(inventory.networkAcls, subnetId, vpcId);
+      const acl = findSubnetNetworkAcl(inventory.networkAcls, subnetId);
       const table = findSubnetRouteTable(inventory.routeTables, subnetId, vpcId);
       ctx = {
         acl: acl && compileNetworkAcl(acl),
         routes: table && compileRouteTable(table.table, table.mainTable, (id) => prefixList(id)?.cidrs),
         local: subnetAddresses(inventory.subnets.find((s) => s.SubnetId === subnetId)),
+        vpcId,
       };
       subnets.set(subnetId, ctx);
     }
     return ctx;
   };
+  const nat = createNatRoutes(inventory, (id) => prefixList(id)?.cidrs);
 
   return {
     audit(vantage, requirement) {
@@ -222,19 +339,25 @@ export function createAuditor(inventory: Inventory, options: AuditorOptions = {}
         if (out === undefined) listed.set(r, (out = toMissingBlocks(r, need.protocol)));
         return out;
       };
-      const unknown = new Set<string>();
+      const notEvaluated: NotEvaluated[] = [];
       const groups: SecurityGroup[] = [];
       for (const id of vantage.securityGroupIds) {
         const g = inventory.securityGroups.get(id);
         if (g) groups.push(g);
-        else unknown.add(id);
+        else addNotEvaluated(notEvaluated, missingSecurityGroup(id));
       }
       const sg = evaluateSecurityGroups(groups, need, resolver, groupCache);
-      sg.unknown.forEach((id) => unknown.add(id));
-      let missing = sg.missing;
+      sg.unknown.forEach((u) => addNotEvaluated(notEvaluated, u));
+      // A group of the interface the inventory lacks could allow whatever the others leave.
+      const sgMissing = groups.length < vantage.securityGroupIds.length ? EMPTY_REGION : sg.missing;
+      let undecided =
+        groups.length < vantage.securityGroupIds.length
+          ? unionRegions(sg.missing, sg.undecided)
+          : sg.undecided;
+      let missing = sgMissing;
       const decidedBy: DecidedBy[] = [...sg.decidedBy];
       const layers: { -readonly [K in keyof AuditResult['layers']]: AuditResult['layers'][K] } = {
-        securityGroups: blocks(sg.missing),
+        securityGroups: blocks(sgMissing),
       };
       if (vantage.subnetId !== undefined) {
         const ctx = subnet(vantage.subnetId);
@@ -247,27 +370,36 @@ export function createAuditor(inventory: Inventory, options: AuditorOptions = {}
             request: blocks(acl.request),
             return: blocks(acl.return),
           };
-        } else unknown.add(vantage.subnetId);
+        } else {
+          addNotEvaluated(notEvaluated, missingNetworkAcl(vantage.subnetId));
+          undecided = need.region;
+        }
         if (ctx.routes) {
-          const routes = evaluateRoutes(ctx.routes, need);
+          const routes = evaluateRoutes(ctx.routes, need, nat.follow);
           missing = unionRegions(missing, routes.missing);
+          undecided = unionRegions(undecided, routes.undecided);
           decidedBy.push(...routes.decidedBy);
-          routes.unknown.forEach((id) => unknown.add(id));
+          routes.unknown.forEach((u) => addNotEvaluated(notEvaluated, u));
           layers.routes = { routeTableId: routes.routeTableId, missing: blocks(routes.missing) };
         } else {
-          unknown.add(vantage.subnetId);
+          addNotEvaluated(notEvaluated, missingRouteTable(vantage.subnetId, ctx.vpcId));
+          undecided = need.region;
           layers.routes = { routeTableId: undefined, missing: [] };
         }
       }
+      // What is seen to drop is missing whatever the unseen pieces hold; the rest they could still drop.
+      if (undecided.length > 0 && missing.length > 0) undecided = subtractRegions(undecided, missing);
       // The union is often the whole need or one layer's own region: reuse its blocks then.
       if (regionsEqual(missing, need.region)) missing = need.region;
       else if (regionsEqual(missing, sg.missing)) missing = sg.missing;
       return {
-        status: statusOf(missing, need.region),
+        status: auditStatus(missing, undecided, need.region),
         missing: blocks(missing),
         layers,
         decidedBy,
-        unknown: [...unknown],
+        unknown: [...new Set(notEvaluated.map((u) => u.id))],
+        notEvaluated,
+        undecided: blocks(undecided),
       };
     },
   };

@@ -12,7 +12,17 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { describeValue, formatIssues, formatPath } from '../errors';
-import type { Inventory, NetworkAcl, NetworkInterface, RouteTable, SecurityGroup, Subnet } from './types';
+import { JsonSyntaxError, parseJsonDocuments } from './json-documents';
+import type {
+  Inventory,
+  IpPermission,
+  NatGateway,
+  NetworkAcl,
+  NetworkInterface,
+  RouteTable,
+  SecurityGroup,
+  Subnet,
+} from './types';
 
 /**
  * Raised when an inventory file cannot be read, is not valid JSON, does not validate, or disagrees with another
@@ -39,12 +49,16 @@ export const INVENTORY_KEYS = [
   'Subnets',
   'Entries',
   'PrefixLists',
+  'NatGateways',
+  'SecurityGroupRules',
   'PrefixListId',
   'NextToken',
+  'ResponseMetadata',
 ] as const;
 
-/** Keys that carry data; `PrefixListId` and `NextToken` alone do not make a file an inventory. */
-const DATA_KEYS: readonly string[] = INVENTORY_KEYS.filter((k) => k !== 'PrefixListId' && k !== 'NextToken');
+/** Keys that carry no data: `PrefixListId`, `NextToken` or boto3's `ResponseMetadata` alone make no inventory. */
+const NO_DATA_KEYS: readonly string[] = ['PrefixListId', 'NextToken', 'ResponseMetadata'];
+const DATA_KEYS: readonly string[] = INVENTORY_KEYS.filter((k) => !NO_DATA_KEYS.includes(k));
 
 /** Which AWS CLI command prints each data key, for error messages. */
 const EXPORTED_BY: Readonly<Record<string, string>> = {
@@ -54,7 +68,9 @@ const EXPORTED_BY: Readonly<Record<string, string>> = {
   RouteTables: 'describe-route-tables',
   Subnets: 'describe-subnets',
   Entries: 'get-managed-prefix-list-entries',
-  PrefixLists: 'describe-managed-prefix-lists',
+  PrefixLists: 'describe-prefix-lists',
+  NatGateways: 'describe-nat-gateways',
+  SecurityGroupRules: 'describe-security-group-rules',
 };
 
 /** Problems listed per file before the rest are summarised, so a wrong file does not flood the terminal. */
@@ -204,6 +220,45 @@ const networkInterfaceSchema = z.looseObject({
     .array(z.looseObject({ PrivateIpAddress: ipv4, Primary: z.boolean().optional() }))
     .optional(),
   Ipv6Addresses: z.array(z.looseObject({ Ipv6Address: ipv6 })).optional(),
+  Ipv4Prefixes: z.array(z.looseObject({ Ipv4Prefix: cidr4 })).optional(),
+  Ipv6Prefixes: z.array(z.looseObject({ Ipv6Prefix: cidr6 })).optional(),
+  InterfaceType: text.optional(),
+  Description: text.optional(),
+  Association: z.looseObject({ PublicIp: text.optional() }).optional(),
+});
+
+const natGatewaySchema = z.looseObject({
+  NatGatewayId: id,
+  SubnetId: text.optional(),
+  VpcId: text.optional(),
+  ConnectivityType: text.optional(),
+  State: text.optional(),
+  NatGatewayAddresses: z
+    .array(
+      z.looseObject({
+        PublicIp: text.optional(),
+        PrivateIp: text.optional(),
+        NetworkInterfaceId: text.optional(),
+      }),
+    )
+    .optional(),
+});
+
+/** One rule of `describe-security-group-rules`: the per-rule shape of the same data as `IpPermissions`. */
+const securityGroupRuleSchema = z.looseObject({
+  SecurityGroupRuleId: text.optional(),
+  GroupId: id,
+  IsEgress: z.boolean(),
+  IpProtocol: text,
+  FromPort: port.optional(),
+  ToPort: port.optional(),
+  CidrIpv4: cidr4.optional(),
+  CidrIpv6: cidr6.optional(),
+  PrefixListId: text.optional(),
+  ReferencedGroupInfo: z
+    .looseObject({ GroupId: id, UserId: text.optional(), VpcId: text.optional() })
+    .optional(),
+  Description: text.optional(),
 });
 
 const subnetSchema = z.looseObject({
@@ -222,6 +277,8 @@ const managedPrefixListSchema = z.looseObject({
   MaxEntries: z.number().optional(),
   Version: z.number().optional(),
   OwnerId: text.optional(),
+  // describe-prefix-lists (AWS-managed lists such as S3's and DynamoDB's) prints the CIDRs beside the id.
+  Cidrs: z.array(cidrAny).optional(),
 });
 
 /** One export object: any mix of the known keys (a `jq -s add` of several exports is one object). */
@@ -233,7 +290,11 @@ const documentSchema = z.object({
   Subnets: z.array(subnetSchema).optional(),
   Entries: z.array(prefixListEntrySchema).optional(),
   PrefixLists: z.array(managedPrefixListSchema).optional(),
+  NatGateways: z.array(natGatewaySchema).optional(),
+  SecurityGroupRules: z.array(securityGroupRuleSchema).optional(),
   PrefixListId: prefixListIdSchema.optional(),
+  // boto3 adds the response's metadata (request id, HTTP status): nothing the audit reads.
+  ResponseMetadata: z.unknown().optional(),
   // The CLI prints NextToken when --max-items cut the output; the page's items are still valid.
   NextToken: z.string().nullable().optional(),
 });
@@ -259,6 +320,45 @@ export interface InventoryPart {
   readonly prefixListEntries: readonly PrefixListEntries[];
   /** Metadata from `describe-managed-prefix-lists`; accepted so that the export can be passed, not used by the audit. */
   readonly managedPrefixLists: readonly ManagedPrefixList[];
+  readonly natGateways?: readonly NatGateway[];
+  /** True when the part holds a `NetworkInterfaces` export (even an empty one). */
+  readonly hasNetworkInterfaces?: boolean;
+}
+
+/**
+ * Turns `describe-security-group-rules` output into groups with `IpPermissions`/`IpPermissionsEgress`, one
+ * permission per rule (one peer each), so both exports of the same group read and compare alike.
+ */
+export function groupsFromRules(
+  rules: ReadonlyArray<z.infer<typeof securityGroupRuleSchema>>,
+): SecurityGroup[] {
+  const groups = new Map<
+    string,
+    SecurityGroup & { IpPermissions: IpPermission[]; IpPermissionsEgress: IpPermission[] }
+  >();
+  for (const r of rules) {
+    let g = groups.get(r.GroupId);
+    if (!g) groups.set(r.GroupId, (g = { GroupId: r.GroupId, IpPermissions: [], IpPermissionsEgress: [] }));
+    const p: IpPermission = { IpProtocol: r.IpProtocol };
+    if (r.FromPort !== undefined) p.FromPort = r.FromPort;
+    if (r.ToPort !== undefined) p.ToPort = r.ToPort;
+    const description = r.Description !== undefined ? { Description: r.Description } : {};
+    if (r.CidrIpv4 !== undefined) p.IpRanges = [{ CidrIp: r.CidrIpv4, ...description }];
+    else if (r.CidrIpv6 !== undefined) p.Ipv6Ranges = [{ CidrIpv6: r.CidrIpv6, ...description }];
+    else if (r.PrefixListId !== undefined)
+      p.PrefixListIds = [{ PrefixListId: r.PrefixListId, ...description }];
+    else if (r.ReferencedGroupInfo !== undefined)
+      p.UserIdGroupPairs = [
+        {
+          GroupId: r.ReferencedGroupInfo.GroupId,
+          ...(r.ReferencedGroupInfo.UserId !== undefined ? { UserId: r.ReferencedGroupInfo.UserId } : {}),
+          ...(r.ReferencedGroupInfo.VpcId !== undefined ? { VpcId: r.ReferencedGroupInfo.VpcId } : {}),
+          ...description,
+        },
+      ];
+    (r.IsEgress ? g.IpPermissionsEgress : g.IpPermissions).push(p);
+  }
+  return [...groups.values()];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -313,6 +413,8 @@ export function parseInventoryDocument(source: string, value: unknown): Inventor
     subnets: [] as Subnet[],
     prefixListEntries: [] as PrefixListEntries[],
     managedPrefixLists: [] as ManagedPrefixList[],
+    natGateways: [] as NatGateway[],
+    hasNetworkInterfaces: false,
   };
   if (Array.isArray(value) && value.length === 0) {
     problems.push(`an empty list: expected an export object with one of the keys ${DATA_KEYS.join(', ')}`);
@@ -363,6 +465,12 @@ export function parseInventoryDocument(source: string, value: unknown): Inventor
     part.routeTables.push(...(d.RouteTables ?? []));
     part.subnets.push(...(d.Subnets ?? []));
     part.managedPrefixLists.push(...(d.PrefixLists ?? []));
+    part.natGateways.push(...(d.NatGateways ?? []));
+    part.securityGroups.push(...groupsFromRules(d.SecurityGroupRules ?? []));
+    if (d.NetworkInterfaces !== undefined) part.hasNetworkInterfaces = true;
+    for (const list of d.PrefixLists ?? [])
+      if (list.Cidrs !== undefined)
+        part.prefixListEntries.push({ prefixListId: list.PrefixListId, cidrs: list.Cidrs });
     if (d.PrefixListId !== undefined && d.Entries === undefined) {
       at(['PrefixListId'], `${JSON.stringify(d.PrefixListId)} is given but there are no Entries beside it`);
       continue;
@@ -418,10 +526,13 @@ function jsonProblem(content: string, err: unknown): string {
     const column = before.length - before.lastIndexOf('\n');
     where = ` (line ${line}, column ${column})`;
   }
-  const hint = /^[{[]/.test(trimmed)
+  return `not valid JSON: ${message}${where}${notJsonHint(content)}`;
+}
+
+function notJsonHint(content: string): string {
+  return /^[{[]/.test(content.trimStart())
     ? ''
     : ': it does not start with { or [; export with --output json (not text, table or yaml) and check the command succeeded';
-  return `not valid JSON: ${message}${where}${hint}`;
 }
 
 /**
@@ -440,7 +551,18 @@ export function parseInventoryFile(name: string, content: string): InventoryPart
   try {
     value = JSON.parse(body);
   } catch (err) {
-    throw new InventoryError([`${name}: ${jsonProblem(body, err)}`]);
+    const message = err instanceof Error ? err.message : String(err);
+    // Several documents one after the other (`cat a.json b.json`), or an error JSON.parse does not place.
+    const concatenated = /^Unexpected non-whitespace character after JSON/.test(message);
+    if (body.trim() === '' || (!concatenated && /at position \d+/.test(message)))
+      throw new InventoryError([`${name}: ${jsonProblem(body, err)}`]);
+    try {
+      const { documents } = parseJsonDocuments(body);
+      value = documents.length === 1 ? documents[0] : documents;
+    } catch (inner) {
+      if (!(inner instanceof JsonSyntaxError)) throw inner;
+      throw new InventoryError([`${name}: ${inner.message}${notJsonHint(body)}`]);
+    }
   }
   return parseInventoryDocument(name, value);
 }
@@ -461,12 +583,15 @@ function auditView(schema: z.ZodType): z.ZodType {
   return schema;
 }
 
-/** Canonical JSON: keys sorted, and arrays sorted too, since no list in the inventory is ordered by position. */
+/**
+ * Canonical JSON: keys sorted, and arrays sorted too, since no list in the inventory is ordered by position;
+ * an empty list reads as an absent one (older exports leave out `"Ipv6Ranges": []`).
+ */
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).sort().join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value)
-      .filter(([, v]) => v !== undefined)
+      .filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
   }
@@ -476,11 +601,53 @@ function canonical(value: unknown): string {
 interface Kind<T> {
   readonly key: string;
   readonly idField: keyof T & string;
-  readonly view: z.ZodType;
+  /** What the audit reads of one item, as plain data: two items agree when their views do. */
+  readonly view: { parse(item: unknown): unknown };
 }
 
+const protocolName: Readonly<Record<string, string>> = {
+  '6': 'tcp',
+  '17': 'udp',
+  '1': 'icmp',
+  '58': 'icmpv6',
+};
+
+/** One rule per peer, in words (`tcp 443 10.0.0.0/16`): descriptions, user ids and tags decide nothing. */
+function ruleWords(p: IpPermission): string[] {
+  const proto = protocolName[p.IpProtocol.toLowerCase()] ?? p.IpProtocol.toLowerCase();
+  const ports =
+    proto === '-1'
+      ? 'all traffic'
+      : `${proto} ${p.FromPort ?? -1}${p.ToPort !== p.FromPort ? `-${p.ToPort ?? -1}` : ''}`;
+  return [
+    ...(p.IpRanges ?? []).map((r) => `${ports} ${r.CidrIp}`),
+    ...(p.Ipv6Ranges ?? []).map((r) => `${ports} ${r.CidrIpv6}`),
+    ...(p.PrefixListIds ?? []).map((r) => `${ports} ${r.PrefixListId}`),
+    ...(p.UserIdGroupPairs ?? []).map((r) => `${ports} ${r.GroupId}`),
+  ];
+}
+
+/**
+ * A group as the audit reads it: its VPC and its rules one peer at a time, so that a
+ * `describe-security-group-rules` export, a newer export with `"Ipv6Ranges": []` or one with other
+ * descriptions compare equal to the same rules written otherwise.
+ */
+const securityGroupView = {
+  parse(item: unknown) {
+    const g = item as SecurityGroup;
+    const words = (list: readonly IpPermission[] | undefined) => [
+      ...new Set((list ?? []).flatMap(ruleWords)),
+    ];
+    return {
+      ...(g.VpcId !== undefined ? { VpcId: g.VpcId } : {}),
+      IpPermissions: words(g.IpPermissions).map((w) => `ingress ${w}`),
+      IpPermissionsEgress: words(g.IpPermissionsEgress).map((w) => `egress ${w}`),
+    };
+  },
+};
+
 const KINDS = {
-  securityGroups: { key: 'SecurityGroups', idField: 'GroupId', view: auditView(securityGroupSchema) },
+  securityGroups: { key: 'SecurityGroups', idField: 'GroupId', view: securityGroupView },
   networkInterfaces: {
     key: 'NetworkInterfaces',
     idField: 'NetworkInterfaceId',
@@ -489,12 +656,14 @@ const KINDS = {
   networkAcls: { key: 'NetworkAcls', idField: 'NetworkAclId', view: auditView(networkAclSchema) },
   routeTables: { key: 'RouteTables', idField: 'RouteTableId', view: auditView(routeTableSchema) },
   subnets: { key: 'Subnets', idField: 'SubnetId', view: auditView(subnetSchema) },
+  natGateways: { key: 'NatGateways', idField: 'NatGatewayId', view: auditView(natGatewaySchema) },
 } satisfies {
   securityGroups: Kind<SecurityGroup>;
   networkInterfaces: Kind<NetworkInterface>;
   networkAcls: Kind<NetworkAcl>;
   routeTables: Kind<RouteTable>;
   subnets: Kind<Subnet>;
+  natGateways: Kind<NatGateway>;
 };
 
 /** Merges one kind of resource by id; the same id twice must agree on every field the audit reads. */
@@ -514,13 +683,35 @@ function mergeById<T extends object>(
         merged.set(itemId, { item, source: part.source, view });
         continue;
       }
+      // A VPC one export leaves out (describe-security-group-rules has none) is not a disagreement.
+      if (seen.view.VpcId === undefined || view.VpcId === undefined) {
+        seen.view.VpcId ??= view.VpcId;
+        delete view.VpcId;
+        if (seen.view.VpcId !== undefined) view.VpcId = seen.view.VpcId;
+      }
       if (canonical(seen.view) === canonical(view)) continue;
       const fields = [...new Set([...Object.keys(seen.view), ...Object.keys(view)])]
         .filter((f) => canonical(seen.view[f]) !== canonical(view[f]))
         .sort();
       const elsewhere = seen.source === part.source ? 'twice in this file' : `also in ${seen.source}`;
+      // Rules are named one by one: which the first export has and the other lacks, and the other way round.
+      const details = fields.flatMap((f) => {
+        const a = seen.view[f];
+        const b = view[f];
+        if (!Array.isArray(a) || !Array.isArray(b) || !a.every((x) => typeof x === 'string')) return [];
+        const only = (x: unknown[], y: unknown[]) => x.filter((w) => !y.includes(w)).map(String);
+        const first = only(a, b);
+        const second = only(b, a);
+        return [
+          `${f}: ${[
+            ...(first.length > 0 ? [`only in ${seen.source}: ${first.join(', ')}`] : []),
+            ...(second.length > 0 ? [`only in ${part.source}: ${second.join(', ')}`] : []),
+          ].join('; ')}`,
+        ];
+      });
       problems.push(
-        `${part.source}: ${kind.key}: ${itemId} is ${elsewhere} with a different ${fields.join(', ')}: ` +
+        `${part.source}: ${kind.key}: ${itemId} is ${elsewhere} with a different ${fields.join(', ')}` +
+          `${details.length > 0 ? ` (${details.join('; ')})` : ''}: ` +
           'the exports disagree; pass only the newer one, or export all files again at the same time',
       );
     }
@@ -549,6 +740,7 @@ export function mergeInventory(parts: readonly InventoryPart[]): Inventory {
   const networkAcls = mergeById(parts, (p) => p.networkAcls, KINDS.networkAcls, problems);
   const routeTables = mergeById(parts, (p) => p.routeTables, KINDS.routeTables, problems);
   const subnets = mergeById(parts, (p) => p.subnets, KINDS.subnets, problems);
+  const natGateways = mergeById(parts, (p) => p.natGateways ?? [], KINDS.natGateways, problems);
   if (problems.length > 0) throw new InventoryError(problems);
 
   const prefixLists = new Map<string, string[]>();
@@ -566,6 +758,8 @@ export function mergeInventory(parts: readonly InventoryPart[]): Inventory {
     routeTables: [...routeTables.values()],
     subnets: [...subnets.values()],
     prefixLists,
+    natGateways,
+    networkInterfacesRead: parts.some((p) => p.hasNetworkInterfaces === true),
   };
 }
 

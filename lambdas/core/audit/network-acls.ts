@@ -121,18 +121,13 @@ export function compileNetworkAcl(acl: NetworkAcl): CompiledNetworkAcl {
 }
 
 /**
- * The ACL that applies to a subnet: the one whose associations name it, else the default ACL of its VPC.
- * Undefined when neither is in the inventory.
+ * The ACL that applies to a subnet: the one whose associations name it. Every subnet has exactly one
+ * association, and `describe-network-acls` lists it on the default ACL too (a subnet never associated
+ * otherwise is listed there), so a VPC's default ACL that does not name the subnet is not its ACL: the
+ * subnet's ACL is then not in the inventory (undefined), never guessed.
  */
-export function findSubnetNetworkAcl(
-  acls: readonly NetworkAcl[],
-  subnetId: string,
-  vpcId: string | undefined,
-): NetworkAcl | undefined {
-  const associated = acls.find((a) => (a.Associations ?? []).some((s) => s.SubnetId === subnetId));
-  if (associated) return associated;
-  if (vpcId === undefined) return undefined;
-  return acls.find((a) => a.IsDefault === true && a.VpcId === vpcId);
+export function findSubnetNetworkAcl(acls: readonly NetworkAcl[], subnetId: string): NetworkAcl | undefined {
+  return acls.find((a) => (a.Associations ?? []).some((s) => s.SubnetId === subnetId));
 }
 
 /** What one packet path makes of a region: the points it denies and the entries that decided points. */
@@ -218,6 +213,7 @@ export function evaluateNetworkAcl(
     missing,
     decidedBy: [...request.decidedBy, ...reply.decidedBy],
     unknown: [],
+    undecided: EMPTY_REGION,
     networkAclId: acl.networkAclId,
     request: request.denied,
     return: reply.denied,

@@ -1,5 +1,6 @@
 import type { Environment, Vantage } from '../environment';
 import type { Flow, Party, Plan } from '../plan';
+import { createNatRoutes, type NatRoutes, prefixListLookup } from './evaluate';
 import { type Remediation, remediate } from './remediation';
 import type { AuditRequirement, AuditResult, AuditVantage, Inventory } from './types';
 
@@ -62,9 +63,15 @@ export function vantageCidrs(v: Vantage, inventory: Inventory): string[] {
   return subnetCidrs(v.subnetIds, inventory);
 }
 
+/** The audit's NAT gateway rule over an inventory (what a route fix judges a NAT gateway target by). */
+function natRoutesOf(inventory: Inventory): NatRoutes {
+  const prefixList = prefixListLookup(inventory);
+  return createNatRoutes(inventory, (id) => prefixList(id)?.cidrs);
+}
+
 /**
  * Audits one requirement and builds its fix. The fix numbers NACL entries against the very ACL the
- * evaluation used (the subnet's own, or its VPC's default).
+ * evaluation used (the subnet's own, or its VPC's default), and takes route targets from the very table.
  */
 export function auditWithRemediation(
   auditor: Auditor,
@@ -72,14 +79,22 @@ export function auditWithRemediation(
   vantage: AuditVantage,
   requirement: AuditRequirement,
   context: { readonly label: string; readonly vantageCidrs: readonly string[] },
-): { result: AuditResult; remediation: Remediation } {
+): { result: AuditResult; remediation?: Remediation } {
   const result = auditor.audit(vantage, requirement);
+  // Not audited: nothing is fixed until the missing exports are given (not seen is not blocked).
+  if (result.status === 'not-audited') return { result };
   const aclId = result.layers.networkAcl?.networkAclId;
   const networkAcl =
     aclId !== undefined ? inventory.networkAcls.find((a) => a.NetworkAclId === aclId) : undefined;
+  const tableId = result.layers.routes?.routeTableId;
+  const routeTable =
+    tableId !== undefined ? inventory.routeTables.find((t) => t.RouteTableId === tableId) : undefined;
   const remediation = remediate(result, vantage, requirement, {
     ...context,
     ...(networkAcl ? { networkAcl } : {}),
+    ...(routeTable ? { routeTable } : {}),
+    prefixLists: inventory.prefixLists,
+    natRoutes: natRoutesOf(inventory),
   });
   return { result, remediation };
 }
@@ -107,7 +122,9 @@ export async function auditPlan(
         ? { cidrs }
         : {
             cidrs,
-            problem: `the subnets of vantage ${party.vantage} are not in the inventory (no CIDRs to audit against)`,
+            problem:
+              `the subnets of vantage ${party.vantage} are not in the inventory (no CIDRs to audit against); ` +
+              `export: aws ec2 describe-subnets --subnet-ids ${v?.subnetIds.join(' ') || 'subnet-…'}`,
           };
     }
     if (party.kind === 'cidr') return { cidrs: [party.address] };
@@ -168,7 +185,13 @@ export async function auditPlan(
         label: flow.requirements.join(' '),
         vantageCidrs: vantageCidrs(v, inventory),
       });
-      out.push({ ...base, ...(subnetId ? { subnetId } : {}), requirement, result, remediation });
+      out.push({
+        ...base,
+        ...(subnetId ? { subnetId } : {}),
+        requirement,
+        result,
+        ...(remediation ? { remediation } : {}),
+      });
     }
   };
 

@@ -17,7 +17,7 @@ import {
   toCidrs,
   unionAddresses,
 } from './addresses';
-import type { AuditStatus, DecidedBy, MissingBlock } from './types';
+import type { AuditStatus, DecidedBy, MissingBlock, NotEvaluated } from './types';
 
 /** One segment of a region: every address of `addresses` on every port from `from` to `to`. */
 export interface RegionSegment {
@@ -270,11 +270,26 @@ export interface LayerVerdict {
   /** In the requirement's terms: the points of `need.region` the layer does not let through. */
   readonly missing: Region;
   readonly decidedBy: readonly DecidedBy[];
-  readonly unknown: readonly string[];
+  /** What the layer needed and the inventory lacks. */
+  readonly unknown: readonly NotEvaluated[];
+  /** The points of `need.region` not in `missing` that a missing piece could drop (empty when none). */
+  readonly undecided: Region;
 }
 
 /** `allowed` when nothing is missing, `blocked` when everything is, `partial` otherwise. */
 export function statusOf(missing: Region, whole: Region): AuditStatus {
   if (isEmptyRegion(missing)) return 'allowed';
   return regionsEqual(missing, whole) ? 'blocked' : 'partial';
+}
+
+/**
+ * The audit's status: what is seen to drop decides first (`blocked` when it is everything, `partial` when it
+ * is some), then what was not seen: `not-audited` when a missing piece could drop the rest, `allowed` only
+ * when every point was seen to pass.
+ * @param missing - the points a layer that was evaluated drops.
+ * @param undecided - the points no evaluated layer drops but a missing piece could.
+ */
+export function auditStatus(missing: Region, undecided: Region, whole: Region): AuditStatus {
+  if (!isEmptyRegion(missing)) return statusOf(missing, whole);
+  return isEmptyRegion(undecided) ? 'allowed' : 'not-audited';
 }

@@ -1,11 +1,13 @@
 /**
- * The route rule: the subnet's route table sends each peer address along its longest matching route.
- * Routes are matched as an exact partition of the peer's addresses (a /16 peer may be split across several
- * routes). A `blackhole` route, no route at all, an internet gateway (or egress-only one) towards private
- * addresses, or an egress-only internet gateway for an inbound flow drops the traffic; `local` and every
- * other target (virtual private gateway, transit gateway, peering, NAT gateway, interface, …) carries it,
- * and the verdict names it. Both directions of a flow use the same routes here: replies to an ingress peer
- * need a route back too.
+ * The route rule: the subnet's route table sends each peer address along its longest matching route; on
+ * equal prefixes a static route wins over a prefix-list route, which wins over a propagated one (the VPC
+ * guide's "How route priority works"). Routes are matched as an exact partition of the peer's addresses (a
+ * /16 peer may be split across several routes). A `blackhole` route, no route at all, an internet gateway
+ * (or egress-only one) towards private addresses, or an egress-only internet gateway or a NAT gateway for an
+ * inbound flow drops the traffic. Outbound, a NAT gateway sends the traffic on along the route table of its
+ * own subnet (followed by the caller); `local` and every other target (virtual private gateway, transit
+ * gateway, peering, interface, …) carries it, and the verdict names it. Both directions of a flow use the
+ * same routes here: replies to an ingress peer need a route back too.
  */
 import {
   type AddressSet,
@@ -20,9 +22,10 @@ import {
   subtractAddresses,
   unionAddresses,
 } from './addresses';
+import { addNotEvaluated, missingPrefixList, unfollowedNatGateway } from './not-evaluated';
 import { type AuditNeed, type LayerVerdict, regionOf, statusOf } from './regions';
 import { InventoryValueError } from './security-groups';
-import type { DecidedBy, Route, RouteTable } from './types';
+import type { DecidedBy, NotEvaluated, Route, RouteTable } from './types';
 
 /** Addresses no internet gateway can reach: RFC 1918, shared address space (RFC 6598) and ULA (RFC 4193). */
 export const PRIVATE_ADDRESSES: AddressSet = addressSetOf([
@@ -39,10 +42,15 @@ export const ROUTE_DENIALS = {
   noRoute: 'no route',
   privateViaInternet: 'internet gateway cannot reach private addresses',
   inboundViaEgressOnly: 'egress-only internet gateway admits no inbound connections',
+  inboundViaNat: 'NAT gateway admits no inbound connections',
+  internetViaPrivateNat: 'a private NAT gateway cannot use an internet gateway',
 } as const;
 
 /** How a route's target treats the traffic it carries. */
-type TargetKind = 'blackhole' | 'internet' | 'egress-only' | 'carries';
+type TargetKind = 'blackhole' | 'internet' | 'egress-only' | 'nat' | 'carries';
+
+/** Route priority on equal prefixes: static, then prefix list, then propagated (VPC guide). */
+export const ROUTE_RANK = { static: 0, prefixList: 1, propagated: 2 } as const;
 
 /** One destination of a route table (a prefix-list route gives one per list entry). */
 export interface CompiledRoute {
@@ -50,7 +58,7 @@ export interface CompiledRoute {
   readonly destination: string;
   readonly addresses: AddressSet;
   readonly prefixLength: number;
-  /** Ties on prefix length: a static CIDR route beats a propagated one, which beats a prefix-list route. */
+  /** Ties on prefix length: static (0) beats prefix list (1), which beats propagated (2); see ROUTE_RANK. */
   readonly rank: number;
   readonly target: string | undefined;
   readonly kind: TargetKind;
@@ -69,6 +77,7 @@ function routeDecisions(
   mainTable: boolean,
   destination: string,
   target: string | undefined,
+  via: string | undefined,
 ): RouteDecisions {
   const base = {
     layer: 'route',
@@ -76,6 +85,7 @@ function routeDecisions(
     mainTable,
     destination,
     ...(target ? { target } : {}),
+    ...(via ? { via } : {}),
   } as const;
   const denies = new Map<string, DecidedBy>(
     Object.values(ROUTE_DENIALS).map((reason) => [reason, { ...base, effect: 'denies', reason }]),
@@ -89,8 +99,8 @@ export interface CompiledRouteTable {
   /** True when the table applies as its VPC's main table, not through an association of the subnet's own. */
   readonly mainTable: boolean;
   readonly routes: readonly CompiledRoute[];
-  /** Prefix lists its routes name that the inventory lacks (they match nothing). */
-  readonly unknown: readonly string[];
+  /** Prefix lists its routes name that the inventory lacks: any address could be theirs. */
+  readonly unknown: readonly NotEvaluated[];
   /** What the verdict says of addresses no route matches. */
   readonly noRoute: DecidedBy;
 }
@@ -131,6 +141,7 @@ function targetKind(route: Route, target: string | undefined): TargetKind {
   if (route.State?.toLowerCase() === 'blackhole') return 'blackhole';
   if (target?.startsWith('igw-')) return 'internet';
   if (route.EgressOnlyInternetGatewayId !== undefined || target?.startsWith('eigw-')) return 'egress-only';
+  if (route.NatGatewayId !== undefined || target?.startsWith('nat-')) return 'nat';
   return 'carries';
 }
 
@@ -146,23 +157,25 @@ function parsed(text: string, field: string): Cidr {
  * Compiles a table for longest-prefix matching; prefix-list routes expand to one destination per entry,
  * each with its own prefix length.
  * @param prefixList - the entries of a managed prefix list, or undefined when the inventory lacks it.
+ * @param via - the NAT gateway whose subnet this table serves, when it is followed from another table.
  * @throws InventoryValueError when a route holds a malformed CIDR.
  */
 export function compileRouteTable(
   table: RouteTable,
   mainTable: boolean,
   prefixList: (id: string) => readonly Cidr[] | undefined,
+  via?: string,
 ): CompiledRouteTable {
   const routes: CompiledRoute[] = [];
-  const unknown: string[] = [];
+  const unknown: NotEvaluated[] = [];
   (table.Routes ?? []).forEach((route, i) => {
     const field = `routeTables[${JSON.stringify(table.RouteTableId)}].Routes[${i}]`;
     const target = routeTarget(route);
     const kind = targetKind(route, target);
     const destination =
       route.DestinationCidrBlock ?? route.DestinationIpv6CidrBlock ?? route.DestinationPrefixListId ?? '';
-    const decided = routeDecisions(table.RouteTableId, mainTable, destination, target);
-    const propagated = route.Origin === 'EnableVgwRoutePropagation' ? 1 : 0;
+    const decided = routeDecisions(table.RouteTableId, mainTable, destination, target, via);
+    const cidrRank = route.Origin === 'EnableVgwRoutePropagation' ? ROUTE_RANK.propagated : ROUTE_RANK.static;
     const cidrText = route.DestinationCidrBlock ?? route.DestinationIpv6CidrBlock;
     if (cidrText !== undefined) {
       const key =
@@ -172,20 +185,20 @@ export function compileRouteTable(
         destination: cidrText,
         addresses: cidrSet(cidr),
         prefixLength: cidr.prefixLength,
-        rank: propagated,
+        rank: cidrRank,
         target,
         kind,
         decided,
       });
     } else if (route.DestinationPrefixListId !== undefined) {
       const entries = prefixList(route.DestinationPrefixListId);
-      if (entries === undefined) unknown.push(route.DestinationPrefixListId);
+      if (entries === undefined) addNotEvaluated(unknown, missingPrefixList(route.DestinationPrefixListId));
       for (const cidr of entries ?? [])
         routes.push({
           destination: route.DestinationPrefixListId,
           addresses: cidrSet(cidr),
           prefixLength: cidr.prefixLength,
-          rank: 2,
+          rank: ROUTE_RANK.prefixList,
           target,
           kind,
           decided,
@@ -200,8 +213,23 @@ export function compileRouteTable(
     destination: 'none',
     effect: 'denies',
     reason: ROUTE_DENIALS.noRoute,
+    ...(via ? { via } : {}),
   };
   return { routeTableId: table.RouteTableId, mainTable, routes, unknown, noRoute };
+}
+
+/**
+ * Where a NAT gateway sends what reaches it: the route table of its own subnet, judged for the addresses
+ * that reach it (the caller follows the gateway; a gateway or table the inventory lacks leaves them undecided).
+ */
+export type NatFollower = (natGatewayId: string, addresses: AddressSet, need: AuditNeed) => NatVerdict;
+
+/** What a NAT gateway's own routes make of the addresses sent to it. */
+export interface NatVerdict {
+  readonly denied: AddressSet;
+  readonly undecided: AddressSet;
+  readonly decidedBy: readonly DecidedBy[];
+  readonly unknown: readonly NotEvaluated[];
 }
 
 /** Splits what a route carries into what its target delivers and what it drops, with the words for each. */
@@ -209,17 +237,23 @@ function judgeRoute(
   route: CompiledRoute,
   hit: AddressSet,
   direction: 'egress' | 'ingress',
+  privateNat: boolean,
 ): Array<[DecidedBy, AddressSet]> {
   const { allows, denies } = route.decided;
   const denial = (reason: string) => denies.get(reason) as DecidedBy;
   switch (route.kind) {
     case 'blackhole':
       return [[denial(ROUTE_DENIALS.blackhole), hit]];
+    case 'nat':
+      // A NAT gateway translates connections made from behind it; it accepts none from outside.
+      return direction === 'ingress' ? [[denial(ROUTE_DENIALS.inboundViaNat), hit]] : [[allows, hit]];
     case 'egress-only':
     case 'internet':
       // Outbound, an egress-only gateway is an internet gateway for IPv6; inbound it admits nothing.
       if (route.kind === 'egress-only' && direction === 'ingress')
         return [[denial(ROUTE_DENIALS.inboundViaEgressOnly), hit]];
+      if (privateNat && route.kind === 'internet')
+        return [[denial(ROUTE_DENIALS.internetViaPrivateNat), hit]];
       return [
         [denial(ROUTE_DENIALS.privateViaInternet), intersectAddresses(hit, PRIVATE_ADDRESSES)],
         [allows, subtractAddresses(hit, PRIVATE_ADDRESSES)],
@@ -234,35 +268,129 @@ export interface RouteVerdict extends LayerVerdict {
   readonly routeTableId: string;
 }
 
+/** The addresses a table drops and those it leaves undecided, with the words for each. */
+export interface RouteAddresses {
+  readonly denied: AddressSet;
+  readonly undecided: AddressSet;
+  readonly decidedBy: readonly DecidedBy[];
+  readonly unknown: readonly NotEvaluated[];
+}
+
 /**
- * The route rule: partitions the peer addresses by longest prefix match and judges each part by its
- * route's target. What it denies is missing on every requirement port.
+ * Partitions addresses by longest prefix match (then route priority) and judges each part by its route's
+ * target. A table that names a prefix list the inventory lacks decides nothing: any address could belong
+ * to that list's entries, with any prefix length.
+ * @param nat - follows a NAT gateway target; without it, what a NAT gateway receives is undecided.
+ * @param privateNat - true for the table of a private NAT gateway's subnet (an internet gateway drops it).
  */
-export function evaluateRoutes(table: CompiledRouteTable, need: AuditNeed): RouteVerdict {
-  let remaining = need.addresses;
+export function routeAddresses(
+  table: CompiledRouteTable,
+  addresses: AddressSet,
+  need: AuditNeed,
+  nat: NatFollower | undefined,
+  privateNat = false,
+): RouteAddresses {
+  if (table.unknown.length > 0)
+    return { denied: EMPTY_ADDRESSES, undecided: addresses, decidedBy: [], unknown: table.unknown };
+  let remaining = addresses;
   let denied = EMPTY_ADDRESSES;
+  let undecided = EMPTY_ADDRESSES;
   const decidedBy: DecidedBy[] = [];
+  const unknown: NotEvaluated[] = [];
   for (const route of table.routes) {
     if (isEmptyAddressSet(remaining)) break;
     if (!addressSetsIntersect(remaining, route.addresses)) continue;
     const hit = intersectAddresses(remaining, route.addresses);
     remaining = subtractAddresses(remaining, hit);
-    for (const [decision, part] of judgeRoute(route, hit, need.direction)) {
+    for (const [decision, part] of judgeRoute(route, hit, need.direction, privateNat)) {
       if (isEmptyAddressSet(part)) continue;
       if (decision.effect === 'denies') denied = unionAddresses(denied, part);
       if (!decidedBy.includes(decision)) decidedBy.push(decision);
+      if (route.kind === 'nat' && decision.effect === 'allows') {
+        if (nat === undefined || route.target === undefined) {
+          undecided = unionAddresses(undecided, part);
+          if (route.target !== undefined) addNotEvaluated(unknown, unfollowedNatGateway(route.target));
+          continue;
+        }
+        const next = nat(route.target, part, need);
+        denied = unionAddresses(denied, next.denied);
+        undecided = unionAddresses(undecided, next.undecided);
+        for (const d of next.decidedBy) if (!decidedBy.includes(d)) decidedBy.push(d);
+        for (const u of next.unknown) addNotEvaluated(unknown, u);
+      }
     }
   }
   if (!isEmptyAddressSet(remaining)) {
     denied = unionAddresses(denied, remaining);
     decidedBy.push(table.noRoute);
   }
-  const missing = regionOf(need.ports, denied);
+  return { denied, undecided, decidedBy, unknown };
+}
+
+/**
+ * The route rule: partitions the peer addresses by longest prefix match and judges each part by its
+ * route's target, following NAT gateways through `nat`. What it denies is missing on every requirement
+ * port; what a missing piece could decide is undecided.
+ */
+export function evaluateRoutes(table: CompiledRouteTable, need: AuditNeed, nat?: NatFollower): RouteVerdict {
+  const r = routeAddresses(table, need.addresses, need, nat);
+  const missing = regionOf(need.ports, r.denied);
   return {
     status: statusOf(missing, need.region),
     missing,
-    decidedBy,
-    unknown: table.unknown,
+    decidedBy: r.decidedBy,
+    unknown: r.unknown,
+    undecided: regionOf(need.ports, r.undecided),
     routeTableId: table.routeTableId,
   };
+}
+
+/** Whether a proposed route would carry its addresses, and if not, why (in the audit's words). */
+export type RouteCarriage = { readonly carries: true } | { readonly carries: false; readonly why: string };
+
+/**
+ * Whether a route from a table to `target` would carry these addresses, judged by the route rule itself
+ * (a fix proposes no route that would be dropped again): an internet gateway toward private addresses, an
+ * egress-only internet gateway or a NAT gateway for an inbound flow drop them; a NAT gateway carries them
+ * only as far as its own table does (followed through `nat`; without it, or when its table is not in the
+ * inventory, nothing is known and the route is no fix).
+ * @param privateNat - true when the table is a private NAT gateway's own (an internet gateway drops it).
+ */
+export function routeCarries(
+  target: string,
+  addresses: AddressSet,
+  need: AuditNeed,
+  nat: NatFollower | undefined,
+  privateNat = false,
+): RouteCarriage {
+  const table = compileRouteTable(
+    {
+      RouteTableId: 'proposed',
+      Routes: [
+        { DestinationCidrBlock: '0.0.0.0/0', GatewayId: target, State: 'active' },
+        { DestinationIpv6CidrBlock: '::/0', GatewayId: target, State: 'active' },
+      ],
+    },
+    false,
+    () => undefined,
+  );
+  const r = routeAddresses(table, addresses, need, nat, privateNat);
+  const denial = r.decidedBy.find((d) => d.effect === 'denies');
+  if (denial?.layer === 'route')
+    return {
+      carries: false,
+      why:
+        denial.via !== undefined
+          ? `in its own subnet’s route table ${denial.routeTableId}: ${denial.reason ?? 'dropped'}`
+          : (denial.reason ?? 'it drops them'),
+    };
+  if (!isEmptyAddressSet(r.undecided) || r.unknown.length > 0)
+    return {
+      carries: false,
+      why:
+        r.unknown.length > 0
+          ? `where it sends them is not in the inventory, which lacks ${r.unknown.map((u) => u.id).join(', ')}`
+          : 'where it sends them is not followed',
+    };
+  return { carries: true };
 }

@@ -10,16 +10,29 @@
  * thousands of needs against the same groups resolve each rule once.
  */
 import type { PortRange } from '../ports';
+import { mergePortRanges } from '../ports';
 import {
   type AddressSet,
+  ALL_ADDRESSES,
   addressSetsIntersect,
   cidrSet,
   EMPTY_ADDRESSES,
   parseCidr,
   unionAddresses,
 } from './addresses';
-import { type AuditNeed, type LayerVerdict, protocolScope, statusOf, subtractRect } from './regions';
-import type { DecidedBy, IpPermission, NetworkInterface, SecurityGroup } from './types';
+import { missingPrefixList } from './not-evaluated';
+import {
+  type AuditNeed,
+  EMPTY_REGION,
+  intersectRegions,
+  type LayerVerdict,
+  protocolScope,
+  regionOf,
+  statusOf,
+  subtractRegions,
+  subtractRect,
+} from './regions';
+import type { DecidedBy, IpPermission, NetworkInterface, NotEvaluated, SecurityGroup } from './types';
 
 /** One peer of a rule, resolved: its addresses. */
 export interface ResolvedPeer {
@@ -27,16 +40,16 @@ export interface ResolvedPeer {
   readonly addresses: AddressSet;
   /** The peer as the rule names it, e.g. `{ IpRanges: [{ CidrIp: '10.0.0.0/16' }] }`. */
   readonly peer: Partial<IpPermission>;
-  /** The prefix list or group the inventory lacks, when that is why `addresses` is empty. */
-  readonly unknownId?: string;
+  /** The prefix list or group members the inventory lacks, when that is why `addresses` is empty. */
+  readonly unknown?: NotEvaluated;
 }
 
 /** Where rules find the addresses behind prefix lists and group references. */
 export interface PeerResolver {
   /** The parsed entries of a managed prefix list, or undefined when the inventory lacks it. */
   prefixList(id: string): AddressSet | undefined;
-  /** The addresses of the interfaces in a group, or undefined when the group is wholly unknown. */
-  groupMembers(id: string): AddressSet | undefined;
+  /** The addresses of the interfaces in a group, or what is missing to know them. */
+  groupMembers(id: string): { readonly addresses: AddressSet } | { readonly unknown: NotEvaluated };
 }
 
 /**
@@ -137,20 +150,27 @@ export function resolvePeers(p: IpPermission, field: () => string, resolver: Pee
     const addresses = resolver.prefixList(pl.PrefixListId);
     const peer = { PrefixListIds: [pl] };
     out.push(
-      addresses ? { addresses, peer } : { addresses: EMPTY_ADDRESSES, peer, unknownId: pl.PrefixListId },
+      addresses
+        ? { addresses, peer }
+        : { addresses: EMPTY_ADDRESSES, peer, unknown: missingPrefixList(pl.PrefixListId) },
     );
   }
   for (const pair of p.UserIdGroupPairs ?? []) {
-    const addresses = resolver.groupMembers(pair.GroupId);
+    const members = resolver.groupMembers(pair.GroupId);
     const peer = { UserIdGroupPairs: [pair] };
-    out.push(addresses ? { addresses, peer } : { addresses: EMPTY_ADDRESSES, peer, unknownId: pair.GroupId });
+    out.push(
+      'addresses' in members
+        ? { addresses: members.addresses, peer }
+        : { addresses: EMPTY_ADDRESSES, peer, unknown: members.unknown },
+    );
   }
   return out;
 }
 
 /**
  * The addresses of network interfaces in one group: every private IPv4 address (/32) and IPv6 address
- * (/128) of each interface whose `Groups` include it.
+ * (/128) of each interface whose `Groups` include it, and every address of the prefixes delegated to it
+ * (`Ipv4Prefixes`, `Ipv6Prefixes`), which AWS treats as the interface's own.
  * @throws InventoryValueError when an interface holds a malformed address.
  */
 export function memberAddresses(groupId: string, interfaces: readonly NetworkInterface[]): AddressSet {
@@ -171,6 +191,14 @@ export function memberAddresses(groupId: string, interfaces: readonly NetworkInt
       const where = () => `${field}.Ipv6Addresses[${i}].Ipv6Address`;
       set = unionAddresses(set, inventoryCidr(a.Ipv6Address, where));
     });
+    (eni.Ipv4Prefixes ?? []).forEach((a, i) => {
+      const where = () => `${field}.Ipv4Prefixes[${i}].Ipv4Prefix`;
+      set = unionAddresses(set, inventoryCidr(a.Ipv4Prefix, where));
+    });
+    (eni.Ipv6Prefixes ?? []).forEach((a, i) => {
+      const where = () => `${field}.Ipv6Prefixes[${i}].Ipv6Prefix`;
+      set = unionAddresses(set, inventoryCidr(a.Ipv6Prefix, where));
+    });
   }
   return set;
 }
@@ -186,8 +214,9 @@ function overlapsPorts(from: number, to: number, ports: readonly PortRange[]): b
 /**
  * The Security Group rule: what the union of the groups' rules leaves uncovered of the need, and every
  * rule (narrowed to one peer) that allows part of it. `IpProtocol` `-1` opens every port; ICMP and other
- * protocols never cover TCP or UDP. Unknown prefix lists and groups cover nothing and are reported when
- * their rule's ports touch the need.
+ * protocols never cover TCP or UDP. A rule whose peer is unknown (a prefix list or a group's members the
+ * inventory lacks) could cover any address on its ports: what it could cover is `undecided`, not missing,
+ * and the piece is reported when its rule's ports touch the need.
  * @param cache - compiled ports and resolved peers, kept across calls (one per inventory).
  * @throws InventoryValueError when a rule the need touches holds a malformed CIDR.
  */
@@ -199,7 +228,9 @@ export function evaluateSecurityGroups(
 ): LayerVerdict {
   let missing = need.region;
   const decidedBy: DecidedBy[] = [];
-  const unknown: string[] = [];
+  const unknown: NotEvaluated[] = [];
+  /** Port ranges of rules with an unknown peer that touch the need. */
+  const unknownPorts: Array<{ from: number; to: number }> = [];
   const list = need.direction === 'egress' ? 'IpPermissionsEgress' : 'IpPermissions';
   const ports = need.ports;
   const low = ports[0]?.from ?? 0;
@@ -221,8 +252,11 @@ export function evaluateSecurityGroups(
         const field = () => `securityGroups[${JSON.stringify(group.GroupId)}].${list}[${position}]`;
         cache.peers.set(p, (peers = resolvePeers(p, field, resolver)));
       }
-      for (const { addresses, peer, unknownId } of peers) {
-        if (unknownId !== undefined && !unknown.includes(unknownId)) unknown.push(unknownId);
+      for (const { addresses, peer, unknown: piece } of peers) {
+        if (piece !== undefined) {
+          if (!unknown.some((u) => u.layer === piece.layer && u.id === piece.id)) unknown.push(piece);
+          unknownPorts.push({ from, to });
+        }
         if (!addressSetsIntersect(addresses, need.addresses)) continue;
         decidedBy.push({
           layer: 'security-group',
@@ -235,5 +269,10 @@ export function evaluateSecurityGroups(
       }
     }
   }
-  return { status: statusOf(missing, need.region), missing, decidedBy, unknown };
+  let undecided = EMPTY_REGION;
+  if (unknownPorts.length > 0 && missing.length > 0) {
+    undecided = intersectRegions(missing, regionOf(mergePortRanges(unknownPorts), ALL_ADDRESSES));
+    missing = subtractRegions(missing, undecided);
+  }
+  return { status: statusOf(missing, need.region), missing, decidedBy, unknown, undecided };
 }

@@ -79,6 +79,26 @@ export interface NetworkInterface {
   PrivateIpAddress?: string;
   PrivateIpAddresses?: Array<{ PrivateIpAddress: string; Primary?: boolean }>;
   Ipv6Addresses?: Array<{ Ipv6Address: string }>;
+  /** Prefixes delegated to the interface (prefix delegation): every address in them is the interface's. */
+  Ipv4Prefixes?: Array<{ Ipv4Prefix: string }>;
+  Ipv6Prefixes?: Array<{ Ipv6Prefix: string }>;
+  /** `interface`, `nat_gateway`, `vpc_endpoint`, … */
+  InterfaceType?: string;
+  /** For a NAT gateway's interface: `Interface for NAT Gateway nat-…`. */
+  Description?: string;
+  /** The public IPv4 address (Elastic IP) of the interface, when it has one. */
+  Association?: { PublicIp?: string };
+}
+
+/** A NAT gateway (`aws ec2 describe-nat-gateways`), trimmed to what the audit reads. */
+export interface NatGateway {
+  NatGatewayId: string;
+  SubnetId?: string;
+  VpcId?: string;
+  /** `public` (the default: it has an Elastic IP) or `private`. */
+  ConnectivityType?: string;
+  State?: string;
+  NatGatewayAddresses?: Array<{ PublicIp?: string; PrivateIp?: string; NetworkInterfaceId?: string }>;
 }
 
 export interface Subnet {
@@ -97,6 +117,14 @@ export interface Inventory {
   readonly subnets: readonly Subnet[];
   /** Managed prefix list id → its CIDR entries. */
   readonly prefixLists: ReadonlyMap<string, readonly string[]>;
+  /** NAT gateways by id (`describe-nat-gateways`); a NAT gateway's interface tells the same. */
+  readonly natGateways?: ReadonlyMap<string, NatGateway>;
+  /**
+   * False when no `describe-network-interfaces` export was read at all: which addresses a group holds is
+   * then unknown (a group reference can neither be counted nor ruled out).
+   * @default - true: the interfaces were read (the live reader always reads them)
+   */
+  readonly networkInterfacesRead?: boolean;
 }
 
 /** What a flow needs from the AWS side, as seen from the vantage's network interface. */
@@ -123,7 +151,25 @@ export interface MissingBlock {
   readonly cidr: string;
 }
 
-export type AuditStatus = 'allowed' | 'partial' | 'blocked';
+/**
+ * `allowed`, `partial` or `blocked` by what the inventory shows; `not-audited` when nothing seen drops the
+ * flow but a layer needed to decide it was not in the inventory (see {@link NotEvaluated}): not seen is
+ * neither allowed nor blocked.
+ */
+export type AuditStatus = 'allowed' | 'partial' | 'blocked' | 'not-audited';
+
+/** A piece of configuration the audit needed and the inventory lacks. */
+export interface NotEvaluated {
+  /** What kind of thing is missing. */
+  readonly layer:
+    'security-group' | 'network-acl' | 'route-table' | 'prefix-list' | 'group-members' | 'nat-gateway';
+  /** The missing id (for a subnet's ACL or route table, and a NAT gateway's routes: the subnet). */
+  readonly id: string;
+  /** In words, e.g. `the network ACL of subnet-0123…`. */
+  readonly what: string;
+  /** The AWS CLI command whose JSON output brings it. */
+  readonly export: string;
+}
 
 /** One piece of configuration that decided (part of) the verdict. */
 export type DecidedBy =
@@ -160,6 +206,8 @@ export type DecidedBy =
       readonly reason?: string;
       /** True when the subnet has no table of its own and the VPC's main table applies. */
       readonly mainTable?: boolean;
+      /** Set when this is the table of a NAT gateway's subnet, which the traffic reached through it. */
+      readonly via?: string;
     };
 
 /** The static verdict of one requirement for one vantage. */
@@ -188,4 +236,8 @@ export interface AuditResult {
   readonly decidedBy: readonly DecidedBy[];
   /** Ids the audit needed but the inventory lacks (a Security Group, a prefix list, the subnet's NACL…). */
   readonly unknown: readonly string[];
+  /** What the inventory lacks, in words, with the export that brings each (absent or empty: nothing). */
+  readonly notEvaluated?: readonly NotEvaluated[];
+  /** The blocks nothing seen drops but that a missing piece could: why a flow is `not-audited`. */
+  readonly undecided?: readonly MissingBlock[];
 }

@@ -7,18 +7,16 @@ import { type CatalogFile, catalogFileSchema, type Profile, type Requirement, ty
 export * from './schema';
 
 /**
- * The folder holding the catalog's data files; adding a vendor is adding a `.json` file here.
- * `PREFLIGHT_CATALOG_DIR` overrides it. Bundled code (the CLI in `dist/`, Lambda bundles) finds the
- * same folder from the package root, or a `catalog/` folder shipped beside the bundle.
+ * The folder holding the built-in catalog's data files; adding a vendor is adding a `.json` file here.
+ * Bundled code (the CLI in `dist/`, Lambda bundles) finds the same folder from the package root, or a
+ * `catalog/` folder shipped beside the bundle.
  */
 export const DEFAULT_CATALOG_DIR =
-  process.env.PREFLIGHT_CATALOG_DIR ??
   [
     join(__dirname, 'data'),
     join(__dirname, '..', 'lambdas', 'core', 'catalog', 'data'),
     join(__dirname, 'catalog'),
-  ].find((dir) => existsSync(dir)) ??
-  join(__dirname, 'data');
+  ].find((dir) => existsSync(dir)) ?? join(__dirname, 'data');
 
 /** Raised when a catalog data file is malformed or the files contradict each other. */
 export class CatalogError extends Error {
@@ -183,8 +181,12 @@ export function loadCatalog(dirs: readonly string[] = [DEFAULT_CATALOG_DIR]): Ca
 
 let cached: Catalog | undefined;
 
-/** The built-in catalog, loaded and validated once per process. */
-export function defaultCatalog(): Catalog {
-  cached ??= loadCatalog();
+/**
+ * The catalog, loaded and validated once per process: the built-in folder, or `PREFLIGHT_CATALOG_DIR` when
+ * set. The setting is read on the first call, never when the module is imported, so importing the catalog
+ * has no effect that depends on the environment.
+ */
+export function defaultCatalog(env: Readonly<Record<string, string | undefined>> = process.env): Catalog {
+  cached ??= loadCatalog([env.PREFLIGHT_CATALOG_DIR || DEFAULT_CATALOG_DIR]);
   return cached;
 }

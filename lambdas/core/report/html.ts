@@ -2,6 +2,7 @@
  * The report as one self-contained HTML page for a change board: inline CSS (with print rules), no scripts,
  * no external resources, every value escaped. It reads on screen and prints on A4 or Letter.
  */
+import { changeSetHtml } from './change-set';
 import { htmlText as h } from './escape';
 import { flowTitle, type Report, type ReportFlow, type Tally } from './model';
 import {
@@ -171,6 +172,7 @@ export function renderHtml(report: Report): string {
     body.push(`<h2>Required flows not checked (${blockedUnchecked.length})</h2>`);
     blockedUnchecked.forEach((f, i) => body.push(flowDetail(f, i + 1)));
   }
+  body.push(changeSetHtml(report.changeSet));
   body.push(`<h2>All flows (${report.flows.length})</h2>`);
   body.push(report.flows.length > 0 ? flowTable(report.flows) : '<p>The run has no findings.</p>');
 

@@ -1,6 +1,7 @@
 /**
  * The report as Markdown (CommonMark with GFM tables): for a pull request, a ticket or a wiki page.
  */
+import { changeSetMarkdown } from './change-set';
 import { mdCode, mdText } from './escape';
 import { flowTitle, type Report, type ReportFlow, type Tally } from './model';
 import {
@@ -131,6 +132,7 @@ export function renderMarkdown(report: Report): string {
     blockedUnchecked.forEach((f, i) => out.push(flowDetail(f, i + 1)));
   }
 
+  out.push(changeSetMarkdown(report.changeSet));
   out.push(`## All flows (${report.flows.length})`);
   out.push(report.flows.length > 0 ? flowTable(report.flows) : 'The run has no findings.');
   return `${out.join('\n\n')}\n`;

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { Catalog } from '../catalog';
+import { changeSetOfDetails, changeSetSchema } from '../finding/change-set';
 import type { CheckRun, FindingRecord } from '../store';
 import { CLASS_ORDER, ruleOf, type VerdictClass } from './verdicts';
 
@@ -147,6 +148,8 @@ export const reportSchema = z
     vantages: z.array(tallySchema.extend({ vantage: z.string() }).strict()),
     /** Every flow, the worst first. */
     flows: z.array(reportFlowSchema),
+    /** Every fix of the run merged into one set to apply (see lambdas/core/finding/change-set.ts). */
+    changeSet: changeSetSchema,
   })
   .strict();
 export type Report = z.infer<typeof reportSchema>;
@@ -591,6 +594,7 @@ export function buildReport(
     profiles,
     vantages,
     flows,
+    changeSet: changeSetOfDetails(findings.map((f) => f.detail)),
   };
 }
 

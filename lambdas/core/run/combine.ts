@@ -2,6 +2,7 @@
  * The combined verdict of a flow: what the live probe saw and what the static audit of the AWS side says,
  * turned into one verdict with a cause a person can act on. Pure functions, no I/O.
  */
+import { describeNotEvaluated } from '../audit/not-evaluated';
 import type { FlowAudit } from '../audit/plan-audit';
 import type { AuditStatus, MissingBlock } from '../audit/types';
 import { describeParty, type Flow } from '../plan';
@@ -42,7 +43,8 @@ export type ProbeOutcome =
   | { readonly results: ReadonlyMap<string, ProbeResult> }
   | { readonly results?: undefined; readonly problem: string };
 
-const STATUS_RANK: Record<AuditStatus, number> = { allowed: 0, partial: 1, blocked: 2 };
+// Not audited ranks above allowed (nothing verified it) and below what is seen to drop the flow.
+const STATUS_RANK: Record<AuditStatus, number> = { allowed: 0, 'not-audited': 1, partial: 2, blocked: 3 };
 
 /** The worst status of a flow's audits; undefined when none has a result. */
 export function auditStatusOf(audits: readonly FlowAudit[]): AuditStatus | undefined {
@@ -94,16 +96,27 @@ export function describeAwsBlock(audits: readonly FlowAudit[]): string {
         );
       }
     }
-    if (r.unknown.length > 0) parts.push(`the inventory lacks ${r.unknown.join(', ')}`);
+    if ((r.notEvaluated ?? []).length > 0) parts.push(describeNotEvaluated(r.notEvaluated ?? []));
+    else if (r.unknown.length > 0) parts.push(`the inventory lacks ${r.unknown.join(', ')}`);
     if (parts.length === 0 && r.missing.length > 0)
       parts.push(`${where} does not allow ${blocks(r.missing)}`);
   }
   return [...new Set(parts)].join('; ');
 }
 
-/** Problems of audits that could not be made (an unresolvable host, no Security Groups…). */
+/** Problems of audits that could not be made (an unresolvable host, no Security Groups, a missing export…). */
 function auditProblems(audits: readonly FlowAudit[]): string[] {
-  return [...new Set(audits.flatMap((a) => (a.problem !== undefined ? [a.problem] : [])))];
+  return [
+    ...new Set(
+      audits.flatMap((a) =>
+        a.problem !== undefined
+          ? [a.problem]
+          : a.result?.status === 'not-audited'
+            ? [describeNotEvaluated(a.result.notEvaluated ?? [])]
+            : [],
+      ),
+    ),
+  ];
 }
 
 /** Removes `undefined` members so that the detail is plain JSON. */
@@ -124,6 +137,7 @@ function auditDetail(audits: readonly FlowAudit[], outcome: AuditOutcome) {
       missing: a.result?.missing,
       decidedBy: a.result?.decidedBy,
       unknown: a.result?.unknown,
+      notEvaluated: a.result?.notEvaluated,
       problem: a.problem,
     })),
   };
@@ -165,7 +179,7 @@ export function combineFlow(
   };
   const status = auditStatusOf(audits);
   const remediation = audits.flatMap((a) =>
-    a.remediation && a.result && a.result.status !== 'allowed'
+    a.remediation && a.result && a.result.status !== 'allowed' && a.result.status !== 'not-audited'
       ? [{ vantage: a.vantage, subnetId: a.subnetId, ...a.remediation }]
       : [],
   );

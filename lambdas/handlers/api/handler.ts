@@ -3,9 +3,11 @@
  * {@link ApiRequest}, runs the same router as the local server, and maps its response back. Checks start on the
  * state machine; environments, runs and findings live in the results table.
  */
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoIdempotencyCache } from '../../aws/dynamo-idempotency';
+import { SchedulerEnvironmentSchedules } from '../../aws/scheduler';
 import { StepFunctionsStarter } from '../../aws/step-functions';
 import { defaultCatalog } from '../../core/catalog';
 import { resultStore } from '../clients';
@@ -33,7 +35,14 @@ export function toProxyResult(res: ApiResponse): APIGatewayProxyResult {
   return { statusCode: res.status, headers: res.headers, body: res.body };
 }
 
-const settings = readSettings(['TABLE_NAME', 'RETENTION_DAYS', 'STATE_MACHINE_ARN', 'ALLOWED_TARGET_CIDRS']);
+const settings = readSettings([
+  'TABLE_NAME',
+  'RETENTION_DAYS',
+  'STATE_MACHINE_ARN',
+  'ALLOWED_TARGET_CIDRS',
+  'SCHEDULE_GROUP',
+  'SCHEDULER_ROLE_ARN',
+]);
 const { store, client } = resultStore(settings);
 const deps: ApiDeps = {
   store,
@@ -46,6 +55,11 @@ const deps: ApiDeps = {
   mode: 'aws',
   allowedTargetCidrs: settings.ALLOWED_TARGET_CIDRS,
   idempotency: new DynamoIdempotencyCache(client, { tableName: settings.TABLE_NAME }),
+  schedules: new SchedulerEnvironmentSchedules(tracer.captureAWSv3Client(new SchedulerClient({})), {
+    groupName: settings.SCHEDULE_GROUP,
+    stateMachineArn: settings.STATE_MACHINE_ARN,
+    roleArn: settings.SCHEDULER_ROLE_ARN,
+  }),
 };
 
 export const handler = instrument('api', instruments, async (event: APIGatewayProxyEvent) =>

@@ -110,17 +110,24 @@ export function buildOpenApi(): Record<string, unknown> {
           },
         },
         put: {
-          summary: 'Create or replace an environment',
+          summary: 'Create or replace an environment (and its schedule)',
           requestBody: { required: true, content: jsonContent('Environment') },
           responses: {
             '200': { description: 'Stored', content: jsonContent('EnvironmentRecord') },
             ...errors,
-            '422': problem('A target is outside the allowed CIDRs or forbidden, or the plan is too large.'),
+            '422': problem(
+              'A target is outside the allowed CIDRs or forbidden, the plan is too large, or the scheduler refused the schedule.',
+            ),
+            '502': problem('The schedule could not be saved; the environment was left as it was.'),
           },
         },
         delete: {
-          summary: 'Delete an environment',
-          responses: { '204': { description: 'Deleted' }, ...errors },
+          summary: 'Delete an environment (and its schedule)',
+          responses: {
+            '204': { description: 'Deleted' },
+            ...errors,
+            '502': problem('The schedule could not be deleted; the environment was not deleted.'),
+          },
         },
       },
       '/environments/{name}/flows/{flowId}/history': {

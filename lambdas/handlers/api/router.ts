@@ -64,6 +64,29 @@ export interface CheckStarter {
   start(input: { environment: Environment; trigger: Trigger }): Promise<CheckRun>;
 }
 
+/**
+ * Keeps each environment's schedule where schedules run: EventBridge Scheduler once deployed
+ * (`lambdas/aws/scheduler.ts`), the in-process scheduler in local mode. The router calls it after storing or
+ * deleting an environment, and puts the environment back as it was when it fails.
+ */
+export interface EnvironmentSchedules {
+  /** Creates or updates the environment's schedule, or deletes it when the environment has none. */
+  put(environment: Environment): Promise<void>;
+  /** Deletes the environment's schedule; nothing happens when it has none. */
+  remove(name: string): Promise<void>;
+}
+
+/** A schedule that could not be saved or deleted; `rejected` when the scheduler refused its definition. */
+export class EnvironmentScheduleError extends Error {
+  override readonly name = 'EnvironmentScheduleError';
+  constructor(
+    message: string,
+    readonly rejected = false,
+  ) {
+    super(message);
+  }
+}
+
 /** Limits on what one request may ask for. */
 export interface ApiLimits {
   /** Bytes of a request body; more is a 413. @default 262144 (256 KiB) */
@@ -132,6 +155,8 @@ export interface ApiDeps {
   readonly resolve?: Resolver;
   /** @default - one cache per deps object, in memory */
   readonly idempotency?: IdempotencyCache;
+  /** @default - none: schedules are left to whoever reads the stored environments */
+  readonly schedules?: EnvironmentSchedules;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -325,8 +350,57 @@ async function putEnvironment(ctx: Context): Promise<ApiResponse> {
   const withName = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? { ...raw, name } : raw;
   const env = validateEnvironment(withName, ctx.deps.catalog, []);
   await vetEnvironment(ctx, env, []);
+  const schedules = ctx.deps.schedules;
+  const previous = schedules ? await storedEnvironment(ctx, name) : undefined;
   const record = await ctx.deps.store.putEnvironment(env);
+  if (schedules) {
+    await withScheduleOrUndo(
+      () => schedules.put(env),
+      previous ? `environment ${name} was left as it was` : `environment ${name} was not stored`,
+      () => (previous ? ctx.deps.store.putEnvironment(previous) : ctx.deps.store.deleteEnvironment(name)),
+    );
+  }
   return json(200, record);
+}
+
+/** The stored definition of an environment, or undefined when there is none. */
+async function storedEnvironment(ctx: Context, name: string): Promise<Environment | undefined> {
+  try {
+    return (await ctx.deps.store.getEnvironment(name)).environment;
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Runs a schedule change that follows a change of the stored environment; when it fails, puts the environment
+ * back with `undo` and answers with a problem saying what happened to each (never a half-written environment
+ * silently: an environment stored without its schedule would never be checked, one deleted with its schedule
+ * left would start failing runs).
+ */
+async function withScheduleOrUndo(
+  change: () => Promise<void>,
+  undone: string,
+  undo: () => Promise<unknown>,
+): Promise<void> {
+  try {
+    await change();
+  } catch (err) {
+    let outcome = undone;
+    try {
+      await undo();
+    } catch (undoErr) {
+      outcome = `the environment could not be put back as it was either (${(undoErr as Error).message}): PUT or DELETE it again`;
+    }
+    if (!(err instanceof EnvironmentScheduleError)) throw err;
+    if (err.rejected) {
+      throw new ProblemError(422, 'schedule-rejected', `the schedule was refused; ${outcome}`, [
+        { path: 'schedule', message: err.message },
+      ]);
+    }
+    throw new ProblemError(502, 'schedule-failed', `${err.message}; ${outcome}; try again`);
+  }
 }
 
 async function getEnvironment(ctx: Context): Promise<ApiResponse> {
@@ -334,7 +408,17 @@ async function getEnvironment(ctx: Context): Promise<ApiResponse> {
 }
 
 async function deleteEnvironment(ctx: Context): Promise<ApiResponse> {
-  await ctx.deps.store.deleteEnvironment(param(ctx, 'name'));
+  const name = param(ctx, 'name');
+  const schedules = ctx.deps.schedules;
+  const previous = schedules ? await storedEnvironment(ctx, name) : undefined;
+  await ctx.deps.store.deleteEnvironment(name);
+  if (schedules && previous) {
+    await withScheduleOrUndo(
+      () => schedules.remove(name),
+      `environment ${name} was not deleted`,
+      () => ctx.deps.store.putEnvironment(previous),
+    );
+  }
   return { status: 204, headers: {}, body: '' };
 }
 

@@ -4,6 +4,7 @@
  * checks its own small input by hand.
  */
 import { z } from 'zod';
+import { scheduleInvocationSchema } from '../../core/run/identity';
 import { checkIdSchema, environmentNameSchema, triggerSchema } from '../../core/store';
 
 /** A Step Functions `Catch` result: the error name and its cause (for a Lambda error, JSON with errorMessage). */
@@ -28,13 +29,17 @@ export function errorReason(error: StepError): string {
   return error.Error;
 }
 
-/** The state machine's input: from the API (a queued run) or from a schedule (no run yet). */
+/**
+ * The state machine's input: from the API (a queued run) or from a schedule (no run yet; the schedule's
+ * invocation, from which the run id is derived, see core/run/identity.ts).
+ */
 export const startInputSchema = z
   .object({
     checkId: checkIdSchema.optional(),
     environmentName: environmentNameSchema,
     environment: z.unknown().optional(),
     trigger: triggerSchema,
+    invocation: scheduleInvocationSchema.optional(),
   })
   .strict();
 
@@ -101,6 +106,39 @@ export const finishInputSchema = z
 export const failInputSchema = z
   .object({ checkId: checkIdSchema.optional(), error: stepErrorSchema })
   .loose();
+
+/** The execution statuses the status rule sends to the failure handler: the run must be closed. */
+export const ENDED_BADLY = ['FAILED', 'TIMED_OUT', 'ABORTED'] as const;
+
+/** The EventBridge source and detail-type of Step Functions' execution status events. */
+export const EXECUTION_STATUS_EVENT = {
+  source: 'aws.states',
+  detailType: 'Step Functions Execution Status Change',
+} as const;
+
+/**
+ * An execution status event as EventBridge delivers it to the failure handler (the status rule's target): the
+ * execution's name, status, input (a JSON string, absent when it was too large to include) and error and cause.
+ */
+export const executionStatusEventSchema = z
+  .object({
+    source: z.literal(EXECUTION_STATUS_EVENT.source),
+    'detail-type': z.literal(EXECUTION_STATUS_EVENT.detailType),
+    detail: z
+      .object({
+        executionArn: z.string(),
+        name: z.string(),
+        status: z.enum(ENDED_BADLY),
+        startDate: z.number().nullish(),
+        stopDate: z.number().nullish(),
+        input: z.string().nullish(),
+        error: z.string().nullish(),
+        cause: z.string().nullish(),
+      })
+      .loose(),
+  })
+  .loose();
+export type ExecutionStatusEvent = z.infer<typeof executionStatusEventSchema>;
 
 /** The auditor's input: the run whose stored plan it audits. */
 export const auditInputSchema = z.object({ checkId: checkIdSchema }).loose();

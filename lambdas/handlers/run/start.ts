@@ -8,8 +8,9 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { defaultCatalog } from '../../core/catalog';
 import { type Environment, parseEnvironment } from '../../core/environment';
+import { runIdOfExecution } from '../../core/run/identity';
 import { beginStep, failStep, planStep } from '../../core/run/steps';
-import { type CheckRun, queuedRun, type ResultStore } from '../../core/store';
+import { type CheckRun, ConflictError, queuedRun, type ResultStore } from '../../core/store';
 import { resultStore, runData } from '../clients';
 import { instrument } from '../instrument';
 import { instruments, metrics } from '../observability';
@@ -75,14 +76,28 @@ export async function start(
       ? parseEnvironment(input.environment, catalog, 'environment')
       : (await deps.store.getEnvironment(input.environmentName)).environment;
   const now = deps.now ?? (() => new Date());
-  const created: CheckRun = input.checkId
-    ? await deps.store.getRun(input.checkId)
-    : await deps.store.createRun(queuedRun(environment.name, input.trigger, now()));
+  const runId = runIdOfExecution(input);
+  let created: CheckRun;
+  if (input.checkId !== undefined) created = await deps.store.getRun(input.checkId);
+  else if (input.invocation !== undefined && runId !== undefined) {
+    // A schedule's run: its id and creation time come from the invocation, so a retried attempt finds it.
+    const at = new Date(input.invocation.scheduledTime);
+    try {
+      created = await deps.store.createRun({
+        ...queuedRun(environment.name, input.trigger, at),
+        checkId: runId,
+      });
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      created = await deps.store.getRun(runId);
+    }
+  } else created = await deps.store.createRun(queuedRun(environment.name, input.trigger, now()));
   try {
-    // The execution is named after the run, so a run of the API path that is running already was taken by an
-    // earlier attempt of this very step (a Lambda retry after a lost answer): plan it again rather than fail it.
+    // The run's id comes from the execution (its input names the run, or its schedule invocation does), so a run
+    // that is running already was taken by an earlier attempt of this very step (a Lambda retry after a lost
+    // answer): plan it again rather than fail it.
     const { probeJobs } =
-      input.checkId !== undefined && created.status === 'running'
+      runId !== undefined && created.status === 'running'
         ? await planStep({ environment }, catalog)
         : await beginStep({ store: deps.store, now }, created, environment, catalog);
     const probed: typeof probeJobs = [];

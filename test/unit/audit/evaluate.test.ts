@@ -147,13 +147,26 @@ describe('Security Groups', () => {
     expect(result.unknown).toEqual([]);
   });
 
-  it('lets an unknown prefix list cover nothing and reports it when its rule matters', () => {
-    // Act: 9443 is opened only through a list the inventory lacks.
+  it('leaves what an unknown prefix list could cover undecided (not audited), naming the export', () => {
+    // Act: 9443 is opened only through a list the inventory lacks; 443 is opened to everything.
     const needed = audit(workers, need('egress', 'tcp', '9443', ['10.0.0.0/8']));
     const notNeeded = audit(workers, need('egress', 'tcp', '443', ['10.0.0.0/8']));
-    // Assert
-    expect(needed.status).toBe('blocked');
+    // Assert: the list could hold any address, so 9443 is neither allowed nor blocked.
+    expect(needed.status).toBe('not-audited');
+    expect(needed.missing).toEqual([]);
+    expect(needed.undecided).toEqual([block('9443', '10.0.0.0/8')]);
+    expect(needed.layers.securityGroups).toEqual([]);
     expect(needed.unknown).toEqual([IDS.missingList]);
+    expect(needed.notEvaluated).toEqual([
+      expect.objectContaining({
+        layer: 'prefix-list',
+        id: IDS.missingList,
+        export: expect.stringContaining(
+          `get-managed-prefix-list-entries --prefix-list-id ${IDS.missingList}`,
+        ),
+      }),
+    ]);
+    expect(notNeeded.status).toBe('allowed');
     expect(notNeeded.unknown).toEqual([]);
   });
 
@@ -206,7 +219,7 @@ describe('Security Groups', () => {
     ]);
   });
 
-  it('lets an unknown group (on the vantage or referenced) cover nothing, and reports it', () => {
+  it('never decides by an unknown group (on the vantage or referenced), and reports it', () => {
     // Arrange: the database rule now references a group nobody knows.
     const exports = loadExports();
     const pair = egressRule(exports, IDS.workersSg, 5432).UserIdGroupPairs?.[0];
@@ -220,8 +233,9 @@ describe('Security Groups', () => {
     // Assert
     expect(vantage.status).toBe('allowed');
     expect(vantage.unknown).toEqual(['sg-0aaaaaaaaaaaaaaa0']);
-    expect(referenced.status).toBe('blocked');
+    expect(referenced.status).toBe('not-audited');
     expect(referenced.unknown).toEqual(['sg-0badbadbadbadbad0']);
+    expect(referenced.layers.securityGroups).toEqual([]);
   });
 
   it('takes the union of every group on the interface, naming each rule narrowed to its one peer', () => {
@@ -378,8 +392,10 @@ describe('network ACLs', () => {
     expect(blocked.layers.networkAcl?.request).toEqual([block('514', '2001:db8:100::/48', 'udp')]);
   });
 
-  it("falls back to the VPC's default ACL, and reports the subnet when no ACL is known", () => {
-    // Arrange: the database subnet's association removed from the export; then no ACL at all.
+  it("takes the VPC's default ACL only where it lists the subnet; otherwise the subnet's ACL is not audited", () => {
+    // Arrange: the default ACL lists the database subnet (as describe-network-acls does for every subnet
+    // it serves); then that association removed (the subnet's ACL is another one, not exported); then no ACL.
+    const listed = loadExports();
     const unassociated = loadExports();
     const defaultAcl = unassociated.NetworkAcls[1];
     if (defaultAcl) defaultAcl.Associations = [];
@@ -387,14 +403,28 @@ describe('network ACLs', () => {
     none.NetworkAcls = [];
     const requirement = need('egress', 'tcp', '443', ['203.0.113.10']);
     // Act
-    const fallback = audit(openIn(IDS.dbSubnet), requirement, unassociated);
+    const byDefault = audit(openIn(IDS.dbSubnet), requirement, listed);
+    const elsewhere = audit(openIn(IDS.dbSubnet), requirement, unassociated);
     const missing = audit(openIn(IDS.dbSubnet), requirement, none);
     // Assert
-    expect(fallback.layers.networkAcl?.networkAclId).toBe(IDS.defaultAcl);
-    expect(fallback.unknown).toEqual([]);
+    expect(byDefault.layers.networkAcl?.networkAclId).toBe(IDS.defaultAcl);
+    expect(byDefault.unknown).toEqual([]);
+    expect(elsewhere.layers.networkAcl).toBeUndefined();
+    expect(elsewhere.status).toBe('not-audited');
+    expect(elsewhere.notEvaluated).toEqual([
+      expect.objectContaining({ layer: 'network-acl', id: IDS.dbSubnet }),
+    ]);
     expect(missing.layers.networkAcl).toBeUndefined();
     expect(missing.unknown).toEqual([IDS.dbSubnet]);
-    expect(missing.status).toBe('allowed');
+    expect(missing.status).toBe('not-audited');
+    expect(missing.notEvaluated).toEqual([
+      {
+        layer: 'network-acl',
+        id: IDS.dbSubnet,
+        what: `the network ACL of ${IDS.dbSubnet}`,
+        export: `aws ec2 describe-network-acls --filters Name=association.subnet-id,Values=${IDS.dbSubnet}`,
+      },
+    ]);
   });
 
   it('does not filter traffic that stays inside the subnet', () => {
@@ -492,7 +522,7 @@ describe('route tables', () => {
     ]);
   });
 
-  it('lets a route to an unknown prefix list match nothing, and reports the list', () => {
+  it('decides no route of a table that names an unknown prefix list (any entry could be more specific)', () => {
     // Arrange
     const exports = loadExports();
     const route = exports.RouteTables[0]?.Routes?.find((r) => r.DestinationPrefixListId !== undefined);
@@ -504,7 +534,9 @@ describe('route tables', () => {
       exports,
     );
     // Assert
-    expect(routeDecisions(result.decidedBy)).toEqual(['192.168.60.0/24 tgw-0a1b2c3d4e5f60001 allows']);
+    expect(result.status).toBe('not-audited');
+    expect(routeDecisions(result.decidedBy)).toEqual([]);
+    expect(result.undecided).toEqual([block('443', '192.168.60.0/25')]);
     expect(result.unknown).toEqual([IDS.missingList]);
   });
 
@@ -549,7 +581,8 @@ describe('route tables', () => {
     // Assert
     expect(viaAcl.layers.routes?.routeTableId).toBe(IDS.mainRtb);
     expect(viaInterfaces.layers.routes?.routeTableId).toBe(IDS.mainRtb);
-    expect(viaInterfaces.layers.networkAcl?.networkAclId).toBe(IDS.defaultAcl);
+    // The default ACL no longer names the subnet: its ACL is another one, never guessed.
+    expect(viaInterfaces.layers.networkAcl).toBeUndefined();
     expect(unknown.layers.routes?.routeTableId).toBeUndefined();
     expect(unknown.layers.networkAcl).toBeUndefined();
     expect(unknown.unknown).toEqual([IDS.dbSubnet]);
@@ -648,5 +681,213 @@ describe('bad input', () => {
     expect(act).toThrow(
       `securityGroups["${IDS.workersSg}"].IpPermissionsEgress[0].IpRanges[1].CidrIp: "10.0.0.0/40"`,
     );
+  });
+});
+
+describe('real exports (issue 15): what AWS drops is never allowed, what was not seen is never decided', () => {
+  const NAT = 'nat-0a1b2c3d4e5f60001';
+  const NAT_SUBNET = 'subnet-0a1b2c3d4e5f60003';
+  const NAT_RTB = 'rtb-0a1b2c3d4e5f60003';
+  const TGW = 'tgw-0a1b2c3d4e5f60001';
+  const IGW = 'igw-0a1b2c3d4e5f60001';
+
+  /**
+   * The database subnet uses the main table (0.0.0.0/0 → the NAT gateway); the NAT gateway's interface sits
+   * in a subnet of its own whose table is `routes` (as describe-route-tables prints it).
+   */
+  function natExports(connectivity: 'public' | 'private', routes: Array<Record<string, string>>) {
+    const exports = loadExports();
+    const eni = exports.NetworkInterfaces.find((e) => e.InterfaceType === 'nat_gateway');
+    if (!eni) throw new Error('the fixtures lack the NAT gateway interface');
+    eni.SubnetId = NAT_SUBNET;
+    if (connectivity === 'private') delete eni.Association;
+    exports.RouteTables.push({
+      RouteTableId: NAT_RTB,
+      VpcId: IDS.vpc,
+      Routes: [
+        {
+          DestinationCidrBlock: '10.0.0.0/16',
+          GatewayId: 'local',
+          Origin: 'CreateRouteTable',
+          State: 'active',
+        },
+        ...routes.map((r) => ({ ...r, Origin: 'CreateRoute', State: 'active' })),
+      ],
+      Associations: [{ Main: false, RouteTableId: NAT_RTB, SubnetId: NAT_SUBNET }],
+    });
+    return exports;
+  }
+
+  it('follows a public NAT gateway to its subnet: the internet yes, a private range through its igw no', () => {
+    // Arrange
+    const exports = natExports('public', [{ DestinationCidrBlock: '0.0.0.0/0', GatewayId: IGW }]);
+    // Act
+    const internet = audit(openIn(IDS.dbSubnet), need('egress', 'tcp', '443', ['203.0.113.10']), exports);
+    const onPrem = audit(openIn(IDS.dbSubnet), need('egress', 'tcp', '443', ['10.20.0.0/16']), exports);
+    // Assert
+    expect(internet.status).toBe('allowed');
+    expect(onPrem.status).toBe('blocked');
+    expect(onPrem.decidedBy).toContainEqual(
+      expect.objectContaining({
+        layer: 'route',
+        routeTableId: NAT_RTB,
+        via: NAT,
+        target: IGW,
+        effect: 'denies',
+        reason: 'internet gateway cannot reach private addresses',
+      }),
+    );
+  });
+
+  it('admits no inbound connection through a NAT gateway route', () => {
+    // Arrange
+    const exports = natExports('public', [{ DestinationCidrBlock: '0.0.0.0/0', GatewayId: IGW }]);
+    // Act
+    const inbound = audit(openIn(IDS.dbSubnet), need('ingress', 'tcp', '8080', ['203.0.113.10']), exports);
+    // Assert
+    expect(inbound.status).toBe('blocked');
+    expect(routeDecisions(inbound.decidedBy)).toContain(
+      `0.0.0.0/0 ${NAT} denies (NAT gateway admits no inbound connections)`,
+    );
+  });
+
+  it('lets a private NAT gateway behind a transit gateway reach on-premises, never the internet', () => {
+    // Arrange: no Elastic IP on its interface: a private NAT gateway
+    const exports = natExports('private', [
+      { DestinationCidrBlock: '10.20.0.0/16', TransitGatewayId: TGW },
+      { DestinationCidrBlock: '0.0.0.0/0', GatewayId: IGW },
+    ]);
+    // Act
+    const onPrem = audit(openIn(IDS.dbSubnet), need('egress', 'tcp', '443', ['10.20.0.5']), exports);
+    const internet = audit(openIn(IDS.dbSubnet), need('egress', 'tcp', '443', ['203.0.113.10']), exports);
+    // Assert
+    expect(onPrem.status).toBe('allowed');
+    expect(internet.status).toBe('blocked');
+    expect(routeDecisions(internet.decidedBy)).toContain(
+      `0.0.0.0/0 ${IGW} denies (a private NAT gateway cannot use an internet gateway)`,
+    );
+  });
+
+  it('says what is unknown when the NAT gateway or its subnet table is not in the inventory', () => {
+    // Arrange: no NAT interface at all; then the workers send on-premises traffic to the NAT gateway, whose
+    // subnet has no table of its own and whose VPC main table is not in the export.
+    const noNat = loadExports();
+    noNat.NetworkInterfaces = noNat.NetworkInterfaces.filter((e) => e.InterfaceType !== 'nat_gateway');
+    const noTable = natExports('public', []);
+    noTable.RouteTables = noTable.RouteTables.filter((t) => t.RouteTableId === IDS.workersRtb);
+    const onPremRoute = noTable.RouteTables[0]?.Routes?.find(
+      (r) => r.DestinationCidrBlock === '10.20.0.0/16',
+    );
+    if (onPremRoute) {
+      delete onPremRoute.TransitGatewayId;
+      onPremRoute.NatGatewayId = NAT;
+    }
+    const chained = natExports('public', []);
+    chained.RouteTables = chained.RouteTables.filter((t) => t.RouteTableId !== NAT_RTB);
+    const requirement = need('egress', 'tcp', '443', ['10.20.0.5']);
+    // Act
+    const unknownNat = audit(openIn(IDS.dbSubnet), requirement, noNat);
+    const unknownTable = audit(openIn(IDS.workersSubnet), requirement, noTable);
+    const loop = audit(openIn(IDS.dbSubnet), requirement, chained);
+    // Assert
+    expect(unknownNat.status).toBe('not-audited');
+    expect(unknownNat.notEvaluated).toEqual([
+      expect.objectContaining({
+        layer: 'nat-gateway',
+        id: NAT,
+        export: `aws ec2 describe-nat-gateways --nat-gateway-ids ${NAT}`,
+      }),
+    ]);
+    expect(unknownTable.status).toBe('not-audited');
+    expect(unknownTable.notEvaluated).toEqual([
+      expect.objectContaining({ layer: 'route-table', id: NAT_SUBNET }),
+    ]);
+    // The NAT gateway's subnet falls back to the main table, which sends the traffic to a NAT gateway again.
+    expect(loop.status).toBe('not-audited');
+    expect(loop.notEvaluated).toEqual([expect.objectContaining({ layer: 'nat-gateway', id: NAT })]);
+  });
+
+  it('on equal prefixes prefers a prefix-list route over a propagated one, and a static one over both', () => {
+    // Arrange: 192.168.70.0/24 by a propagated VGW route and by a prefix-list route into a blackhole.
+    const exports = loadExports();
+    exports.PrefixListEntries['pl-0a1b2c3d4e5f60003'] = { Entries: [{ Cidr: '192.168.70.0/24' }] };
+    const table = exports.RouteTables.find((t) => t.RouteTableId === IDS.workersRtb);
+    table?.Routes?.push(
+      {
+        DestinationCidrBlock: '192.168.70.0/24',
+        GatewayId: 'vgw-0a1b2c3d4e5f60001',
+        Origin: 'EnableVgwRoutePropagation',
+        State: 'active',
+      },
+      {
+        DestinationPrefixListId: 'pl-0a1b2c3d4e5f60003',
+        TransitGatewayId: 'tgw-0a1b2c3d4e5f6dead',
+        Origin: 'CreateRoute',
+        State: 'blackhole',
+      },
+    );
+    const withStatic = structuredClone(exports);
+    withStatic.RouteTables.find((t) => t.RouteTableId === IDS.workersRtb)?.Routes?.push({
+      DestinationCidrBlock: '192.168.70.0/24',
+      TransitGatewayId: TGW,
+      Origin: 'CreateRoute',
+      State: 'active',
+    });
+    const requirement = need('egress', 'tcp', '443', ['192.168.70.10']);
+    // Act
+    const listWins = audit(openIn(IDS.workersSubnet), requirement, exports);
+    const staticWins = audit(openIn(IDS.workersSubnet), requirement, withStatic);
+    // Assert
+    expect(listWins.status).toBe('blocked');
+    expect(routeDecisions(listWins.decidedBy)).toEqual([
+      'pl-0a1b2c3d4e5f60003 tgw-0a1b2c3d4e5f6dead denies (blackhole)',
+    ]);
+    expect(staticWins.status).toBe('allowed');
+    expect(routeDecisions(staticWins.decidedBy)).toEqual([`192.168.70.0/24 ${TGW} allows`]);
+  });
+
+  it('never decides a self-referencing group without a network interfaces export, and never proposes a CIDR', () => {
+    // Arrange: the default group admits all traffic from its own members; 10.0.1.10 is one.
+    const exports = loadExports();
+    exports.NetworkInterfaces[0]?.Groups?.push({ GroupId: IDS.defaultSg, GroupName: 'default' });
+    const requirement = need('ingress', 'tcp', '9000', ['10.0.1.10']);
+    const defaultOnly = { securityGroupIds: [IDS.defaultSg] };
+    const withoutInterfaces = {
+      ...inventoryOf(exports),
+      networkInterfaces: [],
+      networkInterfacesRead: false,
+    };
+    // Act
+    const unread = createAuditor(withoutInterfaces).audit(defaultOnly, requirement);
+    const read = createAuditor(inventoryOf(exports)).audit(defaultOnly, requirement);
+    // Assert
+    expect(unread.status).toBe('not-audited');
+    expect(unread.layers.securityGroups).toEqual([]);
+    expect(unread.notEvaluated).toEqual([
+      expect.objectContaining({
+        layer: 'group-members',
+        id: IDS.defaultSg,
+        export: `aws ec2 describe-network-interfaces --filters Name=group-id,Values=${IDS.defaultSg}`,
+      }),
+    ]);
+    expect(read.status).toBe('allowed');
+  });
+
+  it('counts addresses delegated to an interface (Ipv4Prefixes, Ipv6Prefixes) as members of its groups', () => {
+    // Arrange: the database interface holds 10.0.2.48/28 and 2600:1f18:1234:5602:1::/80 delegated.
+    const exports = loadExports();
+    const db = exports.NetworkInterfaces[1];
+    if (db) {
+      db.Ipv4Prefixes = [{ Ipv4Prefix: '10.0.2.48/28' }];
+      db.Ipv6Prefixes = [{ Ipv6Prefix: '2600:1f18:1234:5602:1::/80' }];
+    }
+    // Act
+    const v4 = audit(workers, need('egress', 'tcp', '5432', ['10.0.2.50', '10.0.2.63']), exports);
+    const v6 = audit(workers, need('egress', 'tcp', '5432', ['2600:1f18:1234:5602:1::7']), exports);
+    const outside = audit(workers, need('egress', 'tcp', '5432', ['10.0.2.64']), exports);
+    // Assert
+    expect(v4.status).toBe('allowed');
+    expect(v6.status).toBe('allowed');
+    expect(outside.status).toBe('blocked');
   });
 });

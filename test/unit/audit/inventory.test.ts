@@ -351,7 +351,7 @@ describe('merging several exports', () => {
     );
     // Assert
     expect(problems).toEqual([
-      `sgs.json: SecurityGroups: ${WORKERS} is also in old/sgs.json with a different IpPermissionsEgress: the exports disagree; pass only the newer one, or export all files again at the same time`,
+      `sgs.json: SecurityGroups: ${WORKERS} is also in old/sgs.json with a different IpPermissionsEgress (IpPermissionsEgress: only in old/sgs.json: egress tcp 443 ${PL}; only in sgs.json: egress tcp 443-8443 ${PL}): the exports disagree; pass only the newer one, or export all files again at the same time`,
       'acls.json: NetworkAcls: acl-0a1b2c3d4e5f60c01 is also in old/acls.json with a different Entries: the exports disagree; pass only the newer one, or export all files again at the same time',
     ]);
   });
@@ -373,9 +373,9 @@ describe('merging several exports', () => {
   it('merges nothing into an empty inventory', () => {
     // Act
     const inventory = mergeInventory([]);
-    // Assert
-    expect(inventory).toEqual(emptyInventory());
-    expect(readInventoryFiles([], FIXTURES)).toEqual(emptyInventory());
+    // Assert: not even an interfaces export, so group membership is unknown
+    expect(inventory).toEqual({ ...emptyInventory(), natGateways: new Map(), networkInterfacesRead: false });
+    expect(readInventoryFiles([], FIXTURES)).toEqual(inventory);
   });
 });
 
@@ -514,7 +514,7 @@ describe('inventory errors', () => {
     expect(trailingComma).toEqual([
       'sgs.json: not valid JSON: Expected double-quoted property name in JSON at position 26 (line 3, column 1)',
     ]);
-    expect(truncated[0]).toMatch(/^sgs\.json: not valid JSON: .*end of JSON input/);
+    expect(truncated).toEqual(['sgs.json: not valid JSON: unexpected end of the text (line 1, column 21)']);
   });
 
   it('explains an empty file and one that is not JSON at all', () => {
@@ -531,8 +531,22 @@ describe('inventory errors', () => {
       'sgs.json: is empty: expected the JSON printed by aws ec2 describe-… --output json',
     ]);
     expect(text[0]).toMatch(
-      /^sgs\.json: not valid JSON: Unexpected token 'A'.*: it does not start with \{ or \[; export with --output json/,
+      /^sgs\.json: not valid JSON: unexpected character "A" \(line 1, column 1\): it does not start with \{ or \[; export with --output json/,
     );
+  });
+
+  it('places every syntax error by line and column, a quote character or a bad token too', () => {
+    // Act: a misspelt literal, a comma where a value should be, a quoted key with no value: JSON.parse
+    // places none of them ("Unexpected token … is not valid JSON").
+    const literal = problemsOf(() => parseInventoryFile('sgs.json', '{\n  "SecurityGroups": tru\n}'));
+    const comma = problemsOf(() => parseInventoryFile('sgs.json', '{\n  "SecurityGroups": [\n    ,"x"]\n}'));
+    const key = problemsOf(() =>
+      parseInventoryFile('sgs.json', '{\n  "SecurityGroups": [],\n  "NextToken"\n}'),
+    );
+    // Assert
+    expect(literal).toEqual(['sgs.json: not valid JSON: unexpected character "t" (line 2, column 21)']);
+    expect(comma).toEqual(['sgs.json: not valid JSON: unexpected character "," (line 3, column 5)']);
+    expect(key).toEqual(["sgs.json: not valid JSON: expected ':' after a property name (line 4, column 1)"]);
   });
 });
 
@@ -630,5 +644,146 @@ describe('documents from the API', () => {
     expect(problems).toEqual([
       'EC2 DescribeSubnets: Subnets[0].CidrBlock: "x" is not an IPv4 CIDR block (like 10.0.0.0/16)',
     ]);
+  });
+});
+
+describe('real exports of other shapes (issue 15)', () => {
+  const SHAPES = join(__dirname, '../../fixtures/aws-shapes');
+  const shape = (file: string) => readFileSync(join(SHAPES, file), 'utf8');
+
+  it('reads the CIDRs of describe-prefix-lists (AWS-managed lists such as S3 and DynamoDB)', () => {
+    // Act
+    const inventory = mergeInventory([parseInventoryFile('lists.json', shape('describe-prefix-lists.json'))]);
+    // Assert
+    expect(inventory.prefixLists.get('pl-6da54004')).toEqual(['52.218.0.0/17', '54.231.128.0/19']);
+    expect(inventory.prefixLists.get('pl-6fa54006')).toEqual([
+      '52.94.5.0/24',
+      '52.119.240.0/21',
+      '52.94.24.0/23',
+    ]);
+  });
+
+  it('reads describe-security-group-rules as the same groups describe-security-groups gives', () => {
+    // Act
+    const rules = mergeInventory([
+      parseInventoryFile('rules.json', shape('describe-security-group-rules.json')),
+    ]);
+    const both = mergeInventory([
+      parseInventoryFile(SG_FILE, text(SG_FILE)),
+      parseInventoryFile('rules.json', shape('describe-security-group-rules.json')),
+    ]);
+    // Assert: one permission per rule, each with its one peer
+    expect([...rules.securityGroups.keys()]).toEqual([WORKERS, APPLIANCE]);
+    expect(rules.securityGroups.get(WORKERS)?.IpPermissionsEgress).toContainEqual({
+      IpProtocol: 'tcp',
+      FromPort: 443,
+      ToPort: 443,
+      PrefixListIds: [{ PrefixListId: PL, Description: 'On-prem management networks' }],
+    });
+    expect(both.securityGroups.get(WORKERS)).toMatchObject({ GroupName: 'preflight-workers' });
+  });
+
+  it('merges exports that differ only in descriptions or in an empty list the older one leaves out', () => {
+    // Arrange
+    const relabelled = fixture(SG_FILE);
+    relabelled.SecurityGroups[0].IpPermissionsEgress[3].IpRanges[0].Description = 'DNS (renamed)';
+    relabelled.SecurityGroups[0].Description = 'another text';
+    const older = fixture(SG_FILE);
+    for (const p of older.SecurityGroups[0].IpPermissionsEgress) delete p.Ipv6Ranges;
+    // Act
+    const act = () =>
+      mergeInventory([
+        parseInventoryFile('a/sgs.json', text(SG_FILE)),
+        parseInventoryFile('b/sgs.json', JSON.stringify(relabelled)),
+        parseInventoryFile('c/sgs.json', JSON.stringify(older)),
+      ]);
+    // Assert
+    expect(act).not.toThrow();
+  });
+
+  it('names the rule that differs when a real conflict remains', () => {
+    // Arrange: the DNS rule opened to another address
+    const changed = fixture(SG_FILE);
+    changed.SecurityGroups[0].IpPermissionsEgress[3].IpRanges[0].CidrIp = '10.20.0.3/32';
+    // Act
+    const problems = problemsOf(() =>
+      mergeInventory([
+        parseInventoryFile('a/sgs.json', text(SG_FILE)),
+        parseInventoryFile('b/sgs.json', JSON.stringify(changed)),
+      ]),
+    );
+    // Assert
+    expect(problems).toEqual([
+      `b/sgs.json: SecurityGroups: ${WORKERS} is also in a/sgs.json with a different IpPermissionsEgress ` +
+        '(IpPermissionsEgress: only in a/sgs.json: egress udp 53 10.20.0.2/32; only in b/sgs.json: egress udp 53 10.20.0.3/32): ' +
+        'the exports disagree; pass only the newer one, or export all files again at the same time',
+    ]);
+  });
+
+  it('accepts a boto3 dump: its ResponseMetadata is ignored', () => {
+    // Arrange
+    const dump = {
+      ...fixture(SG_FILE),
+      ResponseMetadata: {
+        RequestId: 'edb7c570-be05-4192-bd1b-example',
+        HTTPStatusCode: 200,
+        HTTPHeaders: { 'content-type': 'text/xml;charset=UTF-8' },
+        RetryAttempts: 0,
+      },
+    };
+    // Act
+    const part = parseInventoryFile('boto3.json', JSON.stringify(dump));
+    // Assert
+    expect(part.securityGroups.map((g) => g.GroupId)).toEqual([WORKERS, APPLIANCE]);
+  });
+
+  it('accepts exports joined with cat (concatenated JSON documents)', () => {
+    // Arrange: the pretty-printed AWS CLI outputs, one after the other
+    const joined = `${text(SG_FILE)}${text(ACL_FILE)}\n${text(RTB_FILE)}`;
+    // Act
+    const inventory = mergeInventory([parseInventoryFile('all.json', joined)]);
+    // Assert
+    expect([...inventory.securityGroups.keys()]).toEqual([WORKERS, APPLIANCE]);
+    expect(inventory.networkAcls.length).toBe(fixture(ACL_FILE).NetworkAcls.length);
+    expect(inventory.routeTables.length).toBe(fixture(RTB_FILE).RouteTables.length);
+  });
+
+  it('says whether any network interfaces were exported (even none), and reads NAT gateways', () => {
+    // Arrange
+    const nat = {
+      NatGateways: [
+        {
+          CreateTime: '2024-05-02T09:14:03.000Z',
+          NatGatewayAddresses: [
+            {
+              AllocationId: 'eipalloc-0a1b2c3d4e5f60001',
+              NetworkInterfaceId: 'eni-0a1b2c3d4e5f600a9',
+              PrivateIp: '10.0.1.200',
+              PublicIp: '198.51.100.20',
+              AssociationId: 'eipassoc-0a1b2c3d4e5f60001',
+              IsPrimary: true,
+              Status: 'succeeded',
+            },
+          ],
+          NatGatewayId: 'nat-0a1b2c3d4e5f60001',
+          State: 'available',
+          SubnetId: 'subnet-0a1b2c3d4e5f60001',
+          VpcId: 'vpc-0a1b2c3d4e5f60789',
+          Tags: [],
+          ConnectivityType: 'public',
+        },
+      ],
+    };
+    // Act
+    const without = mergeInventory([parseInventoryFile(SG_FILE, text(SG_FILE))]);
+    const emptyExport = mergeInventory([parseInventoryFile('enis.json', '{"NetworkInterfaces": []}')]);
+    const withNat = mergeInventory([parseInventoryFile('nat.json', JSON.stringify(nat))]);
+    // Assert
+    expect(without.networkInterfacesRead).toBe(false);
+    expect(emptyExport.networkInterfacesRead).toBe(true);
+    expect(withNat.natGateways?.get('nat-0a1b2c3d4e5f60001')).toMatchObject({
+      SubnetId: 'subnet-0a1b2c3d4e5f60001',
+      ConnectivityType: 'public',
+    });
   });
 });
