@@ -4,6 +4,7 @@ import { benchAudit } from './audit.bench';
 import { benchBundles } from './bundles.bench';
 import { benchChangeSet } from './change-set.bench';
 import { benchProbe } from './probe.bench';
+import { benchWave } from './wave.bench';
 
 const BENCHES: Record<string, () => Promise<unknown>> = {
   probe: benchProbe,
@@ -12,6 +13,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   api: benchApi,
   bundles: benchBundles,
   agents: benchAgents,
+  wave: benchWave,
 };
 
 /** `npm run bench [-- NAME]`: every benchmark (or the one named), each printing its own report. */

@@ -23,6 +23,7 @@ export const FUNCTIONS = {
   api: { entry: 'lambdas/handlers/api/handler.ts', catalog: true },
   start: { entry: 'lambdas/handlers/run/start.ts', catalog: true },
   probe: { entry: 'lambdas/handlers/run/probe.ts', catalog: false },
+  shard: { entry: 'lambdas/handlers/run/shard.ts', catalog: false },
   audit: { entry: 'lambdas/handlers/run/audit.ts', catalog: true },
   finish: { entry: 'lambdas/handlers/run/finish.ts', catalog: true },
   fail: { entry: 'lambdas/handlers/run/fail.ts', catalog: false },

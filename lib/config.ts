@@ -134,8 +134,16 @@ export const deployConfigSchema = z
     retentionDays: z.number().int().min(1).max(3650).default(90),
     /** Days the functions', the state machine's and the API's logs are kept. @default 30 */
     logRetentionDays: z.number().int().min(1).max(3653).default(30),
-    /** The probe budget of one run, in seconds (a prober's deadline). @default 240 */
+    /**
+     * One shard's probe budget, in seconds: a prober's deadline from when its shard starts (the start step sizes
+     * the shards to finish inside it). @default 240
+     */
     probeBudgetSeconds: z.number().int().min(10).max(840).default(240),
+    /**
+     * Shards probed at once by the Distributed Map (prober invocations in flight; mind the account's Lambda
+     * concurrency). @default 40
+     */
+    maxConcurrentShards: z.number().int().min(1).max(1000).default(40),
     /** API Gateway throttling: steady requests per second and burst. @default 10 / 20 */
     api: z
       .object({

@@ -68,6 +68,10 @@ export const TABLE_ACCESS = {
   finish: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:BatchWriteItem'],
   // the findings recorded so far (Query), close (UpdateItem), the run (GetItem)
   fail: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+  // a shard's job (Query of the run's data), its outcome (PutItem)
+  shard: ['dynamodb:PutItem', 'dynamodb:Query'],
+  // the run's plan (Query of the run's data), its audits (PutItem)
+  audit: ['dynamodb:PutItem', 'dynamodb:Query'],
 } as const satisfies Record<string, readonly TableAction[]>;
 
 /** The table access a function is granted with {@link PreflightFunction.bindTable}. */

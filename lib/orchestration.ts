@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -7,35 +7,38 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { Auditor } from './auditor';
 import { PreflightFunction, TABLE_ACCESS, wildcardFinding } from './function';
+import { MAX_SHARDS } from '../lambdas/core/run/shards';
 import type { Prober } from './prober';
 
 /** Props of {@link CheckRunStateMachine}. */
 export interface CheckRunStateMachineProps {
   readonly table: dynamodb.ITableV2;
   readonly eventBus: events.IEventBus;
-  /** One per vantage; the probe Map sends each job to its vantage's prober. */
+  /** One per vantage; the probe Map sends each shard to its vantage's prober. */
   readonly probers: readonly Prober[];
   readonly auditor: Auditor;
-  /** The probe budget of one run (each job's deadline). */
+  /** One shard's probe budget: its prober's deadline counts from when the shard starts. */
   readonly probeBudget: Duration;
   /** Days a run and its findings are kept. */
   readonly retentionDays: number;
   /** @default 30 */
   readonly logRetentionDays?: number;
   /**
-   * How many vantages are probed at once.
-   * @default 10
+   * How many shards the Distributed Map probes at once (each is one prober invocation; mind the account's Lambda
+   * concurrency).
+   * @default 40
    */
-  readonly maxConcurrentProbes?: number;
+  readonly maxConcurrentShards?: number;
 }
 
 /** The state names of the check-run state machine (the infra tests and the docs use them). */
 export const STATES = {
   start: 'Start run',
-  probe: 'Probe vantages',
+  probe: 'Probe shards',
+  loadShard: 'Load shard',
   route: 'Which vantage',
-  probeFailed: 'Probe failed',
   noProber: 'No prober for vantage',
+  storeShard: 'Store shard',
   audit: 'Audit AWS configuration',
   finish: 'Record and compare',
   recordFailure: 'Record failure',
@@ -62,16 +65,21 @@ const retryTransient = (task: tasks.LambdaInvoke, maxAttempts = 4) =>
   });
 
 /**
- * The state machine that runs a check: start (create or take the run, plan it) → probe (a Map over the vantages,
- * each job sent to its vantage's prober; a failed prober leaves its flows `skipped` and the run `partial`) →
- * audit (a failed audit leaves the run `partial`) → record and compare (findings, events). Any other failure is
- * caught and the run closed `partial` or `failed` with the reason. Logging (ALL) and X-Ray tracing are on.
+ * The state machine that runs a check: start (create or take the run, plan it, split its targets into shards, all
+ * stored) → probe (a Distributed Map over the shard numbers: load the shard's job and give it its own deadline →
+ * its vantage's prober → store the outcome; a failed prober leaves its shard's ports `skipped` and the run
+ * `partial`) → audit (stores the audits; a failed audit leaves the run `partial`) → record and compare (reads
+ * everything from the store: findings, events). No state carries results: each holds the run's id, the shard
+ * numbers (at most `MAX_SHARDS`) and small summaries; a shard's own state holds its job and its prober's output,
+ * bounded by `MAX_SHARD_PAIRS`. Any other failure is caught and the run closed `partial` or `failed` with the
+ * reason. Logging (ALL) and X-Ray tracing are on.
  */
 export class CheckRunStateMachine extends Construct {
   readonly stateMachine: sfn.StateMachine;
   /** The Lambdas of the run's own steps (the probers and the auditor are passed in). */
   readonly functions: {
     readonly start: PreflightFunction;
+    readonly shard: PreflightFunction;
     readonly finish: PreflightFunction;
     readonly fail: PreflightFunction;
   };
@@ -90,13 +98,24 @@ export class CheckRunStateMachine extends Construct {
     );
     const start = new PreflightFunction(this, 'Start', {
       function: 'start',
-      description: 'takes or creates the run, plans it and hands out the probe jobs',
+      description: 'takes or creates the run, plans it and stores its shards',
       environment: {
         VANTAGES: Stack.of(this).toJsonString(deployed),
         PROBE_BUDGET_MS: String(props.probeBudget.toMilliseconds()),
       },
       ...common,
     }).bindTable({ table: props.table, access: TABLE_ACCESS.start, retentionDays: props.retentionDays });
+    const shard = new PreflightFunction(this, 'Shard', {
+      function: 'shard',
+      description: "loads a shard's job before its prober and stores the prober's outcome after it",
+      ...common,
+    }).bindTable({ table: props.table, access: TABLE_ACCESS.shard, retentionDays: props.retentionDays });
+    // The auditor stores its audits with the run (they do not fit in a state).
+    props.auditor.function.bindTable({
+      table: props.table,
+      access: TABLE_ACCESS.audit,
+      retentionDays: props.retentionDays,
+    });
     const finish = new PreflightFunction(this, 'Finish', {
       function: 'finish',
       description: 'combines, records and compares the findings and emits the changes',
@@ -111,7 +130,7 @@ export class CheckRunStateMachine extends Construct {
       description: 'closes a run that could not finish, with the reason',
       ...common,
     }).bindTable({ table: props.table, access: TABLE_ACCESS.fail, retentionDays: props.retentionDays });
-    this.functions = { start, finish, fail };
+    this.functions = { start, shard, finish, fail };
 
     const recordFailure = retryTransient(
       new tasks.LambdaInvoke(this, STATES.recordFailure, {
@@ -137,41 +156,62 @@ export class CheckRunStateMachine extends Construct {
       }),
     ).addCatch(recordFailure, catchAll);
 
-    // The probe Map: each job goes to the prober of its vantage. A prober's failure becomes an item that names
-    // the vantage and the error, so the other vantages' results are kept.
-    const probeFailed = new sfn.Pass(this, STATES.probeFailed, {
-      parameters: { 'vantage.$': '$.vantage', 'error.$': '$.error' },
-    });
+    // One shard: load its job (and its own deadline) → its vantage's prober → store the outcome. A prober's
+    // failure is stored as the shard's outcome, so the other shards' results are kept.
+    const storeShard = retryTransient(
+      new tasks.LambdaInvoke(this, STATES.storeShard, {
+        lambdaFunction: shard.fn,
+        payload: sfn.TaskInput.fromObject({ step: 'store', 'item.$': '$' }),
+        payloadResponseOnly: true,
+        // A child execution's output is only its shard's number: the Map's output (discarded, but assembled
+        // first) stays a few KB for 1,000 shards.
+        outputPath: '$.shard',
+        taskTimeout: sfn.Timeout.duration(Duration.seconds(60)),
+      }),
+      6,
+    );
     const route = new sfn.Choice(this, STATES.route);
     for (const prober of props.probers) {
       const invoke = new tasks.LambdaInvoke(this, `Probe ${prober.vantage}`, {
         lambdaFunction: prober.function.fn,
         payloadResponseOnly: true,
+        resultPath: '$.probe',
         taskTimeout: sfn.Timeout.duration(props.probeBudget.plus(Duration.minutes(1))),
       });
-      retryTransient(invoke, 3).addCatch(probeFailed, catchAll);
-      route.when(sfn.Condition.stringEquals('$.vantage', prober.vantage), invoke);
+      retryTransient(invoke, 3).addCatch(storeShard, catchAll);
+      route.when(sfn.Condition.stringEquals('$.vantage', prober.vantage), invoke.next(storeShard));
     }
     route.otherwise(
       new sfn.Pass(this, STATES.noProber, {
-        parameters: {
-          'vantage.$': '$.vantage',
-          error: { Error: 'NoProber', Cause: 'no prober is deployed for this vantage' },
-        },
-      }),
+        result: sfn.Result.fromObject({ Error: 'NoProber', Cause: 'no prober is deployed for this vantage' }),
+        resultPath: '$.error',
+      }).next(storeShard),
     );
-    const probeMap = new sfn.Map(this, STATES.probe, {
-      itemsPath: '$.jobs',
-      resultPath: '$.probes',
-      maxConcurrency: props.maxConcurrentProbes ?? 10,
+    const loadShard = retryTransient(
+      new tasks.LambdaInvoke(this, STATES.loadShard, {
+        lambdaFunction: shard.fn,
+        payload: sfn.TaskInput.fromObject({ step: 'load', 'item.$': '$' }),
+        payloadResponseOnly: true,
+        taskTimeout: sfn.Timeout.duration(Duration.seconds(60)),
+      }),
+      6,
+    );
+    const maxConcurrency = props.maxConcurrentShards ?? 40;
+    const probeMap = new sfn.DistributedMap(this, STATES.probe, {
+      itemsPath: '$.shards',
+      itemSelector: { 'checkId.$': '$.checkId', 'shard.$': '$$.Map.Item.Value' },
+      // The outcomes are in the store; the Map's own output (a summary per shard) is not kept in the state.
+      resultPath: sfn.JsonPath.DISCARD,
+      maxConcurrency,
+      mapExecutionType: sfn.StateMachineType.STANDARD,
     })
-      .itemProcessor(route)
+      .itemProcessor(loadShard.next(route))
       .addCatch(recordFailure, catchAll);
 
     const auditTask = retryTransient(
       new tasks.LambdaInvoke(this, STATES.audit, {
         lambdaFunction: props.auditor.function.fn,
-        payload: sfn.TaskInput.fromObject({ 'environment.$': '$.environment' }),
+        payload: sfn.TaskInput.fromObject({ 'checkId.$': '$.checkId' }),
         payloadResponseOnly: true,
         resultPath: '$.audit',
         taskTimeout: sfn.Timeout.duration(Duration.minutes(3)),
@@ -199,14 +239,40 @@ export class CheckRunStateMachine extends Construct {
     });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       definitionBody: sfn.DefinitionBody.fromChainable(definition),
-      comment: 'preflight: one check run (plan, probe per vantage, audit, record and compare)',
-      timeout: props.probeBudget.plus(Duration.minutes(15)),
+      comment: 'preflight: one check run (plan and shard, probe each shard, audit, record and compare)',
+      // Every shard in waves of maxConcurrency, each at most its budget and its task's minute, and 15 minutes for
+      // the rest.
+      timeout: Duration.seconds(
+        props.probeBudget.plus(Duration.minutes(1)).toSeconds() * Math.ceil(MAX_SHARDS / maxConcurrency),
+      ).plus(Duration.minutes(15)),
       tracingEnabled: true,
       // ALL events but no payloads: the payloads carry the environment's addresses and results, which the API
       // already serves to those allowed to read them.
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
-    const invoked = [start, finish, fail, props.auditor.function, ...props.probers.map((p) => p.function)];
+    // The Distributed Map runs each shard as a child execution of this state machine, which its role describes
+    // and stops: the children's execution ARNs are named by Step Functions at run time, so only their prefix is known.
+    const machine = Stack.of(this).resolve(
+      (this.stateMachine.node.defaultChild as sfn.CfnStateMachine).logicalId,
+    ) as string;
+    const machineName = `{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${machine}"}]}]}`;
+    const { region, account } = Stack.of(this);
+    const where = `${Token.isUnresolved(region) ? '<AWS::Region>' : region}:${Token.isUnresolved(account) ? '<AWS::AccountId>' : account}`;
+    Validations.of(this.stateMachine.node.findChild('DistributedMapPolicy')).acknowledge(
+      ...[':*', '/*:*'].map((suffix) => ({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${where}:execution:${machineName}${suffix}]`,
+        reason:
+          "the Distributed Map's child executions (one per shard) are named at run time: the role may describe and stop only this state machine's executions",
+      })),
+    );
+    const invoked = [
+      start,
+      shard,
+      finish,
+      fail,
+      props.auditor.function,
+      ...props.probers.map((p) => p.function),
+    ];
     Validations.of(this.stateMachine.role).acknowledge(
       ...invoked.map((f) => ({
         id: wildcardFinding(f.fn, ':*'),

@@ -29,6 +29,7 @@ const DEMO_DEFAULTS = {
   retentionDays: 90,
   logRetentionDays: 30,
   probeBudgetSeconds: 240,
+  maxConcurrentShards: 40,
   api: { rateLimit: 10, burstLimit: 20 },
   retainData: true,
 } as const;
@@ -149,6 +150,7 @@ export class PreflightStack extends Stack {
       probers: this.probers,
       auditor: this.auditor,
       probeBudget: budget,
+      maxConcurrentShards: settings.maxConcurrentShards,
       retentionDays: settings.retentionDays,
       logRetentionDays,
     });
@@ -177,6 +179,7 @@ export class PreflightStack extends Stack {
       functions: {
         Api: this.api.function,
         Start: this.orchestration.functions.start,
+        Shard: this.orchestration.functions.shard,
         Finish: this.orchestration.functions.finish,
         Fail: this.orchestration.functions.fail,
         Auditor: this.auditor.function,

@@ -14,16 +14,22 @@ export interface ProberProps {
   readonly securityGroups: ec2.ISecurityGroup[];
   /** The deployment's allowed target CIDRs, applied again by the prober before it connects. */
   readonly allowedTargetCidrs: readonly string[];
-  /** The probe budget of a run; the function's timeout leaves a minute beyond it. */
+  /** One shard's probe budget; the function's timeout leaves a minute beyond it. */
   readonly budget: Duration;
   /** @default 30 */
   readonly logRetentionDays?: number;
 }
 
 /**
- * One vantage's prober: a Lambda in that vantage's subnets with its Security Groups. It makes no AWS API call (it
- * returns its results to the state machine), so its role holds only its logs, tracing and the VPC attachment, and
- * it works in isolated subnets with no NAT and no endpoints.
+ * One vantage's prober: a Lambda in that vantage's subnets with its Security Groups, invoked once per shard. It
+ * makes no AWS API call (it returns its shard's results to the state machine, whose next step stores them), so its
+ * role holds only its logs, tracing and the VPC attachment, and it works in isolated subnets with no NAT and no
+ * endpoints.
+ *
+ * Sizing: a shard holds at most 500 host:port pairs (`MAX_SHARD_PAIRS`) and keeps at most the environment's
+ * `probe.concurrency` sockets open (256 by default, 512 at most: half of a Lambda's 1,024 file descriptors, the
+ * rest left to the runtime, DNS and logs). 512 MB gives the CPU share that many connects and the identification
+ * of open ports (TLS handshakes) need; the results of 500 ports are tens of KB of memory.
  */
 export class Prober extends Construct {
   readonly function: PreflightFunction;
@@ -40,6 +46,7 @@ export class Prober extends Construct {
       function: 'probe',
       description: `probes the flows of vantage ${props.vantage} from its subnets`,
       // Sockets and timers, little CPU: 512 MB gives the network share a few hundred concurrent connects need.
+      // The timeout is the shard's budget plus a minute (cold start, DNS, identification past the deadline).
       memorySize: 512,
       timeout: props.budget.plus(Duration.minutes(1)),
       environment: { ALLOWED_TARGET_CIDRS: JSON.stringify(props.allowedTargetCidrs) },

@@ -2,6 +2,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoResultStore } from '../aws/dynamo-store';
+import { DynamoRunData } from '../aws/dynamo-run-data';
 import { tracer } from './observability';
 
 /** The results store on the table the CDK app names, and the document client behind it. */
@@ -17,4 +18,15 @@ export function resultStore(settings: { TABLE_NAME: string; RETENTION_DAYS: numb
     retentionDays: settings.RETENTION_DAYS,
   });
   return { store, client };
+}
+
+/** A run's data between its steps (plan, shards, shard outcomes, audit) in the same table. */
+export function runData(
+  settings: { TABLE_NAME: string; RETENTION_DAYS: number },
+  client: DynamoDBDocumentClient,
+): DynamoRunData {
+  return new DynamoRunData(client, {
+    tableName: settings.TABLE_NAME,
+    retentionDays: settings.RETENTION_DAYS,
+  });
 }

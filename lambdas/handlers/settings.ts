@@ -41,7 +41,7 @@ export const SETTINGS = {
       return z.NEVER;
     }
   }),
-  /** The probe budget of a run, in ms (the probe Map's deadline). */
+  /** One shard's probe budget in ms: its prober's deadline counts from when the shard starts. */
   PROBE_BUDGET_MS: z.coerce.number().int().min(1000).default(240_000),
 } as const;
 

@@ -6,11 +6,18 @@ import { defaultCatalog } from '../../lambdas/core/catalog';
 import { parseEnvironment } from '../../lambdas/core/environment';
 import { plan } from '../../lambdas/core/plan';
 import { formatPortList } from '../../lambdas/core/ports';
-import { audit } from '../../lambdas/handlers/run/audit';
+import { queuedRun } from '../../lambdas/core/store';
 import { StepInputError } from '../../lambdas/handlers/run/parse';
+import { MemoryRunData } from '../support/run-data';
 
 // The auditor Lambda's work: read the inventory its vantages name from EC2 (mocked with the recorded shapes in
-// test/fixtures/aws) with only the calls its role allows, and give the static verdict of every flow.
+// test/fixtures/aws) with only the calls its role allows, and store the static verdict of every flow with the run
+// (the state machine gets a count).
+
+// The handler module reads its settings at import: set them first, then load it.
+process.env.TABLE_NAME ??= 'not-used-by-these-tests';
+type AuditModule = typeof import('../../lambdas/handlers/run/audit');
+const { audit } = jest.requireActual<AuditModule>('../../lambdas/handlers/run/audit');
 
 const WORKERS = 'sg-0a1b2c3d4e5f60aa1';
 const WORKER_SUBNET = 'subnet-0a1b2c3d4e5f60001';
@@ -36,12 +43,26 @@ const ENVIRONMENT = {
 const actionOf = (call: ReturnType<typeof ec2.calls>[number]) =>
   `ec2:${(call.args[0] as object).constructor.name.replace(/Command$/, '')}`;
 
-beforeEach(() => {
+let data: MemoryRunData;
+let checkId: string;
+beforeEach(async () => {
   ec2.reset();
+  data = new MemoryRunData();
+  checkId = queuedRun(ENVIRONMENT.name, 'api').checkId;
+  // What the start step stored for the run.
+  await data.putPlan(
+    checkId,
+    {
+      environment: parseEnvironment(ENVIRONMENT, defaultCatalog(), 'environment'),
+      shardCount: 0,
+      probeFailures: [],
+    },
+    [],
+  );
 });
 
 describe('audit', () => {
-  it('makes only the EC2 calls of EC2_INVENTORY_ACTIONS and gives one FlowAudit per flow', async () => {
+  it('makes only the EC2 calls of EC2_INVENTORY_ACTIONS and stores one FlowAudit per flow, returning a count', async () => {
     // Arrange
     mockTheVpc(ec2);
     const flows = plan(
@@ -50,9 +71,8 @@ describe('audit', () => {
     ).flows;
 
     // Act
-    const out = JSON.parse(JSON.stringify(await audit({ environment: ENVIRONMENT }, client))) as Awaited<
-      ReturnType<typeof audit>
-    >;
+    const summary = await audit({ checkId }, { ec2: client, data });
+    const out = (await data.getAudit(checkId))!;
 
     // Assert: the calls
     const actions = ec2.calls().map(actionOf);
@@ -62,7 +82,8 @@ describe('audit', () => {
       GroupIds: [WORKERS],
     });
 
-    // Assert: one audit per flow, each with a verdict and the vantage it was read for
+    // Assert: one audit per flow, each with a verdict and the vantage it was read for; only the count travels
+    expect(summary).toEqual({ checkId, audits: flows.length });
     expect(out.skipped).toBeUndefined();
     expect(out.audits.map((a) => a.flowId).sort()).toEqual(flows.map((f) => f.id).sort());
     for (const a of out.audits) {
@@ -92,7 +113,7 @@ describe('audit', () => {
     );
 
     // Act
-    const err = await audit({ environment: ENVIRONMENT }, client).then(
+    const err = await audit({ checkId }, { ec2: client, data }).then(
       () => undefined,
       (e: unknown) => e as Ec2InventoryError,
     );
@@ -101,22 +122,23 @@ describe('audit', () => {
     expect(err).toBeInstanceOf(Ec2InventoryError);
     expect(err?.operation).toBe('DescribeSecurityGroups');
     expect(err?.message).toContain('UnauthorizedOperation');
+    expect(await data.getAudit(checkId)).toBeUndefined();
   });
 
-  it('refuses an input without an environment, naming it, before calling EC2', async () => {
+  it('refuses an input without a run, naming it, before calling EC2', async () => {
     // Act
-    const missing = await audit({}, client).then(
+    const missing = await audit({}, { ec2: client, data }).then(
       () => undefined,
       (e: unknown) => e as Error,
     );
-    const notObject = await audit('workers', client).then(
+    const notObject = await audit('workers', { ec2: client, data }).then(
       () => undefined,
       (e: unknown) => e as Error,
     );
 
     // Assert
     expect(missing).toBeInstanceOf(StepInputError);
-    expect(missing?.message).toBe('the audit input is not valid: environment: is required (nonoptional)');
+    expect(missing?.message).toMatch(/^the audit input is not valid: checkId: /);
     expect(notObject).toBeInstanceOf(StepInputError);
     expect(ec2.calls()).toHaveLength(0);
   });

@@ -1,4 +1,5 @@
 import { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
+import { DynamoRunData } from '../../lambdas/aws/dynamo-run-data';
 import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite';
 import { defaultCatalog } from '../../lambdas/core/catalog';
 import { parseEnvironment } from '../../lambdas/core/environment';
@@ -85,6 +86,7 @@ function statusEvent(detail: {
 
 let dyn: RunningDynalite;
 let store: DynamoResultStore;
+let data: DynamoRunData;
 
 beforeAll(async () => {
   ({ start } = jest.requireActual<StartModule>('../../lambdas/handlers/run/start'));
@@ -92,6 +94,7 @@ beforeAll(async () => {
   ({ StepInputError } = jest.requireActual<ParseModule>('../../lambdas/handlers/run/parse'));
   dyn = await startDynalite();
   store = new DynamoResultStore(dyn.client, { tableName: dyn.tableName });
+  data = new DynamoRunData(dyn.client, { tableName: dyn.tableName });
 });
 afterAll(async () => {
   await dyn.close();
@@ -116,13 +119,14 @@ describe('a retried start on the schedule path', () => {
     const input = scheduledInput('closed-retry', '2026-11-27T18:00:00Z');
 
     // Act: the first attempt's answer was lost; Step Functions retries the task with the same input
-    const first = await start(input, { store, deployed, budgetMs: BUDGET_MS, now });
-    const second = await start(input, { store, deployed, budgetMs: BUDGET_MS, now });
+    const first = await start(input, { store, data, deployed, budgetMs: BUDGET_MS, now });
+    const second = await start(input, { store, data, deployed, budgetMs: BUDGET_MS, now });
 
     // Assert
     expect(second.checkId).toBe(first.checkId);
     expect(first.checkId).toBe(scheduledRunId(input.invocation));
-    expect(second.jobs).toEqual(first.jobs.map((j) => ({ ...j, deadline: expect.any(Number) })));
+    // The same shards, planned again (each shard's deadline is set only when it starts).
+    expect(second).toEqual(first);
     const runs = await store.listRuns('closed-retry', { limit: 10 });
     expect(runs.items).toHaveLength(1);
     expect(runs.items[0]).toMatchObject({
@@ -141,12 +145,14 @@ describe('a retried start on the schedule path', () => {
     // Act
     const a = await start(scheduledInput('closed-next', '2026-11-27T18:00:00Z'), {
       store,
+      data,
       deployed,
       budgetMs: BUDGET_MS,
       now,
     });
     const b = await start(scheduledInput('closed-next', '2026-11-27T19:00:00Z'), {
       store,
+      data,
       deployed,
       budgetMs: BUDGET_MS,
       now,
@@ -165,7 +171,7 @@ describe('the failure handler on an execution status event', () => {
     const env = environmentJson('closed-limit');
     const run = await store.createRun(queuedRun(env.name, 'api', now()));
     const input = { checkId: run.checkId, environmentName: env.name, environment: env, trigger: 'api' };
-    await start(input, { store, deployed, budgetMs: BUDGET_MS, now });
+    await start(input, { store, data, deployed, budgetMs: BUDGET_MS, now });
     const cause =
       "The state/task 'Probe workers' returned a result with a size exceeding the maximum number of bytes service limit.";
 
@@ -191,8 +197,11 @@ describe('the failure handler on an execution status event', () => {
     const env = environmentJson('closed-partial');
     const run = await store.createRun(queuedRun(env.name, 'api', now()));
     const input = { checkId: run.checkId, environmentName: env.name, environment: env, trigger: 'api' };
-    const s = await start(input, { store, deployed, budgetMs: BUDGET_MS, now });
-    const { plan } = await planStep({ environment: s.environment }, defaultCatalog());
+    const s = await start(input, { store, data, deployed, budgetMs: BUDGET_MS, now });
+    const { plan } = await planStep(
+      { environment: parseEnvironment((await data.getPlan(s.checkId)).environment, defaultCatalog()) },
+      defaultCatalog(),
+    );
     const findings = await combineStep({ plan, probes: [], audit: { audits: [] } });
     await recordStep(store, await store.getRun(run.checkId), findings);
 
@@ -213,7 +222,7 @@ describe('the failure handler on an execution status event', () => {
     const now = steppingClock();
     await storedEnvironment('closed-timeout');
     const input = scheduledInput('closed-timeout', '2026-11-27T18:00:00Z');
-    const s = await start(input, { store, deployed, budgetMs: BUDGET_MS, now });
+    const s = await start(input, { store, data, deployed, budgetMs: BUDGET_MS, now });
 
     // Act
     const out = await fail(
@@ -242,7 +251,7 @@ describe('the failure handler on an execution status event', () => {
     const run = await store.createRun(queuedRun(env.name, 'api', now()));
     await start(
       { checkId: run.checkId, environmentName: env.name, environment: env, trigger: 'api' },
-      { store, deployed, budgetMs: BUDGET_MS, now },
+      { store, data, deployed, budgetMs: BUDGET_MS, now },
     );
 
     // Act: no input in the event (inputDetails.included false)
@@ -270,7 +279,7 @@ describe('the failure handler on an execution status event', () => {
     const env = environmentJson('closed-twice');
     const run = await store.createRun(queuedRun(env.name, 'api', now()));
     const input = { checkId: run.checkId, environmentName: env.name, environment: env, trigger: 'api' };
-    await start(input, { store, deployed, budgetMs: BUDGET_MS, now });
+    await start(input, { store, data, deployed, budgetMs: BUDGET_MS, now });
     const caught = await fail(
       {
         checkId: run.checkId,

@@ -1,4 +1,5 @@
 import { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
+import { DynamoRunData } from '../../lambdas/aws/dynamo-run-data';
 import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite';
 import { parseEnvironment } from '../../lambdas/core/environment';
 import type { ProbeResult } from '../../lambdas/core/probe';
@@ -14,9 +15,10 @@ import { defaultCatalog } from '../../lambdas/core/catalog';
 import { type CheckRun, type FindingRecord, queuedRun } from '../../lambdas/core/store';
 import type { DeployedVantages } from '../../lambdas/handlers/settings';
 
-// The steps of a check run (start → probe Map → audit → finish, and the Catch's fail) driven the way the state
-// machine drives them, against the real embedded store. Probe results are data here: the prober is tested in
-// prober.test.ts, and nothing is probed (the 10.x targets are never contacted).
+// The steps of a check run (start → per shard: load, prober, store → audit → finish, and the Catch's fail) driven
+// the way the state machine drives them, against the real embedded store. Probe results are data here: the prober
+// is tested in prober.test.ts, and nothing is probed (the 10.x targets are never contacted). The executed state
+// machine is tested in test/integration/state-machine.netns.test.ts.
 
 // The handler modules read their settings at import: set them first, then load the modules.
 Object.assign(process.env, {
@@ -29,10 +31,13 @@ type StartModule = typeof import('../../lambdas/handlers/run/start');
 type FinishModule = typeof import('../../lambdas/handlers/run/finish');
 type FailModule = typeof import('../../lambdas/handlers/run/fail');
 type ParseModule = typeof import('../../lambdas/handlers/run/parse');
+type ShardModule = typeof import('../../lambdas/handlers/run/shard');
 let start: StartModule['start'];
 let finish: FinishModule['finish'];
 let fail: FailModule['fail'];
 let StepInputError: ParseModule['StepInputError'];
+let loadShard: ShardModule['loadShard'];
+let storeShard: ShardModule['storeShard'];
 
 const SUBNET = 'subnet-0123456789abcdef0';
 const SG = 'sg-0123456789abcdef0';
@@ -102,14 +107,17 @@ const overTheWire = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 
 let dyn: RunningDynalite;
 let store: DynamoResultStore;
+let data: DynamoRunData;
 
 beforeAll(async () => {
   ({ start } = jest.requireActual<StartModule>('../../lambdas/handlers/run/start'));
   ({ finish } = jest.requireActual<FinishModule>('../../lambdas/handlers/run/finish'));
   ({ fail } = jest.requireActual<FailModule>('../../lambdas/handlers/run/fail'));
   ({ StepInputError } = jest.requireActual<ParseModule>('../../lambdas/handlers/run/parse'));
+  ({ loadShard, storeShard } = jest.requireActual<ShardModule>('../../lambdas/handlers/run/shard'));
   dyn = await startDynalite();
   store = new DynamoResultStore(dyn.client, { tableName: dyn.tableName });
+  data = new DynamoRunData(dyn.client, { tableName: dyn.tableName });
 });
 afterAll(async () => {
   await dyn.close();
@@ -138,22 +146,65 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
   throw new Error('expected a rejection');
 }
 
+type Job = Awaited<ReturnType<ShardModule['loadShard']>>;
+
+/** Each shard's job as the Map's load step hands it to the prober. */
+async function jobsOf(started: { checkId: string; shards: number[] }, now?: () => Date): Promise<Job[]> {
+  return Promise.all(
+    started.shards.map(async (shard) =>
+      overTheWire(
+        await loadShard(overTheWire({ checkId: started.checkId, shard }), { data, ...(now ? { now } : {}) }),
+      ),
+    ),
+  );
+}
+
+/**
+ * The Map: every shard's prober answers (`states` by host:port, else open) unless `errors` names its shard, and
+ * the store step keeps the outcome. Returns the summaries the Map would discard.
+ */
+async function probeShards(
+  started: { checkId: string; shards: number[] },
+  states: Record<string, ProbeResult['state']> = {},
+  errors: Record<number, { Error: string; Cause?: string }> = {},
+) {
+  const summaries = [];
+  for (const job of await jobsOf(started)) {
+    const error = errors[job.shard];
+    const state = error ? { ...job, error } : { ...job, probe: proberOutput(job, states) };
+    summaries.push(overTheWire(await storeShard(overTheWire(state), { data })));
+  }
+  return summaries;
+}
+
+/** The finish step's input as the state machine has it after a successful audit. */
+const afterAudit = (started: { checkId: string; shards: number[] }) =>
+  overTheWire({ ...started, audit: { checkId: started.checkId, audits: 0 } });
+
+/** Stores the audit the auditor would have stored (none here: no inventory). */
+const auditSkipped = (checkId: string) =>
+  data.putAudit(checkId, { audits: [], skipped: 'no inventory in this test' });
+
 describe('start', () => {
-  it('takes the queued run of the API, marks it running and hands one probe job per deployed vantage', async () => {
+  it('takes the queued run of the API, marks it running, stores its shards and hands out only their numbers', async () => {
     // Arrange
     const now = steppingClock();
     const env = environmentJson('steps-api');
     const { run, input } = await queued(env, now);
 
     // Act
-    const out = overTheWire(await start(overTheWire(input), { store, deployed, budgetMs: BUDGET_MS, now }));
+    const out = overTheWire(
+      await start(overTheWire(input), { store, data, deployed, budgetMs: BUDGET_MS, now }),
+    );
 
-    // Assert
-    expect(out.checkId).toBe(run.checkId);
-    expect(out.probeFailures).toEqual([]);
-    expect(out.jobs).toHaveLength(1);
-    const [job] = out.jobs;
+    // Assert: the state holds the run and the shard numbers; the plan is in the store
+    expect(out).toEqual({ checkId: run.checkId, shards: [1] });
+    expect((await data.getPlan(run.checkId)).probeFailures).toEqual([]);
+    const loadedAt = now();
+    const [job] = await jobsOf(out, () => loadedAt);
     expect(job).toMatchObject({
+      checkId: run.checkId,
+      shard: 1,
       vantage: 'workers',
       timeoutMs: expect.any(Number),
       retries: expect.any(Number),
@@ -162,8 +213,8 @@ describe('start', () => {
       '10.20.0.40:1433',
       '10.20.0.41:443',
     ]);
-    expect(job?.deadline).toBeGreaterThan(Date.parse(run.createdAt));
-    expect(out.environment.name).toBe('steps-api');
+    // Each shard's deadline counts from when it is loaded, not from the run's start.
+    expect(job?.deadline).toBe(loadedAt.getTime() + BUDGET_MS);
     const stored = await store.getRun(run.checkId);
     expect(stored).toMatchObject({ status: 'running', trigger: 'api', startedAt: expect.any(String) });
   });
@@ -177,7 +228,7 @@ describe('start', () => {
     // Act
     const out = await start(
       { environmentName: 'steps-schedule', trigger: 'schedule' },
-      { store, deployed, budgetMs: BUDGET_MS, now },
+      { store, data, deployed, budgetMs: BUDGET_MS, now },
     );
 
     // Assert
@@ -187,7 +238,7 @@ describe('start', () => {
       trigger: 'schedule',
       status: 'running',
     });
-    expect(out.jobs.map((j) => j.vantage)).toEqual(['workers']);
+    expect((await jobsOf(out)).map((j) => j.vantage)).toEqual(['workers']);
   });
 
   it('reports a vantage with no deployed prober, or one in other groups, instead of probing it', async () => {
@@ -205,11 +256,15 @@ describe('start', () => {
     const { run, input } = await queued(env, now);
 
     // Act
-    const out = overTheWire(await start(input, { store, deployed: withElsewhere, budgetMs: BUDGET_MS, now }));
+    const out = overTheWire(
+      await start(input, { store, data, deployed: withElsewhere, budgetMs: BUDGET_MS, now }),
+    );
 
     // Assert
-    expect(out.jobs.map((j) => j.vantage)).toEqual(['workers']);
-    const reasons = Object.fromEntries(out.probeFailures.map((f) => [f.vantage, f.reason]));
+    expect((await jobsOf(out)).map((j) => j.vantage)).toEqual(['workers']);
+    const reasons = Object.fromEntries(
+      (await data.getPlan(run.checkId)).probeFailures.map((f) => [f.vantage, f.reason]),
+    );
     expect(Object.keys(reasons).sort()).toEqual(['appliance', 'elsewhere']);
     expect(reasons.appliance).toContain('no prober is deployed for vantage "appliance"');
     expect(reasons.appliance).toContain('deployed: elsewhere, workers');
@@ -217,14 +272,9 @@ describe('start', () => {
     expect(reasons.elsewhere).toContain(`declares subnets ${SUBNET} with groups ${OTHER_SG}`);
 
     // Act: finish with what the Map of the one matching vantage produced
-    const finished = await finish(
-      overTheWire({
-        ...out,
-        probes: out.jobs.map((j) => proberOutput(j)),
-        audit: { audits: [] },
-      }),
-      { store, events: new RecordingEvents(), now },
-    );
+    await probeShards(out);
+    await auditSkipped(out.checkId);
+    const finished = await finish(afterAudit(out), { store, data, events: new RecordingEvents(), now });
 
     // Assert: partial, naming both vantages; their flows are skipped with the reason, the others checked
     expect(finished.status).toBe('partial');
@@ -243,13 +293,16 @@ describe('start', () => {
     const now = steppingClock();
     const env = environmentJson('steps-retry');
     const { run, input } = await queued(env, now);
-    const first = await start(input, { store, deployed, budgetMs: BUDGET_MS, now });
+    const first = await start(input, { store, data, deployed, budgetMs: BUDGET_MS, now });
 
     // Act
-    const second = await start(input, { store, deployed, budgetMs: BUDGET_MS, now });
+    const second = await start(input, { store, data, deployed, budgetMs: BUDGET_MS, now });
 
     // Assert
-    expect(second.jobs.map((j) => j.targets)).toEqual(first.jobs.map((j) => j.targets));
+    expect(second).toEqual(first);
+    expect((await jobsOf(second)).map((j) => j.targets)).toEqual([
+      expect.arrayContaining([{ host: '10.20.0.40', ports: [1433] }]),
+    ]);
     expect((await store.getRun(run.checkId)).status).toBe('running');
   });
 
@@ -265,7 +318,7 @@ describe('start', () => {
     });
 
     // Act
-    const err = await rejection(start(input, { store, deployed, budgetMs: BUDGET_MS, now }));
+    const err = await rejection(start(input, { store, data, deployed, budgetMs: BUDGET_MS, now }));
 
     // Assert
     expect(err.message).toContain(run.checkId);
@@ -279,18 +332,14 @@ describe('finish', () => {
     const now = steppingClock();
     const env = environmentJson('steps-success');
     const { run, input } = await queued(env, now);
-    const started = overTheWire(await start(input, { store, deployed, budgetMs: BUDGET_MS, now }));
+    const started = overTheWire(await start(input, { store, data, deployed, budgetMs: BUDGET_MS, now }));
     const events = new RecordingEvents();
 
+    await probeShards(started);
+    await auditSkipped(started.checkId);
+
     // Act
-    const closed = await finish(
-      overTheWire({
-        ...started,
-        probes: started.jobs.map((j) => proberOutput(j)),
-        audit: { audits: [], skipped: 'no inventory in this test' },
-      }),
-      { store, events, now },
-    );
+    const closed = await finish(afterAudit(started), { store, data, events, now });
 
     // Assert
     expect(closed).toMatchObject({ checkId: run.checkId, status: 'succeeded', flowCount: 2, changes: [] });
@@ -309,15 +358,10 @@ describe('finish', () => {
     const events = new RecordingEvents();
     const runOnce = async (states: Record<string, ProbeResult['state']>): Promise<CheckRun> => {
       const { input } = await queued(env, now);
-      const s = overTheWire(await start(input, { store, deployed, budgetMs: BUDGET_MS, now }));
-      return finish(
-        overTheWire({
-          ...s,
-          probes: s.jobs.map((j) => proberOutput(j, states)),
-          audit: { audits: [] },
-        }),
-        { store, events, now },
-      );
+      const s = overTheWire(await start(input, { store, data, deployed, budgetMs: BUDGET_MS, now }));
+      await probeShards(s, states);
+      await auditSkipped(s.checkId);
+      return finish(afterAudit(s), { store, data, events, now });
     };
     const first = await runOnce({});
     const dbFlow = (await findingsOf(first.checkId)).find((f) => f.destination.startsWith('10.20.0.40'))!;
@@ -355,26 +399,27 @@ describe('finish', () => {
     const now = steppingClock();
     const env = environmentJson('steps-probe-error');
     const { input } = await queued(env, now);
-    const s = overTheWire(await start(input, { store, deployed, budgetMs: BUDGET_MS, now }));
-    const caught = {
-      ...s.jobs[0],
-      error: {
-        Error: 'Sandbox.Timedout',
-        Cause: '{"errorMessage":"Task timed out after 300.00 seconds"}',
+    const s = overTheWire(await start(input, { store, data, deployed, budgetMs: BUDGET_MS, now }));
+    const [summary] = await probeShards(
+      s,
+      {},
+      {
+        1: { Error: 'Sandbox.Timedout', Cause: '{"errorMessage":"Task timed out after 300.00 seconds"}' },
       },
-    };
+    );
+    await auditSkipped(s.checkId);
 
     // Act
-    const closed = await finish(
-      overTheWire({
-        ...s,
-        probes: [caught],
-        audit: { audits: [] },
-      }),
-      { store, events: new RecordingEvents(), now },
-    );
+    const closed = await finish(afterAudit(s), { store, data, events: new RecordingEvents(), now });
 
     // Assert
+    expect(summary).toEqual({
+      shard: 1,
+      vantage: 'workers',
+      ports: 0,
+      states: {},
+      error: 'Task timed out after 300.00 seconds',
+    });
     expect(closed.status).toBe('partial');
     expect(closed.reason).toBe('the probe of vantage workers failed: Task timed out after 300.00 seconds');
     const findings = await findingsOf(s.checkId);
@@ -387,13 +432,14 @@ describe('finish', () => {
     const now = steppingClock();
     const env = environmentJson('steps-audit-error');
     const { input } = await queued(env, now);
-    const s = overTheWire(await start(input, { store, deployed, budgetMs: BUDGET_MS, now }));
+    const s = overTheWire(await start(input, { store, data, deployed, budgetMs: BUDGET_MS, now }));
+
+    await probeShards(s);
 
     // Act
     const closed = await finish(
       overTheWire({
         ...s,
-        probes: s.jobs.map((j) => proberOutput(j)),
         // The audit's Catch keeps the state and puts the error beside it.
         auditError: {
           Error: 'Ec2InventoryError',
@@ -403,7 +449,7 @@ describe('finish', () => {
           }),
         },
       }),
-      { store, events: new RecordingEvents(), now },
+      { store, data, events: new RecordingEvents(), now },
     );
 
     // Assert
@@ -421,19 +467,17 @@ describe('finish', () => {
     const events = new RecordingEvents();
     const finishInput = async (states: Record<string, ProbeResult['state']>) => {
       const { input } = await queued(env, now);
-      const s = overTheWire(await start(input, { store, deployed, budgetMs: BUDGET_MS, now }));
-      return overTheWire({
-        ...s,
-        probes: s.jobs.map((j) => proberOutput(j, states)),
-        audit: { audits: [] },
-      });
+      const s = overTheWire(await start(input, { store, data, deployed, budgetMs: BUDGET_MS, now }));
+      await probeShards(s, states);
+      await auditSkipped(s.checkId);
+      return afterAudit(s);
     };
-    await finish(await finishInput({}), { store, events, now });
+    await finish(await finishInput({}), { store, data, events, now });
     const again = await finishInput({ '10.20.0.41:443': 'closed' });
-    const once = await finish(again, { store, events, now });
+    const once = await finish(again, { store, data, events, now });
 
     // Act
-    const twice = await finish(again, { store, events, now });
+    const twice = await finish(again, { store, data, events, now });
 
     // Assert
     expect(events.sent).toHaveLength(1);
@@ -447,7 +491,7 @@ describe('fail', () => {
     const now = steppingClock();
     const env = environmentJson('steps-fail');
     const { input } = await queued(env, now);
-    const s = await start(input, { store, deployed, budgetMs: BUDGET_MS, now });
+    const s = await start(input, { store, data, deployed, budgetMs: BUDGET_MS, now });
 
     // Act
     const out = await fail(
@@ -476,11 +520,14 @@ describe('fail', () => {
     const now = steppingClock();
     const env = environmentJson('steps-fail-partial');
     const { run, input } = await queued(env, now);
-    const s = await start(input, { store, deployed, budgetMs: BUDGET_MS, now });
-    const { plan } = await planStep({ environment: s.environment }, defaultCatalog());
+    const s = await start(input, { store, data, deployed, budgetMs: BUDGET_MS, now });
+    const { plan } = await planStep(
+      { environment: parseEnvironment(env, defaultCatalog()) },
+      defaultCatalog(),
+    );
     const findings = await combineStep({
       plan,
-      probes: s.jobs.map((j) => proberOutput(j)),
+      probes: (await jobsOf(s)).map((j) => proberOutput(j)),
       audit: { audits: [] },
     });
     await recordStep(store, await store.getRun(run.checkId), findings);
@@ -511,15 +558,10 @@ describe('fail', () => {
     const now = steppingClock();
     const env = environmentJson('steps-fail-closed');
     const { input } = await queued(env, now);
-    const s = overTheWire(await start(input, { store, deployed, budgetMs: BUDGET_MS, now }));
-    await finish(
-      overTheWire({
-        ...s,
-        probes: s.jobs.map((j) => proberOutput(j)),
-        audit: { audits: [] },
-      }),
-      { store, events: new RecordingEvents(), now },
-    );
+    const s = overTheWire(await start(input, { store, data, deployed, budgetMs: BUDGET_MS, now }));
+    await probeShards(s);
+    await auditSkipped(s.checkId);
+    await finish(afterAudit(s), { store, data, events: new RecordingEvents(), now });
     const before = await store.getRun(s.checkId);
 
     // Act
@@ -559,29 +601,24 @@ describe('fail', () => {
 describe('bad step inputs', () => {
   it('are refused with a StepInputError naming the field and the value', async () => {
     // Arrange
-    const deps = { store, deployed, budgetMs: BUDGET_MS };
+    const deps = { store, data, deployed, budgetMs: BUDGET_MS };
 
     // Act
     const badTrigger = await rejection(start({ environmentName: 'x', trigger: 'cron' }, deps));
     const badCheckId = await rejection(
       finish(
-        { checkId: 'not-a-check', environment: {}, audit: { audits: [] } },
-        {
-          store,
-          events: new RecordingEvents(),
-        },
+        { checkId: 'not-a-check', audit: { audits: 0 } },
+        { store, data, events: new RecordingEvents() },
       ),
     );
     const badProbeItem = await rejection(
-      finish(
-        {
-          checkId: '01J9ZK3V8Q4W5X6Y7Z8A9B0C1D',
-          environment: {},
-          probes: [{ vantage: 'w' }],
-          audit: { audits: [] },
-        },
-        { store, events: new RecordingEvents() },
+      storeShard(
+        { checkId: '01J9ZK3V8Q4W5X6Y7Z8A9B0C1D', shard: 1, vantage: 'w', probe: { vantage: 'w' } },
+        { data },
       ),
+    );
+    const badShard = await rejection(
+      loadShard({ checkId: '01J9ZK3V8Q4W5X6Y7Z8A9B0C1D', shard: 0 }, { data }),
     );
     const badError = await rejection(
       fail({ checkId: '01J9ZK3V8Q4W5X6Y7Z8A9B0C1D', error: 'boom' }, { store }),
@@ -591,13 +628,14 @@ describe('bad step inputs', () => {
     );
 
     // Assert
-    for (const err of [badTrigger, badCheckId, badProbeItem, badError, unknownField])
+    for (const err of [badTrigger, badCheckId, badProbeItem, badShard, badError, unknownField])
       expect(err).toBeInstanceOf(StepInputError);
     expect(badTrigger.message).toContain('the execution input is not valid');
     expect(badTrigger.message).toContain('trigger: "cron" is not one of "api", "schedule", "cli"');
     expect(badCheckId.message).toContain('checkId');
     expect(badCheckId.message).toContain('"not-a-check"');
-    expect(badProbeItem.message).toContain('probes[0]');
+    expect(badProbeItem.message).toContain('probe.results');
+    expect(badShard.message).toContain('shard: 0 is not a shard number');
     expect(badError.message).toContain('error: expected object, got "boom"');
     expect(unknownField.message).toContain('unknown field "checkid"');
   });
@@ -612,6 +650,7 @@ describe('bad step inputs', () => {
         { environmentName: 'steps-bad-env', environment: env, trigger: 'schedule' },
         {
           store,
+          data,
           deployed,
           budgetMs: BUDGET_MS,
         },

@@ -73,7 +73,9 @@ describe.each([
     const actions = actionsByRole(template).get(roleOf(template, 'preflight audit')) ?? [];
     // Assert
     expect(actions.filter((a) => a.startsWith('ec2:')).sort()).toEqual([...EC2_INVENTORY_ACTIONS].sort());
-    expect(actions.filter((a) => !/^(ec2|logs|xray):/.test(a))).toEqual([]);
+    // Beside EC2: its logs, tracing, and the results table, where it stores the run's audits.
+    expect(actions.filter((a) => !/^(ec2|logs|xray|dynamodb):/.test(a))).toEqual([]);
+    expect(actions).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:Query']));
   });
 
   it('gives a prober no AWS API access beyond its logs, tracing and the VPC attachment', () => {
@@ -159,7 +161,13 @@ describe.each([
     expect(definition).toBeDefined();
     for (const state of Object.values(STATES)) expect(text).toContain(`\\"${state}\\"`);
     expect(text).toContain('\\"Type\\":\\"Map\\"');
-    expect(text).toContain('\\"ItemsPath\\":\\"$.jobs\\"');
+    // A Distributed Map over the shard numbers, its output not kept in the state, its concurrency bounded.
+    expect(text).toContain('\\"ItemsPath\\":\\"$.shards\\"');
+    expect(text).toContain(
+      '\\"ProcessorConfig\\":{\\"Mode\\":\\"DISTRIBUTED\\",\\"ExecutionType\\":\\"STANDARD\\"}',
+    );
+    expect(text).toContain('\\"ResultPath\\":null');
+    expect(text).toContain('\\"MaxConcurrency\\":40');
     expect(text).toContain('Lambda.TooManyRequestsException');
     expect(text).toContain('\\"BackoffRate\\":2');
     expect(text).toContain('\\"ResultPath\\":\\"$.auditError\\"');

@@ -35,7 +35,16 @@ export interface LabOptions {
   readonly rejectUnreachablePorts?: readonly number[];
   /** Whether to give the lab an IPv6 address too. @default true */
   readonly ipv6?: boolean;
+  /**
+   * More IPv4 addresses the lab answers as (the same port rules apply to each), from a /22 of 198.19.0.0/16 the
+   * lab claims for itself (routed to it, and local in its namespace for the whole block), at most
+   * {@link MAX_EXTRA_HOSTS}: a thousand hosts of a migration wave in one namespace. @default 0
+   */
+  readonly extraIpv4Hosts?: number;
 }
+
+/** Extra IPv4 hosts one lab may have: a /22 without its first and last address. */
+export const MAX_EXTRA_HOSTS = 1022;
 
 /** A running lab. */
 export interface Lab {
@@ -49,6 +58,8 @@ export interface Lab {
   readonly hostIpv4: string;
   /** The root namespace's IPv6 end of the veth pair. */
   readonly hostIpv6: string | undefined;
+  /** The extra IPv4 addresses asked for with `extraIpv4Hosts`, in order. */
+  readonly extraIpv4: readonly string[];
   /** Stops the listener and removes the namespace and the veth pair. Safe to call more than once. */
   destroy(): Promise<void>;
 }
@@ -61,6 +72,8 @@ export class NetlabError extends Error {
 const SLOT_DIR = '/run/preflight-netlab';
 // 198.18.0.0/16 holds 16,384 /30 networks; one per lab.
 const SLOT_COUNT = 16_384;
+// 198.19.0.0/16 holds 64 /22 blocks of extra hosts; one per lab that asks for them.
+const BLOCK_COUNT = 64;
 const LISTENER = path.join(__dirname, 'listener.js');
 const READY_TIMEOUT_MS = 15_000;
 
@@ -83,6 +96,8 @@ interface LiveLab {
   readonly ns: string;
   readonly hostIf: string;
   readonly slotPath: string;
+  /** The claimed block of extra hosts, if any. */
+  blockPath?: string;
   listener: ChildProcess | undefined;
 }
 
@@ -205,6 +220,33 @@ function claimSlot(ns: string): { slot: number; slotPath: string } {
   throw new NetlabError(`no free lab slot in ${SLOT_DIR} (all ${SLOT_COUNT} taken)`);
 }
 
+/** Claims a free /22 of 198.19.0.0/16 for extra hosts, as {@link claimSlot} does (mkdir, dead owners reclaimed). */
+function claimBlock(ns: string): { block: number; blockPath: string } {
+  for (let i = 0; i < BLOCK_COUNT; i++) {
+    const block = (process.pid + labCounter + i) % BLOCK_COUNT;
+    const blockPath = path.join(SLOT_DIR, `hosts-${block}`);
+    for (let tries = 0; tries < 2; tries++) {
+      try {
+        fs.mkdirSync(blockPath);
+        fs.writeFileSync(path.join(blockPath, 'owner.json'), JSON.stringify({ pid: process.pid, ns }));
+        return { block, blockPath };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        let owner: { pid?: number } = {};
+        try {
+          owner = JSON.parse(fs.readFileSync(path.join(blockPath, 'owner.json'), 'utf8')) as typeof owner;
+        } catch {
+          // being created right now
+        }
+        if (owner.pid === undefined || isAlive(owner.pid)) break;
+        // Its namespace went with its slot; the root route goes with the veth.
+        fs.rmSync(blockPath, { recursive: true, force: true });
+      }
+    }
+  }
+  throw new NetlabError(`no free block of extra hosts in ${SLOT_DIR} (all ${BLOCK_COUNT} taken)`);
+}
+
 function cleanupSync(lab: LiveLab): void {
   if (lab.listener?.pid !== undefined) {
     try {
@@ -216,6 +258,7 @@ function cleanupSync(lab: LiveLab): void {
   spawnSync('ip', ['link', 'del', lab.hostIf], { stdio: 'ignore' });
   spawnSync('ip', ['netns', 'del', lab.ns], { stdio: 'ignore' });
   fs.rmSync(lab.slotPath, { recursive: true, force: true });
+  if (lab.blockPath) fs.rmSync(lab.blockPath, { recursive: true, force: true });
   live.delete(lab);
 }
 
@@ -312,6 +355,9 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   checkPorts('dropPorts', dropPorts);
   checkPorts('rejectUnreachablePorts', rejectPorts);
   const withV6 = options.ipv6 ?? true;
+  const extraHosts = options.extraIpv4Hosts ?? 0;
+  if (!Number.isInteger(extraHosts) || extraHosts < 0 || extraHosts > MAX_EXTRA_HOSTS)
+    throw new NetlabError(`extraIpv4Hosts is ${extraHosts}: give 0 to ${MAX_EXTRA_HOSTS}`);
 
   const ns = `pf-${process.pid}-${labCounter++}`;
   const { slot, slotPath } = claimSlot(ns);
@@ -328,6 +374,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   const hostIpv4 = v4(1);
   const ipv6 = withV6 ? v6(2) : undefined;
   const hostIpv6 = withV6 ? v6(1) : undefined;
+  const extraIpv4: string[] = [];
 
   try {
     // Leftovers of a crashed run that used this slot (its owner file already removed).
@@ -362,6 +409,15 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
         iptablesRules(drop, rej, 'icmp6-addr-unreachable'),
       );
     }
+    if (extraHosts > 0) {
+      const { block, blockPath } = claimBlock(ns);
+      lab.blockPath = blockPath;
+      const cidr = `198.19.${block * 4}.0/22`;
+      for (let n = 1; n <= extraHosts; n++) extraIpv4.push(`198.19.${block * 4 + (n >> 8)}.${n & 255}`);
+      // Routed to the lab, and local there for the whole block (AnyIP): no address to add one by one.
+      await run('ip', ['route', 'add', cidr, 'via', ipv4, 'dev', hostIf]);
+      await run('ip', ['-n', ns, 'route', 'add', 'local', cidr, 'dev', 'lo']);
+    }
     if (listenPorts.length > 0) lab.listener = await startListener(ns, listenPorts);
   } catch (e) {
     cleanupSync(lab);
@@ -387,10 +443,11 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       spawnSync('ip', ['link', 'del', hostIf], { stdio: 'ignore' });
       await run('ip', ['netns', 'del', ns]).catch(() => undefined);
       fs.rmSync(slotPath, { recursive: true, force: true });
+      if (lab.blockPath) fs.rmSync(lab.blockPath, { recursive: true, force: true });
       live.delete(lab);
     })();
     return destroying;
   };
 
-  return { name: ns, ipv4, ipv6, hostIpv4, hostIpv6, destroy };
+  return { name: ns, ipv4, ipv6, hostIpv4, hostIpv6, extraIpv4, destroy };
 }

@@ -16,6 +16,7 @@ import {
 import { countProbePairs, plan } from '../../core/plan';
 import { formatPortList } from '../../core/ports';
 import { buildReport, renderReport } from '../../core/report';
+import { MAX_FLOWS_PER_RUN } from '../../core/run/shards';
 import { checkEnvironmentSafety, type Resolver, type SafetyMode, systemResolver } from '../../core/safety';
 import {
   type CheckRun,
@@ -59,7 +60,7 @@ import {
 export interface ApiLimits {
   /** Bytes of a request body; more is a 413. @default 262144 (256 KiB) */
   readonly maxBodyBytes: number;
-  /** Flows in the plan of one run; more is a 422. @default 2000 */
+  /** Flows in the plan of one run; more is a 422. @default MAX_FLOWS_PER_RUN (20,000) */
   readonly maxFlowsPerRun: number;
   /**
    * host:port pairs one run probes (summed over its vantages); more is a 422. A 1,000-host PrimaryIO HDM wave is
@@ -72,7 +73,7 @@ export interface ApiLimits {
 
 export const DEFAULT_LIMITS: ApiLimits = {
   maxBodyBytes: 256 * 1024,
-  maxFlowsPerRun: 2000,
+  maxFlowsPerRun: MAX_FLOWS_PER_RUN,
   maxProbePairsPerRun: 200_000,
   maxPageSize: PAGE_LIMIT_MAX,
 };

@@ -43,51 +43,64 @@ export const startInputSchema = z
   })
   .strict();
 
-/** One probe job of the Map: a vantage's targets and the probe settings, with the run's deadline. */
-export const probeJobSchema = z.object({
-  vantage: z.string(),
-  targets: z.array(z.object({ host: z.string(), ports: z.array(z.number().int()) })),
-  timeoutMs: z.number().optional(),
-  concurrency: z.number().optional(),
-  retries: z.number().optional(),
-  deadline: z.number().optional(),
-});
-export type ProbeJob = z.infer<typeof probeJobSchema>;
+const shardNumberSchema = z
+  .number()
+  .int()
+  .min(1, { error: (iss) => `${JSON.stringify(iss.input)} is not a shard number (1 or more)` });
 
-const probeFailureSchema = z.object({ vantage: z.string(), reason: z.string() });
+/** One shard of the Map, as the state machine names it: the run and the shard's number. */
+export const shardRefSchema = z.object({ checkId: checkIdSchema, shard: shardNumberSchema }).loose();
 
-/** One item of the probe Map's output: the prober's output, or the error its `Catch` caught. */
-export const probeItemSchema = z.union([
-  z.object({
-    vantage: z.string(),
-    results: z.array(z.object({ host: z.string(), port: z.number(), state: z.string() }).loose()),
-    durationMs: z.number(),
-    refusals: z.array(z.string()).optional(),
-  }),
-  z.object({ vantage: z.string(), error: stepErrorSchema }),
+/** The job the load step hands the prober: the shard's vantage, targets, probe settings and its own deadline. */
+export interface ProbeJob {
+  readonly checkId: string;
+  readonly shard: number;
+  readonly vantage: string;
+  readonly targets: Array<{ host: string; ports: number[] }>;
+  readonly timeoutMs: number;
+  readonly concurrency: number;
+  readonly retries: number;
+  /** Epoch ms: the shard's start plus its budget. */
+  readonly deadline: number;
+}
+
+/**
+ * The store step's input: the shard's state after its prober — the job with the prober's output in `probe`, or
+ * the error its `Catch` put in `error` (a prober that died, or no prober for the vantage).
+ */
+export const storeShardInputSchema = z
+  .object({
+    checkId: checkIdSchema,
+    shard: shardNumberSchema,
+    vantage: z.string().min(1),
+    probe: z
+      .object({
+        vantage: z.string(),
+        results: z.array(z.object({ host: z.string(), port: z.number(), state: z.string() }).loose()),
+        durationMs: z.number(),
+        refusals: z.array(z.string()).optional(),
+      })
+      .optional(),
+    error: stepErrorSchema.optional(),
+  })
+  .loose()
+  .refine((input) => input.probe !== undefined || input.error !== undefined, {
+    error: 'give the prober\'s output ("probe") or the error it failed with ("error")',
+  });
+
+/** The shard Lambda's input: `load` a shard's job, or `store` its outcome. */
+export const shardInputSchema = z.discriminatedUnion('step', [
+  z.object({ step: z.literal('load'), item: shardRefSchema }).strict(),
+  z.object({ step: z.literal('store'), item: z.unknown() }).strict(),
 ]);
 
 /**
- * The finish step's input: the state as the state machine has it by then — the run, its environment, the start
- * step's `probeFailures`, the probe Map's items, and the audit's output (`audit`) or the error its `Catch` put in
- * `auditError`. Other fields (the jobs) are ignored.
+ * The finish step's input: the run, and the error the audit's `Catch` put in `auditError` when the audit failed.
+ * The plan, the shards' outcomes and the audit are read from the store; other fields are ignored.
  */
 export const finishInputSchema = z
-  .object({
-    checkId: checkIdSchema,
-    environment: z.unknown(),
-    probeFailures: z.array(probeFailureSchema).default([]),
-    probes: z.array(probeItemSchema).default([]),
-    audit: z
-      .object({ audits: z.array(z.unknown()), skipped: z.string().optional() })
-      .loose()
-      .optional(),
-    auditError: stepErrorSchema.optional(),
-  })
-  .loose()
-  .refine((input) => input.audit !== undefined || input.auditError !== undefined, {
-    error: 'give the audit output ("audit") or the error the audit failed with ("auditError")',
-  });
+  .object({ checkId: checkIdSchema, auditError: stepErrorSchema.optional() })
+  .loose();
 
 /** The failure handler's input: the run (when one was created) and the error the state machine caught. */
 export const failInputSchema = z
@@ -127,5 +140,5 @@ export const executionStatusEventSchema = z
   .loose();
 export type ExecutionStatusEvent = z.infer<typeof executionStatusEventSchema>;
 
-/** The auditor's input. */
-export const auditInputSchema = z.object({ environment: z.unknown() }).loose();
+/** The auditor's input: the run whose stored plan it audits. */
+export const auditInputSchema = z.object({ checkId: checkIdSchema }).loose();

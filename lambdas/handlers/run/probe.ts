@@ -1,7 +1,9 @@
 /**
  * The prober: runs inside the VPC, in one vantage's subnets with its Security Groups, so its packets take the
- * path the migration's own workers will take. It makes no AWS API call — it returns its results to the state
- * machine — so it works in isolated subnets with no NAT and no endpoints. Before it connects it applies the
+ * path the migration's own workers will take; one invocation per shard, before the shard's own deadline. It makes
+ * no AWS API call — it returns its shard's results (at most `MAX_SHARD_PAIRS` ports, so they fit in a state) to
+ * the state machine, whose store step writes them to the table — so it works in isolated subnets with no NAT and
+ * no endpoints. Before it connects it applies the
  * deployment's target policy again (allowed CIDRs; never link-local, metadata or loopback), resolving each name
  * once and connecting to the address it checked.
  *

@@ -1,7 +1,9 @@
 /**
  * The state machine's first step: takes the queued run the API created (or creates one for a schedule), marks it
- * running, plans it, and hands each vantage's probe job to the Map — only for vantages a prober is deployed for,
- * in the same subnets and Security Groups; any other vantage's flows are reported, not silently dropped.
+ * running, plans it, and splits each vantage's targets into shards (each sized to finish inside one prober
+ * invocation, see core/run/shards.ts) — only for vantages a prober is deployed for, in the same subnets and
+ * Security Groups; any other vantage's flows are reported, not silently dropped. The plan and the shards go to the
+ * store; the state carries only the run's id and the shard numbers.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { defaultCatalog } from '../../core/catalog';
@@ -9,19 +11,25 @@ import { type Environment, parseEnvironment } from '../../core/environment';
 import { runIdOfExecution } from '../../core/run/identity';
 import { beginStep, failStep, planStep } from '../../core/run/steps';
 import { type CheckRun, ConflictError, queuedRun, type ResultStore } from '../../core/store';
-import { resultStore } from '../clients';
+import { resultStore, runData } from '../clients';
 import { instrument } from '../instrument';
 import { instruments, metrics } from '../observability';
 import { type DeployedVantages, readSettings } from '../settings';
-import { type ProbeJob, startInputSchema } from './payloads';
+import type { RunData, ShardJob } from '../../core/run/run-data';
+import { planShards } from '../../core/run/shards';
+import { SERVICE_PORTS } from '../../core/identify';
+import { PROBE_DEFAULTS } from '../../core/probe';
+import { startInputSchema } from './payloads';
 import { parseWith } from './parse';
 
+/** What the start step hands the state machine: small whatever the wave's size. */
 export interface StartOutput {
   readonly checkId: string;
-  readonly environment: Environment;
-  readonly jobs: ProbeJob[];
-  /** Vantages with flows to probe but no matching prober: their flows end `skipped` with this reason. */
-  readonly probeFailures: Array<{ vantage: string; reason: string }>;
+  /**
+   * The shards' numbers (1 … n), the Map's items: the one list in the state that grows with the wave, at most
+   * `MAX_SHARDS` numbers (about 5 KB).
+   */
+  readonly shards: number[];
 }
 
 const sameSet = (a: readonly string[], b: readonly string[]) =>
@@ -52,7 +60,14 @@ export function proberMismatch(
 /** The start step with its dependencies; the handler below binds them. */
 export async function start(
   raw: unknown,
-  deps: { store: ResultStore; deployed: DeployedVantages; budgetMs: number; now?: () => Date },
+  deps: {
+    store: ResultStore;
+    data: RunData;
+    deployed: DeployedVantages;
+    /** One shard's budget in ms (its prober's deadline from when it starts). */
+    budgetMs: number;
+    now?: () => Date;
+  },
 ): Promise<StartOutput> {
   const input = parseWith(startInputSchema, raw, 'the execution input');
   const catalog = defaultCatalog();
@@ -88,23 +103,37 @@ export async function start(
       runId !== undefined && created.status === 'running'
         ? await planStep({ environment }, catalog)
         : await beginStep({ store: deps.store, now }, created, environment, catalog);
-    const deadline = now().getTime() + deps.budgetMs;
-    const jobs: ProbeJob[] = [];
-    const probeFailures: StartOutput['probeFailures'] = [];
+    const probed: typeof probeJobs = [];
+    const probeFailures: Array<{ vantage: string; reason: string }> = [];
     for (const job of probeJobs) {
       const reason = proberMismatch(environment, job.vantage, deps.deployed);
       if (reason) probeFailures.push({ vantage: job.vantage, reason });
-      else
-        jobs.push({
-          vantage: job.vantage,
-          targets: job.targets.map((t) => ({ host: t.host, ports: [...t.ports] })),
-          timeoutMs: environment.probe.timeoutMs,
-          concurrency: environment.probe.concurrency,
-          retries: environment.probe.retries,
-          deadline,
-        });
+      else probed.push(job);
     }
-    return { checkId: created.checkId, environment, jobs, probeFailures };
+    const settings = {
+      timeoutMs: environment.probe.timeoutMs,
+      concurrency: environment.probe.concurrency,
+      retries: environment.probe.retries,
+    };
+    // Open ports of identified services (HTTP, TLS, SSH, SMB) hold their socket through the identification.
+    const identifies = probed.some((j) => j.targets.some((t) => t.ports.some((p) => p in SERVICE_PORTS)));
+    const sizing = {
+      ...settings,
+      budgetMs: deps.budgetMs,
+      identifyMs: identifies ? PROBE_DEFAULTS.identifyTimeoutMs : 0,
+    };
+    const shards: ShardJob[] = planShards(probed, sizing).map((s) => ({
+      vantage: s.vantage,
+      targets: s.targets.map((t) => ({ host: t.host, ports: [...t.ports] })),
+      ...settings,
+      budgetMs: deps.budgetMs,
+    }));
+    await deps.data.putPlan(
+      created.checkId,
+      { environment, shardCount: shards.length, probeFailures },
+      shards,
+    );
+    return { checkId: created.checkId, shards: shards.map((_, i) => i + 1) };
   } catch (err) {
     // The run exists now: close it with the reason rather than leave it queued.
     await failStep(
@@ -117,10 +146,16 @@ export async function start(
 }
 
 const settings = readSettings(['TABLE_NAME', 'RETENTION_DAYS', 'VANTAGES', 'PROBE_BUDGET_MS']);
-const { store } = resultStore(settings);
+const { store, client } = resultStore(settings);
+const data = runData(settings, client);
 
 export const handler = instrument('start', instruments, async (event: unknown) => {
-  const out = await start(event, { store, deployed: settings.VANTAGES, budgetMs: settings.PROBE_BUDGET_MS });
+  const out = await start(event, {
+    store,
+    data,
+    deployed: settings.VANTAGES,
+    budgetMs: settings.PROBE_BUDGET_MS,
+  });
   metrics.addMetric('RunsStarted', MetricUnit.Count, 1);
   return out;
 });
