@@ -2,7 +2,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { DynamoIdempotencyCache } from '../../lambdas/aws/dynamo-idempotency';
+import { DynamoRunData } from '../../lambdas/aws/dynamo-run-data';
+import { mockTheVpc } from '../support/ec2-vpc';
 import { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
 import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite';
 import { StepFunctionsStarter } from '../../lambdas/aws/step-functions';
@@ -26,10 +29,12 @@ Object.assign(process.env, {
 type StartModule = typeof import('../../lambdas/handlers/run/start');
 type FinishModule = typeof import('../../lambdas/handlers/run/finish');
 type FailModule = typeof import('../../lambdas/handlers/run/fail');
+type ShardModule = typeof import('../../lambdas/handlers/run/shard');
+type AuditModule = typeof import('../../lambdas/handlers/run/audit');
 
 let dyn: RunningDynalite;
-const SUBNET = 'subnet-0123456789abcdef0';
-const SG = 'sg-0123456789abcdef0';
+const SUBNET = 'subnet-0a1b2c3d4e5f60001'; // the fixture VPC's (test/support/ec2-vpc.ts)
+const SG = 'sg-0a1b2c3d4e5f60aa1';
 const deployed = { workers: { subnetIds: [SUBNET], securityGroupIds: [SG] } };
 
 /** A store (and idempotency cache) whose every DynamoDB command is recorded as its IAM action. */
@@ -52,6 +57,7 @@ function recording() {
     sent,
     client,
     store: new DynamoResultStore(client, { tableName: dyn.tableName }),
+    data: new DynamoRunData(client, { tableName: dyn.tableName }),
     actions: () => [...sent].sort(),
   };
 }
@@ -130,14 +136,20 @@ describe('the DynamoDB actions each function really sends', () => {
     expect(rec.actions()).toEqual(granted('api'));
   });
 
-  it('start, finish and fail: both start paths, a retried start, two finishes (compared) and a fail', async () => {
+  it('start, shard, audit, finish and fail: both start paths, a retried start, every shard, two finishes (compared) and a fail', async () => {
     // Arrange
     const { start } = jest.requireActual<StartModule>('../../lambdas/handlers/run/start');
+    const { loadShard, storeShard } = jest.requireActual<ShardModule>('../../lambdas/handlers/run/shard');
+    const { audit } = jest.requireActual<AuditModule>('../../lambdas/handlers/run/audit');
     const { finish } = jest.requireActual<FinishModule>('../../lambdas/handlers/run/finish');
     const { fail } = jest.requireActual<FailModule>('../../lambdas/handlers/run/fail');
     const starting = recording();
+    const sharding = recording();
+    const auditing = recording();
     const finishing = recording();
     const failing = recording();
+    mockTheVpc(mockClient(EC2Client));
+    const ec2 = new EC2Client({ region: 'eu-west-1' });
     await plain().putEnvironment(parseEnvironment(environment('acc-run'), defaultCatalog()));
     const events = { emit: () => undefined };
     const runOnce = async () => {
@@ -148,24 +160,31 @@ describe('the DynamoDB actions each function really sends', () => {
         environment: environment('acc-run'),
         trigger: 'api',
       };
-      const out = await start(input, { store: starting.store, deployed, budgetMs: 60_000 });
-      const probes = out.jobs.map((job) => ({
-        vantage: job.vantage,
-        durationMs: 1,
-        results: job.targets.flatMap((t) =>
-          t.ports.map((port) => ({ host: t.host, port, state: 'open', latencyMs: 1, attempts: 1 })),
-        ),
-      }));
-      await finish(
-        {
-          checkId: out.checkId,
-          environment: environment('acc-run'),
-          probes,
-          probeFailures: [],
-          audit: { audits: [], skipped: 'none' },
-        },
-        { store: finishing.store, events },
-      );
+      const out = await start(input, {
+        store: starting.store,
+        data: starting.data,
+        deployed,
+        budgetMs: 60_000,
+      });
+      for (const shard of out.shards) {
+        const job = await loadShard({ checkId: out.checkId, shard }, { data: sharding.data });
+        const results = job.targets.flatMap((t) =>
+          t.ports.map((port) => ({
+            host: t.host,
+            address: t.host,
+            port,
+            state: 'open',
+            latencyMs: 1,
+            attempts: 1,
+          })),
+        );
+        await storeShard(
+          JSON.parse(JSON.stringify({ ...job, probe: { vantage: job.vantage, durationMs: 1, results } })),
+          { data: sharding.data },
+        );
+      }
+      const audited = await audit({ checkId: out.checkId }, { ec2, data: auditing.data });
+      await finish({ ...out, audit: audited }, { store: finishing.store, data: finishing.data, events });
       return out.checkId;
     };
 
@@ -175,12 +194,12 @@ describe('the DynamoDB actions each function really sends', () => {
     // the schedule path creates its run; a start of a closed run fails and closes it through failStep
     await start(
       { environmentName: 'acc-run', trigger: 'schedule' },
-      { store: starting.store, deployed, budgetMs: 60_000 },
+      { store: starting.store, data: starting.data, deployed, budgetMs: 60_000 },
     );
     await expect(
       start(
         { checkId: first, environmentName: 'acc-run', trigger: 'api' },
-        { store: starting.store, deployed, budgetMs: 60_000 },
+        { store: starting.store, data: starting.data, deployed, budgetMs: 60_000 },
       ),
     ).rejects.toThrow();
     const open = await plain().createRun(queuedRun('acc-run', 'api', new Date()));
@@ -191,6 +210,8 @@ describe('the DynamoDB actions each function really sends', () => {
 
     // Assert
     expect(starting.actions()).toEqual(granted('start'));
+    expect(sharding.actions()).toEqual(granted('shard'));
+    expect(auditing.actions()).toEqual(granted('audit'));
     expect(finishing.actions()).toEqual(granted('finish'));
     expect(failing.actions()).toEqual(granted('fail'));
   });
