@@ -7,22 +7,11 @@
 import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { CheckStarter } from '../core/service';
 import type { Environment } from '../core/environment';
-import type { ScheduleInvocation } from '../core/run/identity';
+import type { ExecutionInput } from '../core/run/execution-input';
 import { closeRun } from '../core/run/steps';
 import { type CheckRun, queuedRun, type ResultStore, type Trigger } from '../core/store';
 
-/** The input of an execution of the check-run state machine. */
-export interface ExecutionInput {
-  /** The queued run to execute; absent when a schedule starts the machine (the first step creates the run). */
-  readonly checkId?: string;
-  /** The environment by name (stored through the API), when `environment` is absent. */
-  readonly environmentName: string;
-  /** The environment itself, for an inline check (`POST /checks` with `environment`). */
-  readonly environment?: Environment;
-  readonly trigger: Trigger;
-  /** The schedule's invocation (a schedule's input; EventBridge Scheduler fills it in): the run id derives from it. */
-  readonly invocation?: ScheduleInvocation;
-}
+export type { ExecutionInput } from '../core/run/execution-input';
 
 /** The {@link CheckStarter} of the deployed API. */
 export class StepFunctionsStarter implements CheckStarter {

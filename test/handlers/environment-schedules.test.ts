@@ -13,7 +13,7 @@ import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite'
 import { SchedulerEnvironmentSchedules } from '../../lambdas/aws/scheduler';
 import { defaultCatalog } from '../../lambdas/core/catalog';
 import { parseEnvironment } from '../../lambdas/core/environment';
-import { startInputSchema } from '../../lambdas/handlers/run/payloads';
+import { executionInputSchema } from '../../lambdas/core/run/execution-input';
 import { type ApiDeps, handleRequest } from '../../lambdas/handlers/api/router';
 import type { ApiResponse } from '../../lambdas/core/service';
 import { localSchedules, startScheduler } from '../../lambdas/local/scheduler';
@@ -146,7 +146,7 @@ describe('PUT /environments/{name} with a schedule', () => {
         `arn:aws:scheduler:eu-west-1:123456789012:schedule/${GROUP}/sched-input`,
       )
       .replace('<aws.scheduler.scheduled-time>', '2026-11-27T18:05:00Z');
-    expect(startInputSchema.safeParse(JSON.parse(filled)).success).toBe(true);
+    expect(executionInputSchema.safeParse(JSON.parse(filled)).success).toBe(true);
   });
 
   it('updates the schedule of an environment that has one, with the new expression', async () => {

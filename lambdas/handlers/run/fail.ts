@@ -8,6 +8,7 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { failStep } from '../../core/run/steps';
+import { executionInputSchema } from '../../core/run/execution-input';
 import { runIdOfExecution } from '../../core/run/identity';
 import { isClosed, NotFoundError, type ResultStore } from '../../core/store';
 import { resultStore } from '../clients';
@@ -20,7 +21,6 @@ import {
   type ExecutionStatusEvent,
   executionStatusEventSchema,
   failInputSchema,
-  startInputSchema,
 } from './payloads';
 import { parseWith } from './parse';
 
@@ -45,7 +45,7 @@ export function fromStatusEvent(event: ExecutionStatusEvent): { checkId?: string
     input = {};
   }
   // Only what names the run is read: an input with fields of a newer state machine still names its run.
-  const parsed = startInputSchema.pick({ checkId: true, invocation: true }).loose().safeParse(input);
+  const parsed = executionInputSchema.pick({ checkId: true, invocation: true }).loose().safeParse(input);
   const checkId = runIdOfExecution(parsed.success ? parsed.data : {}, name);
   const took =
     typeof startDate === 'number' && typeof stopDate === 'number'

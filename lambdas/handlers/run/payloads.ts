@@ -4,8 +4,7 @@
  * checks its own small input by hand.
  */
 import { z } from 'zod';
-import { scheduleInvocationSchema } from '../../core/run/identity';
-import { checkIdSchema, environmentNameSchema, triggerSchema } from '../../core/store';
+import { checkIdSchema } from '../../core/store';
 
 /** A Step Functions `Catch` result: the error name and its cause (for a Lambda error, JSON with errorMessage). */
 export const stepErrorSchema = z.object({ Error: z.string(), Cause: z.string().optional() }).loose();
@@ -28,20 +27,6 @@ export function errorReason(error: StepError): string {
   }
   return error.Error;
 }
-
-/**
- * The state machine's input: from the API (a queued run) or from a schedule (no run yet; the schedule's
- * invocation, from which the run id is derived, see core/run/identity.ts).
- */
-export const startInputSchema = z
-  .object({
-    checkId: checkIdSchema.optional(),
-    environmentName: environmentNameSchema,
-    environment: z.unknown().optional(),
-    trigger: triggerSchema,
-    invocation: scheduleInvocationSchema.optional(),
-  })
-  .strict();
 
 const shardNumberSchema = z
   .number()

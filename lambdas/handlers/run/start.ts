@@ -19,7 +19,7 @@ import type { RunData, ShardJob } from '../../core/run/run-data';
 import { planShards } from '../../core/run/shards';
 import { SERVICE_PORTS } from '../../core/identify';
 import { PROBE_DEFAULTS } from '../../core/probe';
-import { startInputSchema } from './payloads';
+import { executionInputSchema } from '../../core/run/execution-input';
 import { parseWith } from './parse';
 
 /** What the start step hands the state machine: small whatever the wave's size. */
@@ -69,7 +69,7 @@ export async function start(
     now?: () => Date;
   },
 ): Promise<StartOutput> {
-  const input = parseWith(startInputSchema, raw, 'the execution input');
+  const input = parseWith(executionInputSchema, raw, 'the execution input');
   const catalog = defaultCatalog();
   const environment =
     input.environment !== undefined
