@@ -6,12 +6,7 @@ import type { Inventory } from '../../lambdas/core/audit/types';
 import { defaultCatalog } from '../../lambdas/core/catalog';
 import { type Environment, environmentSchema } from '../../lambdas/core/environment';
 import type { probe, ProbeRun } from '../../lambdas/core/probe';
-import {
-  createRunner,
-  RunnerStoppedError,
-  SHUTDOWN_REASON,
-  STALE_REASON,
-} from '../../lambdas/local/runner';
+import { createRunner, RunnerStoppedError, SHUTDOWN_REASON, STALE_REASON } from '../../lambdas/local/runner';
 import { type EventSink, STATE_CHANGED, type StateChangedDetail } from '../../lambdas/core/run/steps';
 import { type FindingRecord, newCheckId, type ResultStore } from '../../lambdas/core/store';
 
