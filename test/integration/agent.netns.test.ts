@@ -216,7 +216,7 @@ describe('on-premises vantages in a dc / router / vpc lab', () => {
     expect(run.findings.find((f) => f.ports === '22001')?.source).toBe('on-prem vantage dc1');
   });
 
-  it('an agent killed mid-job: its flows are skipped with the reason and the run is NO-GO; a restarted agent completes the next run', async () => {
+  it('an agent killed mid-job: its flows are skipped with the reason and the run is INCOMPLETE (not verified); a restarted agent completes the next run', async () => {
     // Arrange: a TLS port that accepts and stays silent keeps the agent busy identifying it for seconds.
     const environment = {
       name: 'site-kill',
@@ -247,7 +247,7 @@ describe('on-premises vantages in a dc / router / vpc lab', () => {
       ['skipped', 'not probed: no agent for vantage dc1 reported within 8 s'],
       ['skipped', 'not probed: no agent for vantage dc1 reported within 8 s'],
     ]);
-    expect(report.headers.get('x-preflight-readiness')).toBe('NO-GO');
+    expect(report.headers.get('x-preflight-readiness')).toBe('INCOMPLETE');
     expect(code).toBe(0);
     expect(Object.fromEntries(nextRun.findings.map((f) => [f.ports, f.verdict]))).toEqual({
       '2376': 'warn', // accepted, then silent: not the TLS expected there

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -313,27 +313,39 @@ describe('preflight check', () => {
     expect(out.go).toBe(false);
   });
 
-  it('calls examples/livedata.json INCOMPLETE, lists how to verify each required flow, and exits 1 unless accepted', async () => {
-    // Act: nothing of this environment can be probed or audited from here.
-    const json = await runCli(['check', '--config', 'examples/livedata.json', '--json']);
-    const text = await runCli(['check', '--config', 'examples/livedata.json']);
-    const accepted = await runCli(['check', '--config', 'examples/livedata.json', '--accept-incomplete']);
+  it('calls examples/livedata.json without its on-prem vantages INCOMPLETE, lists how to verify each required flow, and exits 1 unless accepted', async () => {
+    // Arrange: the example without the on-prem vantages that would let this machine stand in for them (and probe
+    // their real addresses, which a test must never do): every flow starts on-premises, so nothing can be probed
+    // or audited from here.
+    const example = JSON.parse(readFileSync(join(REPO, 'examples/livedata.json'), 'utf8')) as {
+      vantages: Array<{ placement?: string }>;
+    };
+    const file = join(dir, 'livedata-cloud-only.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ ...example, vantages: example.vantages.filter((v) => v.placement !== 'on-prem') }),
+    );
+
+    // Act
+    const json = await runCli(['check', '--config', file, '--json']);
+    const text = await runCli(['check', '--config', file]);
+    const accepted = await runCli(['check', '--config', file, '--accept-incomplete']);
 
     // Assert
     expect(json.code).toBe(1);
     const out = JSON.parse(json.stdout);
     expect(out.go).toBe(false);
     expect(out.readiness).toMatchObject({ decision: 'INCOMPLETE', failing: [] });
-    expect(out.readiness.counts).toMatchObject({ pass: 0, fail: 0, notVerified: 6 });
-    expect(out.readiness.notVerified).toHaveLength(5);
+    expect(out.readiness.counts).toMatchObject({ pass: 0, fail: 0, notVerified: 4 });
+    expect(out.readiness.notVerified).toHaveLength(3);
     for (const f of out.readiness.notVerified) expect(f.next).toMatch(/preflight agent/);
     // The local check audits nothing, and no row claims it did.
     for (const f of out.findings) expect(f.cause).not.toMatch(/audited against/);
     expect(text.stdout).not.toMatch(/audited against/);
     expect(text.code).toBe(1);
-    expect(text.stdout).toMatch(/\nNOT VERIFIED: 5 required flows not verified live; how to verify each:\n/);
+    expect(text.stdout).toMatch(/\nNOT VERIFIED: 3 required flows not verified live; how to verify each:\n/);
     expect(text.stdout).toMatch(
-      /\nINCOMPLETE: nothing required fails, but 5 required flows not verified live/,
+      /\nINCOMPLETE: nothing required fails, but 3 required flows not verified live/,
     );
     expect(text.stdout).not.toMatch(/\nGO/);
     expect(accepted.code).toBe(0);
