@@ -19,8 +19,12 @@ export const MAX_SHARD_PAIRS = 500;
  */
 export const MAX_SHARDS = 1000;
 
-/** Host:port pairs one run may probe at most: what {@link MAX_SHARDS} shards of {@link MAX_SHARD_PAIRS} hold. */
-export const MAX_PAIRS_PER_RUN = MAX_SHARDS * MAX_SHARD_PAIRS;
+/**
+ * Host:port pairs one run may probe at most (summed over its vantages), so that the service is no general port
+ * scanner: a 1,000-host PrimaryIO HDM wave is about 65,000. The API refuses more; it is well inside what
+ * {@link MAX_SHARDS} shards of {@link MAX_SHARD_PAIRS} hold.
+ */
+export const MAX_PROBE_PAIRS_PER_RUN = 200_000;
 
 /**
  * Flows one run may plan at most. The probes are bounded by the shards (above); what grows with flows is the finish

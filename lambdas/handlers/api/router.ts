@@ -16,7 +16,7 @@ import {
 import { countProbePairs, plan } from '../../core/plan';
 import { formatPortList } from '../../core/ports';
 import { buildReport, renderReport } from '../../core/report';
-import { MAX_FLOWS_PER_RUN } from '../../core/run/shards';
+import { MAX_FLOWS_PER_RUN, MAX_PROBE_PAIRS_PER_RUN } from '../../core/run/shards';
 import { checkEnvironmentSafety, type Resolver, type SafetyMode, systemResolver } from '../../core/safety';
 import {
   type CheckRun,
@@ -64,7 +64,7 @@ export interface ApiLimits {
   readonly maxFlowsPerRun: number;
   /**
    * host:port pairs one run probes (summed over its vantages); more is a 422. A 1,000-host PrimaryIO HDM wave is
-   * about 65,000. @default 200000
+   * about 65,000. @default MAX_PROBE_PAIRS_PER_RUN (200,000)
    */
   readonly maxProbePairsPerRun: number;
   /** Items of one page. @default 100 (the store's maximum) */
@@ -74,7 +74,7 @@ export interface ApiLimits {
 export const DEFAULT_LIMITS: ApiLimits = {
   maxBodyBytes: 256 * 1024,
   maxFlowsPerRun: MAX_FLOWS_PER_RUN,
-  maxProbePairsPerRun: 200_000,
+  maxProbePairsPerRun: MAX_PROBE_PAIRS_PER_RUN,
   maxPageSize: PAGE_LIMIT_MAX,
 };
 
