@@ -147,6 +147,15 @@ export function createRunner(options: RunnerOptions): Runner {
       step = 'probe';
       const runBudgetMs = (environment.probe.budgetSeconds ?? 0) * 1000 || budgetMs;
       const deadline = Date.now() + runBudgetMs;
+      // The cloud-side probe in shards, as the state machine runs it: each shard's outcome goes to the store as it
+      // completes and is dropped here, so memory holds at most `shardConcurrency` shards' results whatever the
+      // run's size. Every shard shares the run's one deadline.
+      const shards = shardJobs(probeJobs, environment, runBudgetMs);
+      await runData.putPlan(
+        run.checkId,
+        { environment, shardCount: shards.length, probeFailures: [] },
+        shards,
+      );
       // Each on-prem vantage's job waits for its agent while the cloud vantages probe.
       const agentWork = Promise.all(
         agentTargets(plan).map(async (job) => {
@@ -180,15 +189,6 @@ export function createRunner(options: RunnerOptions): Runner {
             return { failed: { vantage: job.vantage, reason: messageOf(err) } };
           }
         }),
-      );
-      // The cloud-side probe in shards, as the state machine runs it: each shard's outcome goes to the store as it
-      // completes and is dropped here, so memory holds at most `shardConcurrency` shards' results whatever the
-      // run's size. Every shard shares the run's one deadline.
-      const shards = shardJobs(probeJobs, environment, runBudgetMs);
-      await runData.putPlan(
-        run.checkId,
-        { environment, shardCount: shards.length, probeFailures: [] },
-        shards,
       );
       await runShards(runData, run.checkId, shards.length, {
         concurrency: shardConcurrency,
