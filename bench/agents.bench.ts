@@ -16,6 +16,7 @@ import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { startDynalite } from '../lambdas/aws/dynalite';
 import { DynamoAgentJobStore } from '../lambdas/aws/dynamo-agent-jobs';
 import { DynamoResultStore } from '../lambdas/aws/dynamo-store';
+import { DynamoRunData } from '../lambdas/aws/dynamo-run-data';
 import { defaultCatalog } from '../lambdas/core/catalog';
 import { parseEnvironment } from '../lambdas/core/environment';
 import { expandPorts } from '../lambdas/core/ports';
@@ -96,6 +97,7 @@ export async function measureAgentsBench(): Promise<AgentsBenchResult> {
     const allowedTargetCidrs = ['198.18.0.0/15'];
     const stopping = new AbortController();
     const runner = createRunner({
+      runData: new DynamoRunData(db.client, { tableName: db.tableName }),
       store,
       catalog: defaultCatalog(),
       probeFrom: 'here',

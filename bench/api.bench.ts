@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startDynalite } from '../lambdas/aws/dynalite';
 import { DynamoResultStore } from '../lambdas/aws/dynamo-store';
+import { DynamoRunData } from '../lambdas/aws/dynamo-run-data';
 import { defaultCatalog } from '../lambdas/core/catalog';
 import { createRunner } from '../lambdas/local/runner';
 import type { EventSink } from '../lambdas/core/run/steps';
@@ -168,7 +169,13 @@ export async function measureApiBench(options: ApiBenchOptions = {}): Promise<Ap
         eventCount += 1;
       },
     };
-    const runner = createRunner({ store, catalog, events, probeFrom: 'here' });
+    const runner = createRunner({
+      runData: new DynamoRunData(dynalite.client, { tableName: dynalite.tableName }),
+      store,
+      catalog,
+      events,
+      probeFrom: 'here',
+    });
     cleanups.push(() => runner.shutdown(5_000));
     const server = await startLocalServer({
       port: 0,

@@ -16,13 +16,14 @@ import {
   closeRun,
   type EventSink,
   failStep,
-  finishStep,
   probeStep,
   SHUTDOWN_REASON,
 } from '../core/run/steps';
 import type { Resolve } from '../core/audit/plan-audit';
 import { type AgentJobStore, awaitAgentJob, noAgentReason } from '../core/agent/jobs';
 import { agentTargets } from '../core/plan';
+import type { RunData } from '../core/run/run-data';
+import { finishFromStore, runShards, shardJobs } from '../core/run/sharded';
 
 /** Options of {@link createRunner}. */
 export interface RunnerOptions {
@@ -57,6 +58,17 @@ export interface RunnerOptions {
    * budget. @default - none: the flows of on-prem vantages are `skipped` (no agent service)
    */
   readonly agentJobs?: AgentJobStore;
+  /**
+   * Where each run keeps its plan and its shards' outcomes between the probe and the finish (as in AWS):
+   * `serve` passes a `DynamoRunData` on its store, so a run's results are written as each shard completes
+   * rather than held whole.
+   */
+  readonly runData: RunData;
+  /**
+   * Shards probed at once. Each shard keeps up to the environment's `probe.concurrency` sockets open, so
+   * the sockets in flight are at most this times that. @default 1
+   */
+  readonly shardConcurrency?: number;
 }
 
 /** What {@link Runner.start} takes. */
@@ -112,6 +124,8 @@ export function createRunner(options: RunnerOptions): Runner {
     mode: 'local',
     allowedTargetCidrs: LOCAL_ALLOWED_TARGET_CIDRS,
   };
+  const { runData } = options;
+  const shardConcurrency = options.shardConcurrency ?? 1;
   const inFlight = new Map<string, InFlight>();
   let stopping = false;
 
@@ -133,6 +147,15 @@ export function createRunner(options: RunnerOptions): Runner {
       step = 'probe';
       const runBudgetMs = (environment.probe.budgetSeconds ?? 0) * 1000 || budgetMs;
       const deadline = Date.now() + runBudgetMs;
+      // The cloud-side probe in shards, as the state machine runs it: each shard's outcome goes to the store as it
+      // completes and is dropped here, so memory holds at most `shardConcurrency` shards' results whatever the
+      // run's size. Every shard shares the run's one deadline.
+      const shards = shardJobs(probeJobs, environment, runBudgetMs);
+      await runData.putPlan(
+        run.checkId,
+        { environment, shardCount: shards.length, probeFailures: [] },
+        shards,
+      );
       // Each on-prem vantage's job waits for its agent while the cloud vantages probe.
       const agentWork = Promise.all(
         agentTargets(plan).map(async (job) => {
@@ -167,31 +190,27 @@ export function createRunner(options: RunnerOptions): Runner {
           }
         }),
       );
-      const settled = await Promise.all(
-        probeJobs.map(async (job) => {
-          try {
-            const out = await probeStep(
-              {
-                vantage: job.vantage,
-                targets: job.targets,
-                timeoutMs: environment.probe.timeoutMs,
-                concurrency: environment.probe.concurrency,
-                retries: environment.probe.retries,
-                deadline,
-              },
-              {
-                signal,
-                policy,
-                ...(options.resolveTarget ? { resolve: options.resolveTarget } : {}),
-                ...(options.probeEngine ? { engine: options.probeEngine } : {}),
-              },
-            );
-            return { ok: out };
-          } catch (err) {
-            return { failed: { vantage: job.vantage, reason: messageOf(err) } };
-          }
-        }),
-      );
+      await runShards(runData, run.checkId, shards.length, {
+        concurrency: shardConcurrency,
+        signal,
+        probe: (job) =>
+          probeStep(
+            {
+              vantage: job.vantage,
+              targets: job.targets.map((t) => ({ host: t.host, ports: [...t.ports] })),
+              timeoutMs: job.timeoutMs,
+              concurrency: job.concurrency,
+              retries: job.retries,
+              deadline,
+            },
+            {
+              signal,
+              policy,
+              ...(options.resolveTarget ? { resolve: options.resolveTarget } : {}),
+              ...(options.probeEngine ? { engine: options.probeEngine } : {}),
+            },
+          ),
+      });
 
       const agents = await agentWork;
 
@@ -209,13 +228,13 @@ export function createRunner(options: RunnerOptions): Runner {
       }
 
       step = 'record';
-      await finishStep(
-        deps,
+      await finishFromStore(
+        { ...deps, data: runData },
         run,
         {
           plan,
-          probes: [...settled, ...agents].flatMap((s) => (s.ok ? [s.ok] : [])),
-          probeFailures: [...settled, ...agents].flatMap((s) => (s.failed ? [s.failed] : [])),
+          probes: agents.flatMap((s) => (s.ok ? [s.ok] : [])),
+          probeFailures: agents.flatMap((s) => (s.failed ? [s.failed] : [])),
           notProbed: agents.flatMap((s) => (s.missing ? [s.missing] : [])),
           audit,
           problems,

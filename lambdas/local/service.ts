@@ -13,6 +13,7 @@ import { startDynalite } from '../aws/dynalite';
 import { DynamoAgentJobStore } from '../aws/dynamo-agent-jobs';
 import { DynamoIdempotencyCache } from '../aws/dynamo-idempotency';
 import { DynamoResultStore } from '../aws/dynamo-store';
+import { DynamoRunData } from '../aws/dynamo-run-data';
 import { createRunner } from './runner';
 import { localSchedules, startScheduler } from './scheduler';
 import { isLoopbackHost, startLocalServer } from './server';
@@ -59,6 +60,7 @@ export async function startLocalService(options: LocalServiceOptions): Promise<L
   const agentJobs = new DynamoAgentJobStore(db.client, { tableName: db.tableName });
   const stopping = new AbortController();
   const runner = createRunner({
+    runData: new DynamoRunData(db.client, { tableName: db.tableName }),
     store,
     catalog,
     probeFrom: 'here',

@@ -1,12 +1,14 @@
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
+import { DynamoRunData } from '../../lambdas/aws/dynamo-run-data';
 import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite';
 import type { Inventory } from '../../lambdas/core/audit/types';
 import { defaultCatalog } from '../../lambdas/core/catalog';
 import { type Environment, environmentSchema } from '../../lambdas/core/environment';
 import type { probe, ProbeRun } from '../../lambdas/core/probe';
 import { createRunner, RunnerStoppedError, SHUTDOWN_REASON, STALE_REASON } from '../../lambdas/local/runner';
+import { MAX_SHARD_PAIRS } from '../../lambdas/core/run/shards';
 import { type EventSink, STATE_CHANGED, type StateChangedDetail } from '../../lambdas/core/run/steps';
 import { type FindingRecord, newCheckId, type ResultStore } from '../../lambdas/core/store';
 
@@ -65,10 +67,12 @@ const byFlowName = (findings: FindingRecord[], port: number) =>
 
 let dyn: RunningDynalite;
 let store: DynamoResultStore;
+let runData: DynamoRunData;
 
 beforeAll(async () => {
   dyn = await startDynalite();
   store = new DynamoResultStore(dyn.client, { tableName: dyn.tableName });
+  runData = new DynamoRunData(dyn.client, { tableName: dyn.tableName });
 });
 afterAll(async () => {
   await dyn.close();
@@ -82,7 +86,7 @@ describe('a check run on loopback', () => {
     const portB = await freePort();
     const env = environment('loop-run', portA, portB);
     const events = new Events();
-    const runner = createRunner({ store, catalog, events, probeFrom: 'here' });
+    const runner = createRunner({ store, runData, catalog, events, probeFrom: 'here' });
 
     // Act: the first run
     const created = await runner.start({ environment: env, trigger: 'cli' });
@@ -152,7 +156,7 @@ describe('a check run on loopback', () => {
     // Arrange
     const a = await listen();
     const env = environment('loop-vantage', portOf(a), await freePort());
-    const runner = createRunner({ store, catalog, events: new Events() });
+    const runner = createRunner({ store, runData, catalog, events: new Events() });
     try {
       // Act
       const run = await runner.wait((await runner.start({ environment: env, trigger: 'cli' })).checkId);
@@ -183,6 +187,7 @@ describe('a check run audited against an inventory', () => {
     const env = environment('loop-audited', portA, portB, [sg]);
     const runner = createRunner({
       store,
+      runData,
       catalog,
       events: new Events(),
       probeFrom: 'here',
@@ -216,7 +221,7 @@ describe('a run that fails halfway', () => {
       throw new Error('probe engine exploded');
     };
     const env = environment('loop-probe-fails', await freePort(), await freePort());
-    const runner = createRunner({ store, catalog, events: new Events(), probeEngine: failing });
+    const runner = createRunner({ store, runData, catalog, events: new Events(), probeEngine: failing });
 
     // Act
     const run = await runner.wait((await runner.start({ environment: env, trigger: 'api' })).checkId);
@@ -241,7 +246,7 @@ describe('a run that fails halfway', () => {
       throw new Error('table is gone');
     };
     const env = environment('loop-store-fails', await freePort(), await freePort());
-    const runner = createRunner({ store: broken, catalog, events: new Events(), probeFrom: 'here' });
+    const runner = createRunner({ store: broken, runData, catalog, events: new Events(), probeFrom: 'here' });
 
     // Act
     const run = await runner.wait((await runner.start({ environment: env, trigger: 'api' })).checkId);
@@ -280,6 +285,7 @@ describe('shutdown and restart', () => {
     const env = environment('loop-shutdown', await freePort(), await freePort());
     const runner = createRunner({
       store,
+      runData,
       catalog,
       events: new Events(),
       probeEngine: hanging,
@@ -312,7 +318,7 @@ describe('shutdown and restart', () => {
       counts: {},
       flowCount: 0,
     });
-    const runner = createRunner({ store, catalog, events: new Events() });
+    const runner = createRunner({ store, runData, catalog, events: new Events() });
 
     // Act
     const closed = await runner.recoverStale(new Date(Date.now() - 60_000));
@@ -344,6 +350,7 @@ describe('the target policy on every run (issue 11 item 1)', () => {
     });
     const runner = createRunner({
       store,
+      runData,
       catalog,
       events: new Events(),
       probeFrom: 'here',
@@ -395,7 +402,7 @@ describe('recovery after a crash during the results write (issue 11 item 9)', ()
       optional: false,
     }));
     await store.putFindings(leftover.checkId, written);
-    const runner = createRunner({ store, catalog, events: new Events() });
+    const runner = createRunner({ store, runData, catalog, events: new Events() });
 
     // Act
     const closed = await runner.recoverStale(new Date(Date.now() - 60_000));
@@ -413,5 +420,70 @@ describe('recovery after a crash during the results write (issue 11 item 9)', ()
       cursor = page.nextCursor;
     } while (cursor);
     expect(Object.values(run.counts ?? {}).reduce((a, b) => a + b, 0)).toBe(stored);
+  });
+});
+
+describe('a large run keeps its memory bounded (issue 11 item 2)', () => {
+  it('probes in shards one at a time, storing each outcome before the next starts and before the finish', async () => {
+    // Arrange: 2,000 host:port pairs, more than one shard holds; the engine answers `closed` and records, at each
+    // call, how many shard outcomes the store already holds and how many calls are in flight.
+    const env = environmentSchema.parse({
+      name: 'loop-large',
+      vantages: [{ name: 'here', roles: ['target-worker'] }],
+      flows: [
+        { name: 'wide-1', to: ['127.0.0.1'], ports: '20000-20999', placement: 'on-prem' },
+        { name: 'wide-2', to: ['127.0.0.2'], ports: '20000-20999', placement: 'on-prem' },
+      ],
+      probe: { timeoutMs: 1000, retries: 0 },
+    });
+    const calls: Array<{ pairs: number; storedBefore: number; inFlight: number }> = [];
+    let inFlight = 0;
+    let checkId = '';
+    const recording: typeof probe = async (targets) => {
+      inFlight++;
+      try {
+        const storedBefore = (await runData.listShardOutcomes(checkId)).length;
+        calls.push({ pairs: targets.reduce((n, t) => n + t.ports.length, 0), storedBefore, inFlight });
+        return {
+          results: targets.flatMap((t) =>
+            t.ports.map((port) => ({
+              host: t.host,
+              port,
+              state: 'closed' as const,
+              latencyMs: 1,
+              attempts: 1,
+            })),
+          ),
+          durationMs: 1,
+          stats: { maxInFlight: 1, attempts: 1, hosts: {} },
+        };
+      } finally {
+        inFlight--;
+      }
+    };
+    const runner = createRunner({
+      store,
+      runData,
+      catalog,
+      events: new Events(),
+      probeEngine: recording,
+      probeFrom: 'here',
+    });
+
+    // Act
+    const created = await runner.start({ environment: env, trigger: 'api' });
+    checkId = created.checkId;
+    const run = await runner.wait(created.checkId);
+
+    // Assert: several shards, each within the shard bound, run one after another, each stored before the next.
+    expect(calls.length).toBeGreaterThan(1);
+    expect(calls.every((c) => c.pairs <= MAX_SHARD_PAIRS)).toBe(true);
+    expect(calls.reduce((n, c) => n + c.pairs, 0)).toBe(2000);
+    expect(calls.map((c) => c.inFlight)).toEqual(calls.map(() => 1));
+    expect(calls.map((c) => c.storedBefore)).toEqual(calls.map((_, i) => i));
+    const outcomes = await runData.listShardOutcomes(run.checkId);
+    expect(outcomes).toHaveLength(calls.length);
+    expect(run.status).toBe('succeeded');
+    expect(run.counts).toEqual({ refused: 2 });
   });
 });

@@ -11,8 +11,9 @@ import { defaultCatalog } from '../../core/catalog';
 import { parseEnvironment } from '../../core/environment';
 import { plan } from '../../core/plan';
 import type { AuditOutcome } from '../../core/run/combine';
-import { mergeShards, type RunData, type ShardJob } from '../../core/run/run-data';
-import { type EventSink, finishStep } from '../../core/run/steps';
+import type { RunData } from '../../core/run/run-data';
+import { finishFromStore } from '../../core/run/sharded';
+import type { EventSink } from '../../core/run/steps';
 import { type CheckRun, isClosed, type ResultStore } from '../../core/store';
 import { resultStore, runData } from '../clients';
 import { instrument } from '../instrument';
@@ -34,14 +35,7 @@ export async function finish(
   const catalog = defaultCatalog();
   const stored = await deps.data.getPlan(input.checkId);
   const environment = parseEnvironment(stored.environment, catalog, 'environment');
-  const outcomes = await deps.data.listShardOutcomes(input.checkId);
-  const returned = new Set(outcomes.flatMap((o) => ('output' in o ? [o.shard] : [])));
-  const jobs = new Map<number, ShardJob>();
-  for (let shard = 1; shard <= stored.shardCount; shard++)
-    if (!returned.has(shard)) jobs.set(shard, await deps.data.getShard(input.checkId, shard));
-  const merged = mergeShards(stored.shardCount, outcomes, jobs);
-
-  const problems = [...merged.problems];
+  const problems: string[] = [];
   let audit: AuditOutcome;
   const storedAudit = input.auditError ? undefined : await deps.data.getAudit(input.checkId);
   if (!storedAudit) {
@@ -51,13 +45,7 @@ export async function finish(
   } else {
     audit = storedAudit;
   }
-  return finishStep(deps, run, {
-    plan: plan(environment, catalog),
-    probes: merged.probes,
-    probeFailures: [...stored.probeFailures, ...merged.probeFailures],
-    audit,
-    problems,
-  });
+  return finishFromStore(deps, run, { plan: plan(environment, catalog), audit, problems });
 }
 
 const settings = readSettings(['TABLE_NAME', 'RETENTION_DAYS', 'EVENT_BUS_NAME']);

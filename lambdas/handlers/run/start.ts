@@ -15,10 +15,8 @@ import { resultStore, runData } from '../clients';
 import { instrument } from '../instrument';
 import { instruments, metrics } from '../observability';
 import { type DeployedVantages, readSettings } from '../settings';
-import type { RunData, ShardJob } from '../../core/run/run-data';
-import { planShards } from '../../core/run/shards';
-import { SERVICE_PORTS } from '../../core/identify';
-import { PROBE_DEFAULTS } from '../../core/probe';
+import type { RunData } from '../../core/run/run-data';
+import { shardJobs } from '../../core/run/sharded';
 import { executionInputSchema } from '../../core/run/execution-input';
 import { parseWith } from './parse';
 
@@ -110,24 +108,7 @@ export async function start(
       if (reason) probeFailures.push({ vantage: job.vantage, reason });
       else probed.push(job);
     }
-    const settings = {
-      timeoutMs: environment.probe.timeoutMs,
-      concurrency: environment.probe.concurrency,
-      retries: environment.probe.retries,
-    };
-    // Open ports of identified services (HTTP, TLS, SSH, SMB) hold their socket through the identification.
-    const identifies = probed.some((j) => j.targets.some((t) => t.ports.some((p) => p in SERVICE_PORTS)));
-    const sizing = {
-      ...settings,
-      budgetMs: deps.budgetMs,
-      identifyMs: identifies ? PROBE_DEFAULTS.identifyTimeoutMs : 0,
-    };
-    const shards: ShardJob[] = planShards(probed, sizing).map((s) => ({
-      vantage: s.vantage,
-      targets: s.targets.map((t) => ({ host: t.host, ports: [...t.ports] })),
-      ...settings,
-      budgetMs: deps.budgetMs,
-    }));
+    const shards = shardJobs(probed, environment, deps.budgetMs);
     await deps.data.putPlan(
       created.checkId,
       { environment, shardCount: shards.length, probeFailures },
