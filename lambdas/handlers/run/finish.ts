@@ -8,7 +8,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventBridgeSink } from '../../aws/event-bus';
 import { defaultCatalog } from '../../core/catalog';
-import { parseEnvironment } from '../../core/environment';
+import { isOnPrem, parseEnvironment } from '../../core/environment';
 import { plan } from '../../core/plan';
 import type { AuditOutcome } from '../../core/run/combine';
 import { mergeShards, type RunData, type ShardJob } from '../../core/run/run-data';
@@ -51,10 +51,13 @@ export async function finish(
   } else {
     audit = storedAudit;
   }
+  // An on-prem vantage whose agent never reported: its flows are `skipped` with that reason as it is, as locally.
+  const onPrem = new Set(environment.vantages.filter(isOnPrem).map((v) => v.name));
   return finishStep(deps, run, {
     plan: plan(environment, catalog),
     probes: merged.probes,
-    probeFailures: [...stored.probeFailures, ...merged.probeFailures],
+    probeFailures: [...stored.probeFailures, ...merged.probeFailures.filter((f) => !onPrem.has(f.vantage))],
+    notProbed: merged.probeFailures.filter((f) => onPrem.has(f.vantage)),
     audit,
     problems,
   });

@@ -17,6 +17,7 @@ import { instruments, metrics } from '../observability';
 import { type DeployedVantages, readSettings } from '../settings';
 import type { RunData, ShardJob } from '../../core/run/run-data';
 import { planShards } from '../../core/run/shards';
+import { agentTargets } from '../../core/plan';
 import { SERVICE_PORTS } from '../../core/identify';
 import { PROBE_DEFAULTS } from '../../core/probe';
 import { executionInputSchema } from '../../core/run/execution-input';
@@ -99,7 +100,7 @@ export async function start(
     // The run's id comes from the execution (its input names the run, or its schedule invocation does), so a run
     // that is running already was taken by an earlier attempt of this very step (a Lambda retry after a lost
     // answer): plan it again rather than fail it.
-    const { probeJobs } =
+    const { plan, probeJobs } =
       runId !== undefined && created.status === 'running'
         ? await planStep({ environment }, catalog)
         : await beginStep({ store: deps.store, now }, created, environment, catalog);
@@ -128,6 +129,17 @@ export async function start(
       ...settings,
       budgetMs: deps.budgetMs,
     }));
+    // One shard per on-prem vantage with flows to probe: its agent's job, waited for in a callback task whose
+    // HeartbeatSeconds is the deployment's probe budget (the same for every run, so this shard's budget is it too).
+    for (const job of agentTargets(plan)) {
+      shards.push({
+        vantage: job.vantage,
+        targets: job.targets.map((t) => ({ host: t.host, ports: [...t.ports] })),
+        ...settings,
+        budgetMs: deps.budgetMs,
+        agent: true,
+      });
+    }
     await deps.data.putPlan(
       created.checkId,
       { environment, shardCount: shards.length, probeFailures },
