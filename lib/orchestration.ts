@@ -74,7 +74,7 @@ const retryTransient = (task: tasks.LambdaInvoke, maxAttempts = 4) =>
  * The state machine that runs a check: start (create or take the run, plan it, split its targets into shards, all
  * stored) → probe (a Distributed Map over the shard numbers: load the shard's job and give it its own deadline →
  * its vantage's prober → store the outcome; a failed prober leaves its shard's ports `skipped` and the run
- * `partial`) → audit (stores the audits; a failed audit leaves the run `partial`) → record and compare (reads
+ * `partial`; an on-prem vantage's shard waits instead in a callback task for its agent, completed through the API) → audit (stores the audits; a failed audit leaves the run `partial`) → record and compare (reads
  * everything from the store: findings, events). No state carries results: each holds the run's id, the shard
  * numbers (at most `MAX_SHARDS`) and small summaries; a shard's own state holds its job and its prober's output,
  * bounded by `MAX_SHARD_PAIRS`. Any other failure is caught and the run closed `partial` or `failed` with the
