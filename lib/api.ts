@@ -77,6 +77,8 @@ export class PreflightApi extends Construct {
       ...(props.logRetentionDays !== undefined ? { logRetentionDays: props.logRetentionDays } : {}),
     }).bindTable({ table: props.table, access: TABLE_ACCESS.api, retentionDays: props.retentionDays });
     props.stateMachine.grantStartExecution(this.function.fn);
+    // The agent routes complete (and heartbeat) the callback tasks of this state machine's on-prem vantages.
+    props.stateMachine.grantTaskResponse(this.function.fn);
     this.function.fn.addEnvironment('STATE_MACHINE_ARN', props.stateMachine.stateMachineArn);
 
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', {

@@ -17,8 +17,13 @@ export interface CheckRunStateMachineProps {
   /** One per vantage; the probe Map sends each shard to its vantage's prober. */
   readonly probers: readonly Prober[];
   readonly auditor: Auditor;
-  /** One shard's probe budget: its prober's deadline counts from when the shard starts. */
+  /**
+   * One shard's probe budget: its prober's deadline counts from when the shard starts. An on-prem vantage's
+   * callback task waits that long for its agent's heartbeat (HeartbeatSeconds), and a minute more in all.
+   */
   readonly probeBudget: Duration;
+  /** The deployment's target policy, given to on-prem vantages' agents with their jobs. */
+  readonly allowedTargetCidrs: readonly string[];
   /** Days a run and its findings are kept. */
   readonly retentionDays: number;
   /** @default 30 */
@@ -38,6 +43,7 @@ export const STATES = {
   loadShard: 'Load shard',
   route: 'Which vantage',
   noProber: 'No prober for vantage',
+  awaitAgent: 'Wait for the agent',
   storeShard: 'Store shard',
   audit: 'Audit AWS configuration',
   finish: 'Record and compare',
@@ -68,7 +74,7 @@ const retryTransient = (task: tasks.LambdaInvoke, maxAttempts = 4) =>
  * The state machine that runs a check: start (create or take the run, plan it, split its targets into shards, all
  * stored) → probe (a Distributed Map over the shard numbers: load the shard's job and give it its own deadline →
  * its vantage's prober → store the outcome; a failed prober leaves its shard's ports `skipped` and the run
- * `partial`) → audit (stores the audits; a failed audit leaves the run `partial`) → record and compare (reads
+ * `partial`; an on-prem vantage's shard waits instead in a callback task for its agent, completed through the API) → audit (stores the audits; a failed audit leaves the run `partial`) → record and compare (reads
  * everything from the store: findings, events). No state carries results: each holds the run's id, the shard
  * numbers (at most `MAX_SHARDS`) and small summaries; a shard's own state holds its job and its prober's output,
  * bounded by `MAX_SHARD_PAIRS`. Any other failure is caught and the run closed `partial` or `failed` with the
@@ -108,6 +114,7 @@ export class CheckRunStateMachine extends Construct {
     const shard = new PreflightFunction(this, 'Shard', {
       function: 'shard',
       description: "loads a shard's job before its prober and stores the prober's outcome after it",
+      environment: { ALLOWED_TARGET_CIDRS: JSON.stringify(props.allowedTargetCidrs) },
       ...common,
     }).bindTable({ table: props.table, access: TABLE_ACCESS.shard, retentionDays: props.retentionDays });
     // The auditor stores its audits with the run (they do not fit in a state).
@@ -171,6 +178,20 @@ export class CheckRunStateMachine extends Construct {
       6,
     );
     const route = new sfn.Choice(this, STATES.route);
+    // An on-prem vantage's shard: a callback task stores its agent's job with the task token; the API's result
+    // route completes it (SendTaskSuccess), each heartbeat extends it (SendTaskHeartbeat). An agent that never
+    // takes the job, or stops heartbeating, times the task out: the store step records the vantage's flows
+    // `skipped` ("no agent for vantage X reported within N s") and the run goes on.
+    const awaitAgent = new tasks.LambdaInvoke(this, STATES.awaitAgent, {
+      lambdaFunction: shard.fn,
+      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: sfn.TaskInput.fromObject({ step: 'agent', 'item.$': '$', taskToken: sfn.JsonPath.taskToken }),
+      resultPath: '$.agentJob',
+      heartbeatTimeout: sfn.Timeout.duration(props.probeBudget),
+      taskTimeout: sfn.Timeout.duration(props.probeBudget.plus(Duration.minutes(1))),
+    });
+    retryTransient(awaitAgent, 3).addCatch(storeShard, catchAll);
+    route.when(sfn.Condition.isPresent('$.agent'), awaitAgent.next(storeShard));
     for (const prober of props.probers) {
       const invoke = new tasks.LambdaInvoke(this, `Probe ${prober.vantage}`, {
         lambdaFunction: prober.function.fn,

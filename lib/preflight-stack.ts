@@ -150,6 +150,7 @@ export class PreflightStack extends Stack {
       probers: this.probers,
       auditor: this.auditor,
       probeBudget: budget,
+      allowedTargetCidrs: settings.allowedTargetCidrs,
       maxConcurrentShards: settings.maxConcurrentShards,
       retentionDays: settings.retentionDays,
       logRetentionDays,

@@ -25,6 +25,7 @@ Object.assign(process.env, {
   AWS_REGION: 'eu-west-1',
   TABLE_NAME: 'not-used-by-these-tests',
   VANTAGES: '{}',
+  ALLOWED_TARGET_CIDRS: '["10.0.0.0/8"]',
   EVENT_BUS_NAME: 'not-used-by-these-tests',
 });
 type StartModule = typeof import('../../lambdas/handlers/run/start');

@@ -4,6 +4,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { DynamoIdempotencyCache } from '../../lambdas/aws/dynamo-idempotency';
+import { DynamoAgentJobStore } from '../../lambdas/aws/dynamo-agent-jobs';
 import { DynamoRunData } from '../../lambdas/aws/dynamo-run-data';
 import { mockTheVpc } from '../support/ec2-vpc';
 import { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
@@ -24,6 +25,7 @@ Object.assign(process.env, {
   AWS_REGION: 'eu-west-1',
   TABLE_NAME: 'not-used-by-these-tests',
   VANTAGES: '{}',
+  ALLOWED_TARGET_CIDRS: '["10.0.0.0/8"]',
   EVENT_BUS_NAME: 'not-used-by-these-tests',
 });
 type StartModule = typeof import('../../lambdas/handlers/run/start');
@@ -64,8 +66,14 @@ function recording() {
 
 const environment = (name: string) => ({
   name,
-  vantages: [{ name: 'workers', roles: ['target-worker'], subnetIds: [SUBNET], securityGroupIds: [SG] }],
-  flows: [{ name: 'db', from: 'workers', to: ['10.20.0.40'], ports: '1433' }],
+  vantages: [
+    { name: 'workers', roles: ['target-worker'], subnetIds: [SUBNET], securityGroupIds: [SG] },
+    { name: 'dc1', placement: 'on-prem', roles: ['migration-appliance'], addresses: ['192.168.10.5'] },
+  ],
+  flows: [
+    { name: 'db', from: 'workers', to: ['10.20.0.40'], ports: '1433' },
+    { name: 'in', from: 'dc1', to: ['10.20.0.40'], ports: '443', placement: 'cloud' },
+  ],
 });
 
 beforeAll(async () => {
@@ -139,7 +147,9 @@ describe('the DynamoDB actions each function really sends', () => {
   it('start, shard, audit, finish and fail: both start paths, a retried start, every shard, two finishes (compared) and a fail', async () => {
     // Arrange
     const { start } = jest.requireActual<StartModule>('../../lambdas/handlers/run/start');
-    const { loadShard, storeShard } = jest.requireActual<ShardModule>('../../lambdas/handlers/run/shard');
+    const { loadShard, storeShard, createAgentJob } = jest.requireActual<ShardModule>(
+      '../../lambdas/handlers/run/shard',
+    );
     const { audit } = jest.requireActual<AuditModule>('../../lambdas/handlers/run/audit');
     const { finish } = jest.requireActual<FinishModule>('../../lambdas/handlers/run/finish');
     const { fail } = jest.requireActual<FailModule>('../../lambdas/handlers/run/fail');
@@ -152,6 +162,14 @@ describe('the DynamoDB actions each function really sends', () => {
     const ec2 = new EC2Client({ region: 'eu-west-1' });
     await plain().putEnvironment(parseEnvironment(environment('acc-run'), defaultCatalog()));
     const events = { emit: () => undefined };
+    // The on-prem vantage's shard: its callback task stores the agent's job; the agent (through the API, its own
+    // table access) completes it on the first run; on the second no agent comes and the task times out.
+    const agentsOfShard = {
+      jobs: new DynamoAgentJobStore(sharding.client, { tableName: dyn.tableName }),
+      policy: { mode: 'aws' as const, allowedTargetCidrs: ['10.0.0.0/8'] },
+    };
+    const api = new DynamoAgentJobStore(dyn.client, { tableName: dyn.tableName });
+    let agentComes = true;
     const runOnce = async () => {
       const queued = await plain().createRun(queuedRun('acc-run', 'api', new Date()));
       const input = {
@@ -168,6 +186,29 @@ describe('the DynamoDB actions each function really sends', () => {
       });
       for (const shard of out.shards) {
         const job = await loadShard({ checkId: out.checkId, shard }, { data: sharding.data });
+        if (job.agent) {
+          const created = await createAgentJob(job, 'token', { data: sharding.data, agents: agentsOfShard });
+          if (agentComes) {
+            await api.take(created.vantage, 'agent-1', new Date(), 30_000);
+            await api.putResults(
+              created.vantage,
+              created.jobId,
+              'agent-1',
+              0,
+              [{ host: '10.20.0.40', port: 443, state: 'open', latencyMs: 1, attempts: 1 }],
+              new Date(),
+            );
+            await api.complete(created.vantage, created.jobId, 'agent-1', 1, new Date());
+          }
+          const outcome = agentComes
+            ? { agentJob: { ...created, status: 'done', pages: 1 } }
+            : { error: { Error: 'States.HeartbeatTimeout' } };
+          await storeShard(JSON.parse(JSON.stringify({ ...job, ...outcome })), {
+            data: sharding.data,
+            agents: agentsOfShard,
+          });
+          continue;
+        }
         const results = job.targets.flatMap((t) =>
           t.ports.map((port) => ({
             host: t.host,
@@ -190,6 +231,7 @@ describe('the DynamoDB actions each function really sends', () => {
 
     // Act
     const first = await runOnce();
+    agentComes = false;
     await runOnce();
     // the schedule path creates its run; a start of a closed run fails and closes it through failStep
     await start(

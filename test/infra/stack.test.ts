@@ -177,6 +177,54 @@ describe.each([
     });
   });
 
+  it("waits for each on-prem vantage's agent in a callback task bounded by the probe budget", () => {
+    // Arrange
+    const budgetSeconds = template === demo.template ? 240 : (config.probeBudgetSeconds ?? 240);
+    // Act
+    const machine = Object.values(resourcesOf(template, 'AWS::StepFunctions::StateMachine'))[0];
+    const text = JSON.stringify(machine?.Properties?.DefinitionString);
+    const at = text.indexOf(`\\"${STATES.awaitAgent}\\":{`);
+    // The state's own fields: Retry and Catch first, then its type, timeouts, resource and Parameters.
+    const state = text.slice(at, text.indexOf('\\"Parameters\\"', at) + 600);
+    // Assert: the token-waiting Lambda integration, its token passed, a heartbeat within the budget, a timeout.
+    expect(at).toBeGreaterThan(0);
+    expect(state).toContain(':states:::lambda:invoke.waitForTaskToken');
+    expect(state).toContain('\\"taskToken.$\\":\\"$$.Task.Token\\"');
+    expect(state).toContain(`\\"HeartbeatSeconds\\":${budgetSeconds}`);
+    expect(state).toContain(`\\"TimeoutSeconds\\":${budgetSeconds + 60}`);
+    expect(state).toContain(
+      '\\"Catch\\":[{\\"ErrorEquals\\":[\\"States.ALL\\"],\\"ResultPath\\":\\"$.error\\",\\"Next\\":\\"Store shard\\"}]',
+    );
+    expect(text).toContain('\\"IsPresent\\":true');
+  });
+
+  it("lets the API complete, heartbeat or fail only this state machine's tasks", () => {
+    // Act
+    const machine = Object.keys(resourcesOf(template, 'AWS::StepFunctions::StateMachine'))[0]!;
+    const api = roleOf(template, 'preflight api');
+    const statements = Object.values(resourcesOf(template, 'AWS::IAM::Policy'))
+      .filter((p) => (p.Properties?.Roles as Array<{ Ref: string }>).some((r) => r.Ref === api))
+      .flatMap(
+        (p) =>
+          (p.Properties?.PolicyDocument as { Statement: Array<{ Action: unknown; Resource: unknown }> })
+            .Statement,
+      );
+    const callbacks = statements.filter((s) => JSON.stringify(s.Action).includes('states:SendTask'));
+    // Assert
+    expect(callbacks).toEqual([
+      {
+        Action: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
+        Effect: 'Allow',
+        Resource: { Ref: machine },
+      },
+    ]);
+    expect(
+      [...actionsByRole(template).entries()]
+        .filter(([, actions]) => actions.some((a) => a.startsWith('states:SendTask')))
+        .map(([role]) => role),
+    ).toEqual([api]);
+  });
+
   it('sends the state-changed events of its bus to an encrypted topic, and alarms there too', () => {
     // Assert
     template.hasResourceProperties('AWS::Events::Rule', {

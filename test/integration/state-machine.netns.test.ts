@@ -2,11 +2,24 @@
  * The check-run state machine executed: the definition synthesized from lib/, run by aws-local-stepfunctions with
  * every Lambda task bound to its real bundled handler, dynalite as DynamoDB, EC2 answered by aws-sdk-client-mock
  * (the fixture VPC), and the targets in a network namespace this test creates. What the harness emulates (the 256 KB
- * state limit, the Distributed Map's child executions, Lambda's error reporting, the execution-status rule) is
- * listed in test/support/sfn-harness.ts.
+ * state limit, the Distributed Map's child executions, Lambda's error reporting, the execution-status rule, the
+ * callback tasks of on-prem vantages and the Step Functions endpoint that completes them) is listed in
+ * test/support/sfn-harness.ts. For on-prem vantages, the API's agent routes are served over local HTTP by the
+ * router the API Lambda runs, wired as lambdas/handlers/api/handler.ts wires them (the job store in the table,
+ * the Step Functions callbacks adapter, here on the harness's endpoint), and the agent is a real process
+ * (`node bin/preflight.js agent`).
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { DescribeSecurityGroupsCommand, EC2Client, EC2ServiceException } from '@aws-sdk/client-ec2';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
+import { DynamoAgentJobStore } from '../../lambdas/aws/dynamo-agent-jobs';
+import { StepFunctionsCallbacks } from '../../lambdas/aws/sfn-callbacks';
+import { runReadiness } from '../../lambdas/core/finding/readiness';
+import type { CheckStarter } from '../../lambdas/core/service';
+import { type ApiDeps, handleRequest } from '../../lambdas/handlers/api/router';
+import { startAgent } from '../support/agent';
 import { DynamoRunData } from '../../lambdas/aws/dynamo-run-data';
 import { defaultCatalog } from '../../lambdas/core/catalog';
 import { parseEnvironment } from '../../lambdas/core/environment';
@@ -232,4 +245,148 @@ describe('the executed check-run state machine', () => {
     );
     expect(MAX_SHARD_PAIRS).toBeLessThanOrEqual(500);
   });
+});
+
+/** The API's agent routes over local HTTP, wired as the API Lambda wires them (its callbacks on the harness's SFN). */
+async function serveAgentRoutes(): Promise<{ url: string; server: Server }> {
+  const callbacks = new StepFunctionsCallbacks(
+    new SFNClient({
+      region: 'eu-west-1',
+      endpoint: harness.sfnEndpoint,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    }),
+  );
+  const deps: ApiDeps = {
+    store: harness.store,
+    catalog: defaultCatalog(),
+    starter: {} as CheckStarter,
+    mode: 'aws',
+    allowedTargetCidrs: ['198.18.0.0/15'],
+    agents: {
+      jobs: new DynamoAgentJobStore(harness.dynalite.client, { tableName: harness.dynalite.tableName }),
+      onComplete: callbacks.onComplete,
+      onHeartbeat: callbacks.onHeartbeat,
+    },
+  };
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      void handleRequest(
+        {
+          method: req.method ?? 'GET',
+          path: url.pathname,
+          query: Object.fromEntries(url.searchParams),
+          headers: req.headers as Record<string, string>,
+          body: body === '' ? undefined : body,
+        },
+        deps,
+        () => undefined,
+      ).then((r) => {
+        res.writeHead(r.status, r.headers);
+        res.end(r.body);
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+/**
+ * The environment with an on-prem vantage dc1 probing two of the lab's hosts (ingress); `openOnly`: the cloud
+ * flows probe only the open port (so that nothing fails and the run's readiness turns on dc1 alone).
+ */
+function withAgent(name: string, openOnly = false) {
+  const env = environment(name);
+  return {
+    ...env,
+    vantages: [
+      ...env.vantages,
+      { name: 'dc1', placement: 'on-prem', roles: ['migration-appliance'], addresses: ['192.168.10.5'] },
+    ],
+    flows: [
+      ...env.flows.map((f) => (openOnly ? { ...f, ports: String(PORTS.open) } : f)),
+      {
+        name: 'ingress',
+        from: 'dc1',
+        to: lab.extraIpv4.slice(0, 2),
+        ports: `${PORTS.open},${PORTS.closed}`,
+        placement: 'cloud',
+      },
+    ],
+  };
+}
+
+describe('the executed state machine with an on-prem vantage', () => {
+  let api: { url: string; server: Server };
+  beforeAll(async () => {
+    api = await serveAgentRoutes();
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => api?.server.close(resolve));
+  });
+
+  it("waits in a callback task that a real agent's last page completes (SendTaskSuccess through the API)", async () => {
+    // Arrange: the agent polls dc1's jobs before the run starts.
+    const env = withAgent('sfn-agent');
+    const run = await harness.store.createRun(queuedRun(env.name, 'api'));
+    const agent = startAgent(['--api', api.url, '--vantage', 'dc1', '--once']);
+
+    // Act
+    const outcome = await harness.execute({
+      checkId: run.checkId,
+      environmentName: env.name,
+      environment: env,
+      trigger: 'api',
+    });
+    const code = await agent.exited;
+
+    // Assert: the agent took the job, probed its 4 ports and posted them; the task completed with them.
+    expect(code).toBe(0);
+    expect(agent.output()).toMatch(/probed 4 ports in .*: 2 open, 2 closed/);
+    expect(outcome).toMatchObject({ status: 'SUCCEEDED' });
+    expect(outcome.invocations).toMatchObject({ [STATES.awaitAgent]: 1, 'Probe workers': 3 });
+    const findings = (await harness.store.listFindings(run.checkId, { limit: 100 })).items;
+    // dc1's shard holds the agent's results; each host's flow has its closed port refused.
+    const agentShard = (await data.listShardOutcomes(run.checkId)).find((o) => o.vantage === 'dc1');
+    const states = agentShard && 'output' in agentShard ? agentShard.output.results.map((r) => r.state) : [];
+    expect(states.sort()).toEqual(['closed', 'closed', 'open', 'open']);
+    const ingress = findings.filter((f) => f.direction === 'ingress');
+    expect(ingress.map((f) => [f.destination, f.verdict])).toEqual(
+      lab.extraIpv4.slice(0, 2).map((host) => [host, 'refused']),
+    );
+    expect(await harness.store.getRun(run.checkId)).toMatchObject({ status: 'succeeded' });
+  }, 90_000);
+
+  it('ends the task at HeartbeatSeconds when no agent comes: the flows skipped with the reason, the run INCOMPLETE', async () => {
+    // Arrange: no agent for dc1.
+    const env = withAgent('sfn-no-agent', true);
+    const run = await harness.store.createRun(queuedRun(env.name, 'api'));
+
+    // Act
+    const outcome = await harness.execute({
+      checkId: run.checkId,
+      environmentName: env.name,
+      environment: env,
+      trigger: 'api',
+    });
+
+    // Assert: the run went on; dc1's flows are skipped with the reason, the cloud flows probed.
+    expect(outcome).toMatchObject({ status: 'SUCCEEDED' });
+    const findings = (await harness.store.listFindings(run.checkId, { limit: 100 })).items;
+    const ingress = findings.filter((f) => f.direction === 'ingress');
+    expect(ingress.length).toBeGreaterThan(0);
+    for (const f of ingress) {
+      expect(f).toMatchObject({
+        verdict: 'skipped',
+        cause: 'not probed: no agent for vantage dc1 reported within 10 s',
+      });
+    }
+    expect(findings.filter((f) => f.direction !== 'ingress').every((f) => f.verdict !== 'skipped')).toBe(
+      true,
+    );
+    const closed = await harness.store.getRun(run.checkId);
+    expect(runReadiness(closed).decision).toBe('INCOMPLETE');
+  }, 90_000);
 });

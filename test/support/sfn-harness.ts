@@ -18,6 +18,14 @@
  *   {@link Harness.deliverStatusChange} invokes the bundled fail handler with the "Step Functions Execution Status
  *   Change" event EventBridge would deliver for the execution.
  *
+ * - **Callback tasks** (`lambda:invoke.waitForTaskToken`, which the interpreter does not know): the task invokes
+ *   the function named by `Parameters.FunctionName` with `Parameters.Payload`, its `$$.Task.Token` replaced by a
+ *   token of its own, then waits until that token is completed through a small local Step Functions endpoint
+ *   (`AWS_ENDPOINT_URL_SFN`, {@link Harness.sfnEndpoint}: `SendTaskSuccess` → the task's output is the given
+ *   JSON, `SendTaskFailure` → it fails with the given error, `SendTaskHeartbeat` → its `HeartbeatSeconds` starts
+ *   again); with no heartbeat in `HeartbeatSeconds` it fails `States.HeartbeatTimeout`, past `TimeoutSeconds`
+ *   `States.Timeout`, as Step Functions does. An unknown token is answered `TaskDoesNotExist`.
+ *
  * The interpreter declares Node 22+ for one function, `Promise.withResolvers`; on Node 20 this harness (and only
  * it) installs a polyfill of that function.
  */
@@ -114,6 +122,8 @@ export interface Harness {
    * step with the execution's status event (its name: the run's id when the input names one, as the API names it).
    */
   deliverStatusChange(input: unknown, outcome: ExecutionOutcome): Promise<unknown>;
+  /** The local Step Functions endpoint that completes callback tasks (also set as `AWS_ENDPOINT_URL_SFN`). */
+  readonly sfnEndpoint: string;
   close(): Promise<void>;
 }
 
@@ -155,11 +165,71 @@ function resolveTokens(value: unknown, tableId: string, tableName: string): stri
   throw new Error(`the harness cannot resolve ${JSON.stringify(value)}`);
 }
 
+/** The callback tasks of a definition, Map iterations included: name → their heartbeat and timeout in ms. */
+function callbackStates(definition: {
+  States: Record<string, Record<string, unknown>>;
+}): Map<string, { heartbeatMs: number; timeoutMs: number }> {
+  const out = new Map<string, { heartbeatMs: number; timeoutMs: number }>();
+  for (const [name, state] of Object.entries(definition.States)) {
+    if (state.Type === 'Task' && String(state.Resource).endsWith('.waitForTaskToken'))
+      out.set(name, {
+        heartbeatMs: Number(state.HeartbeatSeconds ?? 99_999_999) * 1000,
+        timeoutMs: Number(state.TimeoutSeconds ?? 99_999_999) * 1000,
+      });
+    const inner = (state.ItemProcessor ?? state.Iterator) as typeof definition | undefined;
+    if (inner) for (const [n, c] of callbackStates(inner)) out.set(n, c);
+  }
+  return out;
+}
+
+/** A waiting callback task, by its token. */
+interface WaitingTask {
+  heartbeat(): void;
+  succeed(output: unknown): void;
+  fail(error: string, cause: string): void;
+}
+
+/** A local Step Functions endpoint (JSON 1.0): SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat. */
+async function startStepFunctions(
+  waiting: Map<string, WaitingTask>,
+): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      const target = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
+      const input = JSON.parse(body || '{}') as {
+        taskToken?: string;
+        output?: string;
+        error?: string;
+        cause?: string;
+      };
+      const task = waiting.get(input.taskToken ?? '');
+      const answer = (status: number, json: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end(JSON.stringify(json));
+      };
+      if (!['SendTaskSuccess', 'SendTaskFailure', 'SendTaskHeartbeat'].includes(target))
+        return answer(400, { __type: 'UnknownOperationException', message: target });
+      if (!task) return answer(400, { __type: 'TaskDoesNotExist', message: 'no such task token' });
+      if (target === 'SendTaskSuccess') task.succeed(JSON.parse(input.output ?? 'null'));
+      else if (target === 'SendTaskFailure') task.fail(input.error ?? '', input.cause ?? '');
+      else task.heartbeat();
+      return answer(200, {});
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
 /** Every Task state of a definition, Map iterations included: name → resource. */
 function taskStates(definition: { States: Record<string, Record<string, unknown>> }): Map<string, string> {
   const out = new Map<string, string>();
   for (const [name, state] of Object.entries(definition.States)) {
-    if (state.Type === 'Task') out.set(name, String(state.Resource));
+    // A callback task invokes the function its Parameters name.
+    if (state.Type === 'Task' && String(state.Resource).endsWith(':lambda:invoke.waitForTaskToken'))
+      out.set(name, String((state.Parameters as { FunctionName: unknown }).FunctionName));
+    else if (state.Type === 'Task') out.set(name, String(state.Resource));
     const inner = (state.ItemProcessor ?? state.Iterator) as typeof definition | undefined;
     if (inner) for (const [n, r] of taskStates(inner)) out.set(n, r);
   }
@@ -201,6 +271,8 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
   const dynalite = await startDynalite({ tableName: 'preflight-harness' });
   const events: unknown[] = [];
   const eventServer = await startEventBridge(events);
+  const waiting = new Map<string, WaitingTask>();
+  const sfnServer = await startStepFunctions(waiting);
 
   const definition = JSON.parse(
     resolveTokens(machine.Properties?.DefinitionString, tableId, dynalite.tableName),
@@ -231,6 +303,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     AWS_SECRET_ACCESS_KEY: 'local',
     AWS_ENDPOINT_URL_DYNAMODB: dynalite.endpoint,
     AWS_ENDPOINT_URL_EVENTBRIDGE: eventServer.url,
+    AWS_ENDPOINT_URL_SFN: sfnServer.url,
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
     POWERTOOLS_TRACE_ENABLED: 'false',
@@ -245,6 +318,8 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     handlers.set(name, (require(bundle.file) as { handler: LambdaHandler }).handler);
   }
   const stateNames = allStateNames(definition);
+  const callbacks = callbackStates(definition);
+  let tokens = 0;
   const store = new DynamoResultStore(dynalite.client, { tableName: dynalite.tableName });
 
   const harness: Harness = {
@@ -252,6 +327,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     dynalite,
     events,
     stateNames,
+    sfnEndpoint: sfnServer.url,
     async execute(input, runOptions = {}) {
       let max = { bytes: 0, at: '' };
       let overLimit: string | undefined;
@@ -269,6 +345,63 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
         if (!fn)
           throw new Error(`task ${state} invokes ${resource}, which is not one of the stack's functions`);
         const handler = handlers.get(fn.name)!;
+        const callback = callbacks.get(state);
+        if (callback) {
+          local[state] = async (parameters) => {
+            const token = `harness-token-${++tokens}`;
+            const { Payload } = parameters as { Payload: Record<string, Json> };
+            invocations[state] = (invocations[state] ?? 0) + 1;
+            const done = new Promise<Json>((resolve, reject) => {
+              let beat: NodeJS.Timeout;
+              const end = () => {
+                clearTimeout(beat);
+                clearTimeout(total);
+                waiting.delete(token);
+              };
+              const failWith = (error: string, cause: string) => {
+                end();
+                reject(new LambdaFunctionError(error, cause));
+              };
+              const total = setTimeout(
+                () => failWith('States.Timeout', `no answer within ${callback.timeoutMs / 1000} s`),
+                callback.timeoutMs,
+              );
+              const heartbeat = () => {
+                clearTimeout(beat);
+                beat = setTimeout(
+                  () =>
+                    failWith(
+                      'States.HeartbeatTimeout',
+                      `no heartbeat within ${callback.heartbeatMs / 1000} s`,
+                    ),
+                  callback.heartbeatMs,
+                );
+              };
+              heartbeat();
+              waiting.set(token, {
+                heartbeat,
+                succeed: (output) => {
+                  end();
+                  resolve(output as Json);
+                },
+                fail: failWith,
+              });
+            });
+            done.catch(() => undefined);
+            try {
+              await handler(
+                JSON.parse(JSON.stringify({ ...Payload, taskToken: token })),
+                lambdaContext(fn.name, fn.timeoutMs),
+              );
+            } catch (err) {
+              const e = err as { name?: string; message?: string };
+              waiting.get(token)?.fail('Harness.Cleanup', 'the function failed');
+              throw new LambdaFunctionError(e.name ?? 'Error', e.message ?? String(err));
+            }
+            return done;
+          };
+          continue;
+        }
         local[state] = async (payload) => {
           // The execution ended at the limit: the interpreter may still be unwinding, but no function runs again.
           if (overLimit !== undefined) throw new Error(`States.DataLimitExceeded: ${overLimit}`);
@@ -327,6 +460,8 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
         },
         context: {
           Execution: { Input: input as Json, StartTime: new Date(started).toISOString(), Name: 'harness' },
+          // Replaced by each callback task's own token before its function runs.
+          Task: { Token: 'harness' },
         },
       });
       abortExecution = () => execution.abort();
@@ -397,6 +532,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     },
     async close() {
       await new Promise<void>((resolve) => eventServer.server.close(() => resolve()));
+      await new Promise<void>((resolve) => sfnServer.server.close(() => resolve()));
       await dynalite.close();
       rmSync(dir, { recursive: true, force: true });
     },

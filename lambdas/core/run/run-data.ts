@@ -17,6 +17,11 @@ export interface ShardJob {
   readonly retries: number;
   /** The shard's own budget in ms: its deadline is its start plus this. */
   readonly budgetMs: number;
+  /**
+   * True for an on-prem vantage's shard (one per such vantage): its agent probes it, and the state machine waits
+   * for it in a callback task instead of invoking a prober.
+   */
+  readonly agent?: boolean;
 }
 
 /** What the start step planned for a run. */

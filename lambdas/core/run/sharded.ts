@@ -85,6 +85,11 @@ export interface StoredFinishInput {
   readonly probes?: readonly ProbeStepOutput[];
   readonly probeFailures?: ReadonlyArray<{ readonly vantage: string; readonly reason: string }>;
   readonly notProbed?: ReadonlyArray<{ readonly vantage: string; readonly reason: string }>;
+  /**
+   * On-prem vantages whose agent's job is a shard (in AWS, a callback task): a failed one is `notProbed` (its flows
+   * `skipped` with the reason, "no agent for vantage dc1 reported…"), as the local runner reports a missing agent.
+   */
+  readonly agentVantages?: ReadonlySet<string>;
 }
 
 /**
@@ -110,8 +115,15 @@ export async function finishFromStore(
     {
       plan: input.plan,
       probes: [...merged.probes, ...(input.probes ?? [])],
-      probeFailures: [...stored.probeFailures, ...merged.probeFailures, ...(input.probeFailures ?? [])],
-      ...(input.notProbed ? { notProbed: input.notProbed } : {}),
+      probeFailures: [
+        ...stored.probeFailures,
+        ...merged.probeFailures.filter((f) => !input.agentVantages?.has(f.vantage)),
+        ...(input.probeFailures ?? []),
+      ],
+      notProbed: [
+        ...merged.probeFailures.filter((f) => input.agentVantages?.has(f.vantage)),
+        ...(input.notProbed ?? []),
+      ],
       audit: input.audit,
       problems: [...merged.problems, ...(input.problems ?? [])],
     },

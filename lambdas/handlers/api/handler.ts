@@ -9,6 +9,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoAgentJobStore } from '../../aws/dynamo-agent-jobs';
 import { DynamoIdempotencyCache } from '../../aws/dynamo-idempotency';
 import { SchedulerEnvironmentSchedules } from '../../aws/scheduler';
+import { StepFunctionsCallbacks } from '../../aws/sfn-callbacks';
 import { StepFunctionsStarter } from '../../aws/step-functions';
 import { defaultCatalog } from '../../core/catalog';
 import { resultStore } from '../clients';
@@ -46,14 +47,12 @@ const settings = readSettings([
   'SCHEDULER_ROLE_ARN',
 ]);
 const { store, client } = resultStore(settings);
+const sfn = tracer.captureAWSv3Client(new SFNClient({}));
+const callbacks = new StepFunctionsCallbacks(sfn);
 const deps: ApiDeps = {
   store,
   catalog: defaultCatalog(),
-  starter: new StepFunctionsStarter(
-    tracer.captureAWSv3Client(new SFNClient({})),
-    store,
-    settings.STATE_MACHINE_ARN,
-  ),
+  starter: new StepFunctionsStarter(sfn, store, settings.STATE_MACHINE_ARN),
   mode: 'aws',
   allowedTargetCidrs: settings.ALLOWED_TARGET_CIDRS,
   idempotency: new DynamoIdempotencyCache(client, { tableName: settings.TABLE_NAME }),
@@ -63,7 +62,12 @@ const deps: ApiDeps = {
     roleArn: settings.SCHEDULER_ROLE_ARN,
   }),
   // The agent routes over the same table. API Gateway ends a request at 29 s: a held poll lasts at most 20 s.
-  agents: { jobs: new DynamoAgentJobStore(client, { tableName: settings.TABLE_NAME }) },
+  // A job's last page completes its callback task; heartbeats are passed on to it.
+  agents: {
+    jobs: new DynamoAgentJobStore(client, { tableName: settings.TABLE_NAME }),
+    onComplete: callbacks.onComplete,
+    onHeartbeat: callbacks.onHeartbeat,
+  },
 };
 
 export const handler = instrument('api', instruments, async (event: APIGatewayProxyEvent) =>

@@ -8,7 +8,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventBridgeSink } from '../../aws/event-bus';
 import { defaultCatalog } from '../../core/catalog';
-import { parseEnvironment } from '../../core/environment';
+import { isOnPrem, parseEnvironment } from '../../core/environment';
 import { plan } from '../../core/plan';
 import type { AuditOutcome } from '../../core/run/combine';
 import type { RunData } from '../../core/run/run-data';
@@ -45,7 +45,9 @@ export async function finish(
   } else {
     audit = storedAudit;
   }
-  return finishFromStore(deps, run, { plan: plan(environment, catalog), audit, problems });
+  // An on-prem vantage whose agent never reported: its flows are `skipped` with that reason, as locally.
+  const agentVantages = new Set(environment.vantages.filter(isOnPrem).map((v) => v.name));
+  return finishFromStore(deps, run, { plan: plan(environment, catalog), audit, problems, agentVantages });
 }
 
 const settings = readSettings(['TABLE_NAME', 'RETENTION_DAYS', 'EVENT_BUS_NAME']);

@@ -47,7 +47,14 @@ export interface ProbeJob {
   readonly retries: number;
   /** Epoch ms: the shard's start plus its budget. */
   readonly deadline: number;
+  /** Set (true) for an on-prem vantage's shard only: the state machine's Choice sends it to its callback task. */
+  readonly agent?: true;
 }
+
+/** What the callback task of an on-prem vantage's shard outputs (its `SendTaskSuccess`): where the results are. */
+export const agentTaskOutputSchema = z
+  .object({ vantage: z.string().min(1), jobId: z.string().min(1), pages: z.number().int().min(0) })
+  .loose();
 
 /**
  * The store step's input: the shard's state after its prober — the job with the prober's output in `probe`, or
@@ -67,16 +74,21 @@ export const storeShardInputSchema = z
       })
       .optional(),
     error: stepErrorSchema.optional(),
+    /** An on-prem vantage's shard: its agent's job as the callback task's output names it. */
+    agentJob: agentTaskOutputSchema.optional(),
   })
   .loose()
-  .refine((input) => input.probe !== undefined || input.error !== undefined, {
-    error: 'give the prober\'s output ("probe") or the error it failed with ("error")',
+  .refine((input) => input.probe !== undefined || input.error !== undefined || input.agentJob !== undefined, {
+    error:
+      'give the prober\'s output ("probe"), the agent\'s job ("agentJob") or the error it failed with ("error")',
   });
 
 /** The shard Lambda's input: `load` a shard's job, or `store` its outcome. */
 export const shardInputSchema = z.discriminatedUnion('step', [
   z.object({ step: z.literal('load'), item: shardRefSchema }).strict(),
   z.object({ step: z.literal('store'), item: z.unknown() }).strict(),
+  // The callback task of an on-prem vantage's shard: creates its agent's job with the task's token.
+  z.object({ step: z.literal('agent'), item: z.unknown(), taskToken: z.string().min(1) }).strict(),
 ]);
 
 /**

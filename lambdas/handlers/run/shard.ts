@@ -3,8 +3,17 @@
  * from the store and gives it its own deadline (the shard's start plus its budget); `store` writes the prober's
  * output (or the error it died with) to the store and returns a summary of a few numbers, so the Map's state never
  * holds results. The prober itself makes no AWS API call: it runs in isolated subnets with no NAT and no endpoints.
+ *
+ * An on-prem vantage's shard has no prober: its state machine item is a callback task whose `agent` step stores the
+ * agent's job with the task's token (its deadline the shard's); the API completes the task when the agent posts its
+ * last page, and `store` then reads the agent's results from the job. A task that times out (no agent took the job,
+ * or it stopped heartbeating) is stored as the vantage's flows `skipped`: "no agent for vantage X reported within
+ * N s".
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { DynamoAgentJobStore } from '../../aws/dynamo-agent-jobs';
+import { type AgentJob, type AgentJobStore, noAgentReason } from '../../core/agent/jobs';
+import type { SafetyMode } from '../../core/safety';
 import type { ProbeResult } from '../../core/probe';
 import { type RunData, type ShardOutcome, type ShardSummary, summarizeShard } from '../../core/run/run-data';
 import { resultStore, runData } from '../clients';
@@ -34,12 +43,60 @@ export async function loadShard(raw: unknown, deps: { data: RunData; now?: () =>
     concurrency: job.concurrency,
     retries: job.retries,
     deadline: now + job.budgetMs,
+    ...(job.agent ? { agent: true as const } : {}),
   };
 }
 
+/** The errors with which a callback task ends when no agent completes it in time. */
+export const AGENT_TIMEOUTS = ['States.Timeout', 'States.HeartbeatTimeout'];
+
+/** What the `agent` and `store` steps need to reach the agents' jobs. */
+export interface AgentDeps {
+  readonly jobs: AgentJobStore;
+  /** The deployment's target policy, given to the agent with its job. */
+  readonly policy: { readonly mode: SafetyMode; readonly allowedTargetCidrs: readonly string[] };
+}
+
+/** The callback task's step: stores the agent's job of an on-prem vantage's shard with the task's token. */
+export async function createAgentJob(
+  raw: unknown,
+  taskToken: string,
+  deps: { data: RunData; agents: AgentDeps; now?: () => Date },
+): Promise<{ vantage: string; jobId: string }> {
+  const job = parseWith(shardRefSchema, raw, 'the shard of the agent job');
+  const shard = await deps.data.getShard(job.checkId, job.shard);
+  if (!shard.agent) throw new TypeError(`shard ${job.shard} of run ${job.checkId} is not an agent's`);
+  const plan = await deps.data.getPlan(job.checkId);
+  const now = (deps.now ?? (() => new Date()))();
+  const deadline = typeof job.deadline === 'number' ? job.deadline : now.getTime() + shard.budgetMs;
+  const created = await deps.agents.jobs.create(
+    {
+      checkId: job.checkId,
+      vantage: shard.vantage,
+      environmentName: (plan.environment as { name: string }).name,
+      targets: shard.targets.map((t) => ({ host: t.host, ports: [...t.ports] })),
+      probe: { timeoutMs: shard.timeoutMs, concurrency: shard.concurrency, retries: shard.retries },
+      policy: {
+        mode: deps.agents.policy.mode,
+        allowedTargetCidrs: [...deps.agents.policy.allowedTargetCidrs],
+      },
+      deadline: new Date(deadline).toISOString(),
+      taskToken,
+    },
+    now,
+  );
+  return { vantage: created.vantage, jobId: created.jobId };
+}
+
 /** Stores a shard's outcome and returns its summary. */
-export async function storeShard(raw: unknown, deps: { data: RunData }): Promise<ShardSummary> {
+export async function storeShard(
+  raw: unknown,
+  deps: { data: RunData; agents?: AgentDeps },
+): Promise<ShardSummary> {
   const input = parseWith(storeShardInputSchema, raw, 'the shard outcome');
+  if (input.agentJob || (input.agent === true && input.error)) {
+    return storeAgentShard(input as typeof input & { agent?: boolean }, deps);
+  }
   const outcome: ShardOutcome = input.probe
     ? {
         shard: input.shard,
@@ -56,21 +113,63 @@ export async function storeShard(raw: unknown, deps: { data: RunData }): Promise
   return summarizeShard(outcome);
 }
 
-/** The shard Lambda: `{ step: 'load', item }` or `{ step: 'store', item }`. */
-export async function shardStep(
-  raw: unknown,
-  deps: { data: RunData; now?: () => Date },
-): Promise<ProbeJob | ShardSummary> {
-  const input = parseWith(shardInputSchema, raw, 'the shard step input');
-  return input.step === 'load' ? loadShard(input.item, deps) : storeShard(input.item, deps);
+/** An on-prem vantage's shard: its agent's results, or its timeout as the vantage's reason. */
+async function storeAgentShard(
+  input: { checkId: string; shard: number; vantage: string; agentJob?: { jobId: string; pages: number } } & {
+    error?: Parameters<typeof errorReason>[0];
+  },
+  deps: { data: RunData; agents?: AgentDeps },
+): Promise<ShardSummary> {
+  let outcome: ShardOutcome;
+  if (input.agentJob) {
+    if (!deps.agents) throw new TypeError('the shard step has no agent job store');
+    const job: AgentJob = await deps.agents.jobs.get(input.vantage, input.agentJob.jobId);
+    const results = await deps.agents.jobs.results(
+      input.vantage,
+      job.jobId,
+      job.pages ?? input.agentJob.pages,
+    );
+    // The agent does not report its own duration: the shard's is unknown here.
+    outcome = {
+      shard: input.shard,
+      vantage: input.vantage,
+      output: { vantage: input.vantage, results, durationMs: 0 },
+    };
+  } else {
+    const shard = await deps.data.getShard(input.checkId, input.shard);
+    const timedOut = AGENT_TIMEOUTS.includes(input.error!.Error);
+    outcome = {
+      shard: input.shard,
+      vantage: input.vantage,
+      error: timedOut ? noAgentReason(input.vantage, shard.budgetMs) : errorReason(input.error!),
+    };
+  }
+  await deps.data.putShardOutcome(input.checkId, outcome);
+  return summarizeShard(outcome);
 }
 
-const settings = readSettings(['TABLE_NAME', 'RETENTION_DAYS']);
+/** The shard Lambda: `{ step: 'load', item }`, `{ step: 'store', item }` or `{ step: 'agent', item, taskToken }`. */
+export async function shardStep(
+  raw: unknown,
+  deps: { data: RunData; agents?: AgentDeps; now?: () => Date },
+): Promise<ProbeJob | ShardSummary | { vantage: string; jobId: string }> {
+  const input = parseWith(shardInputSchema, raw, 'the shard step input');
+  if (input.step === 'load') return loadShard(input.item, deps);
+  if (input.step === 'store') return storeShard(input.item, deps);
+  if (!deps.agents) throw new TypeError('the shard step has no agent job store');
+  return createAgentJob(input.item, input.taskToken, { ...deps, agents: deps.agents });
+}
+
+const settings = readSettings(['TABLE_NAME', 'RETENTION_DAYS', 'ALLOWED_TARGET_CIDRS']);
 const { client } = resultStore(settings);
 const data = runData(settings, client);
+const agents: AgentDeps = {
+  jobs: new DynamoAgentJobStore(client, { tableName: settings.TABLE_NAME }),
+  policy: { mode: 'aws', allowedTargetCidrs: settings.ALLOWED_TARGET_CIDRS },
+};
 
 export const handler = instrument('shard', instruments, async (event: unknown) => {
-  const out = await shardStep(event, { data });
+  const out = await shardStep(event, { data, agents });
   if ('ports' in out) {
     metrics.addMetric('ShardPortsProbed', MetricUnit.Count, out.ports);
     metrics.addMetric('ShardPortsSkipped', MetricUnit.Count, out.states.skipped ?? 0);

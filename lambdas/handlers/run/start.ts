@@ -17,6 +17,7 @@ import { instruments, metrics } from '../observability';
 import { type DeployedVantages, readSettings } from '../settings';
 import type { RunData } from '../../core/run/run-data';
 import { shardJobs } from '../../core/run/sharded';
+import { agentTargets } from '../../core/plan';
 import { executionInputSchema } from '../../core/run/execution-input';
 import { parseWith } from './parse';
 
@@ -97,7 +98,7 @@ export async function start(
     // The run's id comes from the execution (its input names the run, or its schedule invocation does), so a run
     // that is running already was taken by an earlier attempt of this very step (a Lambda retry after a lost
     // answer): plan it again rather than fail it.
-    const { probeJobs } =
+    const { plan, probeJobs } =
       runId !== undefined && created.status === 'running'
         ? await planStep({ environment }, catalog)
         : await beginStep({ store: deps.store, now }, created, environment, catalog);
@@ -109,6 +110,19 @@ export async function start(
       else probed.push(job);
     }
     const shards = shardJobs(probed, environment, deps.budgetMs);
+    // One shard per on-prem vantage with flows to probe: its agent's job, waited for in a callback task whose
+    // HeartbeatSeconds is the deployment's probe budget (the same for every run, so this shard's budget is it too).
+    for (const job of agentTargets(plan)) {
+      shards.push({
+        vantage: job.vantage,
+        targets: job.targets.map((t) => ({ host: t.host, ports: [...t.ports] })),
+        timeoutMs: environment.probe.timeoutMs,
+        concurrency: environment.probe.concurrency,
+        retries: environment.probe.retries,
+        budgetMs: deps.budgetMs,
+        agent: true,
+      });
+    }
     await deps.data.putPlan(
       created.checkId,
       { environment, shardCount: shards.length, probeFailures },

@@ -1,0 +1,121 @@
+import { SendTaskHeartbeatCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite';
+import { DynamoAgentJobStore } from '../../lambdas/aws/dynamo-agent-jobs';
+import { StepFunctionsCallbacks } from '../../lambdas/aws/sfn-callbacks';
+import type { NewAgentJob } from '../../lambdas/core/agent/jobs';
+import {
+  type AgentApiDeps,
+  type AgentRouteContext,
+  heartbeatAgentJob,
+  postAgentResults,
+  releaseAgentJob,
+} from '../../lambdas/handlers/api/agent-routes';
+
+// The agent routes as the deployed API wires them: the job store on the embedded DynamoDB and the callback
+// adapter on a mocked Step Functions client (aws-sdk-client-mock). A job created with a task token completes
+// its callback task on the last page and passes each heartbeat on; a job without one sends nothing.
+
+const sfn = mockClient(SFNClient);
+const T0 = new Date('2026-11-27T12:00:00.000Z');
+const TOKEN = 'AQCEAAAAKgAAAAMAAAAAAAAAAeXample+token==';
+
+let db: RunningDynalite;
+let agents: AgentApiDeps;
+
+beforeAll(async () => {
+  db = await startDynalite();
+  const callbacks = new StepFunctionsCallbacks(new SFNClient({ region: 'eu-west-1' }));
+  agents = {
+    jobs: new DynamoAgentJobStore(db.client, { tableName: db.tableName }),
+    now: () => T0,
+    onComplete: callbacks.onComplete,
+    onHeartbeat: callbacks.onHeartbeat,
+  };
+});
+afterAll(() => db.close());
+beforeEach(() => sfn.reset());
+
+function newJob(vantage: string, taskToken?: string): NewAgentJob {
+  return {
+    checkId: '01M8F0000000000000000000AA',
+    vantage,
+    environmentName: 'wave',
+    targets: [{ host: '10.20.0.5', ports: [22, 443] }],
+    probe: { timeoutMs: 1000, concurrency: 16, retries: 1 },
+    policy: { mode: 'aws', allowedTargetCidrs: ['10.20.0.0/16'] },
+    deadline: new Date(T0.getTime() + 120_000).toISOString(),
+    ...(taskToken ? { taskToken } : {}),
+  };
+}
+
+const result = (port: number) => ({ host: '10.20.0.5', port, state: 'open', latencyMs: 1, attempts: 1 });
+
+function ctx(vantage: string, jobId: string, body: unknown): AgentRouteContext {
+  return {
+    req: { query: {}, body: JSON.stringify(body) },
+    params: { vantage, jobId },
+    deps: { agents },
+  };
+}
+
+async function takenJob(vantage: string, taskToken?: string) {
+  const job = await agents.jobs.create(newJob(vantage, taskToken), T0);
+  await agents.jobs.take(vantage, 'agent-1', T0, 30_000);
+  return job;
+}
+
+describe('the agent routes in AWS (callback tasks)', () => {
+  it("passes a heartbeat on to the job's callback task", async () => {
+    // Arrange
+    sfn.on(SendTaskHeartbeatCommand).resolves({});
+    const job = await takenJob('hb', TOKEN);
+    // Act
+    const res = await heartbeatAgentJob(ctx('hb', job.jobId, { agent: 'agent-1' }));
+    // Assert
+    expect(res.status).toBe(200);
+    expect(sfn.commandCalls(SendTaskHeartbeatCommand).map((c) => c.args[0].input)).toEqual([
+      { taskToken: TOKEN },
+    ]);
+  });
+
+  it('completes the callback task on the last page only, with where the results are', async () => {
+    // Arrange
+    sfn.on(SendTaskSuccessCommand).resolves({});
+    const job = await takenJob('done', TOKEN);
+    // Act
+    const first = await postAgentResults(
+      ctx('done', job.jobId, { agent: 'agent-1', page: 0, results: [result(22)], last: false }),
+    );
+    const callsAfterFirst = sfn.commandCalls(SendTaskSuccessCommand).length;
+    const last = await postAgentResults(
+      ctx('done', job.jobId, { agent: 'agent-1', page: 1, results: [result(443)], last: true }),
+    );
+    // Assert
+    expect([first.status, last.status]).toEqual([200, 200]);
+    expect(callsAfterFirst).toBe(0);
+    const calls = sfn.commandCalls(SendTaskSuccessCommand).map((c) => c.args[0].input);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.taskToken).toBe(TOKEN);
+    expect(JSON.parse(calls[0]!.output!)).toEqual({
+      vantage: 'done',
+      jobId: job.jobId,
+      status: 'done',
+      pages: 2,
+    });
+  });
+
+  it('sends nothing for a job without a task token, nor on a release', async () => {
+    // Arrange
+    const local = await takenJob('local');
+    const released = await takenJob('released', TOKEN);
+    // Act
+    await heartbeatAgentJob(ctx('local', local.jobId, { agent: 'agent-1' }));
+    await postAgentResults(
+      ctx('local', local.jobId, { agent: 'agent-1', page: 0, results: [result(22)], last: true }),
+    );
+    await releaseAgentJob(ctx('released', released.jobId, { agent: 'agent-1' }));
+    // Assert
+    expect(sfn.calls()).toHaveLength(0);
+  });
+});
