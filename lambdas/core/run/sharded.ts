@@ -7,7 +7,7 @@
 import { SERVICE_PORTS } from '../identify';
 import { PROBE_DEFAULTS } from '../probe';
 import type { Environment } from '../environment';
-import type { Plan, VantageTargets } from '../plan';
+import { agentTargets, type Plan, type VantageTargets } from '../plan';
 import type { CheckRun } from '../store';
 import type { AuditOutcome } from './combine';
 import type { ProbeStepOutput } from './probe-step';
@@ -25,20 +25,40 @@ export function shardJobs(
   environment: Environment,
   budgetMs: number,
 ): ShardJob[] {
-  const settings = {
-    timeoutMs: environment.probe.timeoutMs,
-    concurrency: environment.probe.concurrency,
-    retries: environment.probe.retries,
-  };
+  const settings = probeSettingsOf(environment);
   // Open ports of identified services (HTTP, TLS, SSH, SMB) hold their socket through the identification.
   const identifies = probeJobs.some((j) => j.targets.some((t) => t.ports.some((p) => p in SERVICE_PORTS)));
   const sizing = { ...settings, budgetMs, identifyMs: identifies ? PROBE_DEFAULTS.identifyTimeoutMs : 0 };
-  return planShards(probeJobs, sizing).map((s) => ({
-    vantage: s.vantage,
-    targets: s.targets.map((t) => ({ host: t.host, ports: [...t.ports] })),
-    ...settings,
+  return planShards(probeJobs, sizing).map((s) => shardJobOf(s, environment, budgetMs));
+}
+
+/**
+ * One shard per on-prem vantage with flows to probe: its agent's job, whole (the agent bounds its own work), waited
+ * for in AWS in a callback task whose HeartbeatSeconds is the deployment's probe budget, which is its budget too.
+ */
+export function agentShardJobs(p: Plan, environment: Environment, budgetMs: number): ShardJob[] {
+  return agentTargets(p).map((job) => ({ ...shardJobOf(job, environment, budgetMs), agent: true }));
+}
+
+function probeSettingsOf(environment: Environment) {
+  const { timeoutMs, concurrency, retries } = environment.probe;
+  return { timeoutMs, concurrency, retries };
+}
+
+function shardJobOf(
+  job: {
+    readonly vantage: string;
+    readonly targets: ReadonlyArray<{ host: string; ports: Iterable<number> }>;
+  },
+  environment: Environment,
+  budgetMs: number,
+): ShardJob {
+  return {
+    vantage: job.vantage,
+    targets: job.targets.map((t) => ({ host: t.host, ports: [...t.ports] })),
+    ...probeSettingsOf(environment),
     budgetMs,
-  }));
+  };
 }
 
 /**

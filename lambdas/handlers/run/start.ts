@@ -16,8 +16,7 @@ import { instrument } from '../instrument';
 import { instruments, metrics } from '../observability';
 import { type DeployedVantages, readSettings } from '../settings';
 import type { RunData } from '../../core/run/run-data';
-import { shardJobs } from '../../core/run/sharded';
-import { agentTargets } from '../../core/plan';
+import { agentShardJobs, shardJobs } from '../../core/run/sharded';
 import { executionInputSchema } from '../../core/run/execution-input';
 import { parseWith } from './parse';
 
@@ -109,20 +108,10 @@ export async function start(
       if (reason) probeFailures.push({ vantage: job.vantage, reason });
       else probed.push(job);
     }
-    const shards = shardJobs(probed, environment, deps.budgetMs);
-    // One shard per on-prem vantage with flows to probe: its agent's job, waited for in a callback task whose
-    // HeartbeatSeconds is the deployment's probe budget (the same for every run, so this shard's budget is it too).
-    for (const job of agentTargets(plan)) {
-      shards.push({
-        vantage: job.vantage,
-        targets: job.targets.map((t) => ({ host: t.host, ports: [...t.ports] })),
-        timeoutMs: environment.probe.timeoutMs,
-        concurrency: environment.probe.concurrency,
-        retries: environment.probe.retries,
-        budgetMs: deps.budgetMs,
-        agent: true,
-      });
-    }
+    const shards = [
+      ...shardJobs(probed, environment, deps.budgetMs),
+      ...agentShardJobs(plan, environment, deps.budgetMs),
+    ];
     await deps.data.putPlan(
       created.checkId,
       { environment, shardCount: shards.length, probeFailures },
