@@ -27,7 +27,7 @@ export interface ProberProps {
  * endpoints.
  *
  * Sizing: a shard holds at most 500 host:port pairs (`MAX_SHARD_PAIRS`) and keeps at most the environment's
- * `probe.concurrency` sockets open (256 by default, 512 at most: half of a Lambda's 1,024 file descriptors, the
+ * `probe.concurrency` sockets open (512 by default and at most: half of a Lambda's 1,024 file descriptors, the
  * rest left to the runtime, DNS and logs). 512 MB gives the CPU share that many connects and the identification
  * of open ports (TLS handshakes) need; the results of 500 ports are tens of KB of memory.
  */

@@ -17,6 +17,7 @@ import {
   type ServiceIdentity,
   type ServiceKind,
 } from './identify';
+import { SYN_RETRANSMIT_MS, synRetransmitSlackMs } from './syn-retransmit';
 
 export { SERVICE_PORTS, type ServiceIdentity, type ServiceKind } from './identify';
 
@@ -72,7 +73,7 @@ export interface ProbeProgress {
 export interface ProbeOptions {
   /** Ceiling for one attempt, in ms. @default 3000 */
   timeoutMs?: number;
-  /** Most sockets open at once, 1-512 (a Lambda has 1,024 file descriptors). @default 256 */
+  /** Most sockets open at once, 1-512 (a Lambda has 1,024 file descriptors). @default 512 */
   concurrency?: number;
   /**
    * Most extra attempts for a port that looks filtered, 0-10; as in nmap, a host gets one retry
@@ -145,27 +146,35 @@ export class ProbeOptionsError extends Error {
 /** The engine's fixed parameters and option defaults. */
 export const PROBE_DEFAULTS = Object.freeze({
   timeoutMs: 3000,
-  concurrency: 256,
+  concurrency: 512,
   maxConcurrency: 512,
   retries: 2,
   maxRetries: 10,
   /** Floor of the adaptive timeout (nmap -T4's --min-rtt-timeout). */
   minTimeoutMs: 100,
   /**
-   * Linux's initial retransmission timeout: a connect() with no answer sends its SYN again after 1 s, inside
-   * the same attempt.
+   * Linux's initial retransmission timeout: a connect() with no answer sends its SYN again after 1 s (and the
+   * kernel's timer rounding, see `syn-retransmit.ts`), inside the same attempt.
    */
-  synRetransmitMs: 1000,
+  synRetransmitMs: SYN_RETRANSMIT_MS,
   /**
    * Timeout of an attempt on a host that has not answered yet, while no host of the run has (capped by
-   * `timeoutMs`): it outlasts the kernel's SYN retransmission by 250 ms, time for an answer to the second SYN.
-   * Once some host has answered, the margin is the largest timeout the answering hosts have arrived at (as
-   * nmap times a silent host by its group). Such an attempt has sent two SYNs, so it is not retried unless
-   * the host has shown loss.
+   * `timeoutMs`): it outlasts the kernel's SYN retransmission (at most 1,080 ms) by 170 ms or more, time for an
+   * answer to the second SYN. Once some host has answered, the attempt lasts until the latest the second SYN
+   * leaves this kernel plus the largest round-trip bound (srtt + 4 × rttvar, TCP's own retransmission bound)
+   * among the hosts that have answered, at least {@link silentRttFloorMs} (as nmap times a silent host by its
+   * group). Such an attempt has sent two SYNs, so it is not retried unless the host has shown loss.
    */
   initialTimeoutMs: 1250,
+  /** Least round trip allowed for the answer to a silent host's second SYN: timer jitter, a near network. */
+  silentRttFloorMs: 20,
+  /**
+   * Most connects started in one turn of the event loop; the rest follow once the answers that arrived
+   * meanwhile are handled, so that none waits behind hundreds of connects and is timed long.
+   */
+  burst: 8,
   /** How often in-flight attempts are checked against their host's current timeout. */
-  sweepIntervalMs: 10,
+  sweepIntervalMs: 5,
   /** Largest safety margin kept before the deadline (else 5% of the budget). */
   safetyMarginMs: 250,
   /** Longest identification of one open port (TLS handshake, HTTP answer, banner). */
@@ -345,9 +354,38 @@ function validateIdentify(identify: unknown): {
   return { services, identifyTimeoutMs };
 }
 
-/** What the hosts of a run that have answered say about the network: the largest of their timeouts. */
-interface RunTiming {
-  answeredTimeoutMs: number | null;
+/**
+ * What the hosts of a run that have answered say about the network: the largest of their current round-trip
+ * bounds (recomputed after new answers, at most once per call of {@link RunTiming.answeredBoundMs}), which
+ * times the attempts on hosts that have not answered. Current, not the largest ever seen: the first answers of
+ * a run come back behind the burst of connects that started it and overstate the round trip.
+ */
+class RunTiming {
+  /** When the kernel has sent a connect's second SYN at the latest (1 s and its timer's rounding). */
+  readonly secondSynMs = SYN_RETRANSMIT_MS + synRetransmitSlackMs();
+  private readonly answered: RttEstimator[] = [];
+  private bound: number | null = null;
+  private stale = false;
+
+  /** Records that an estimator has a new sample. */
+  sampled(estimator: RttEstimator, first: boolean): void {
+    if (first) this.answered.push(estimator);
+    this.stale = true;
+  }
+
+  /** The largest round-trip bound among the hosts that have answered, or null when none has. */
+  answeredBoundMs(): number | null {
+    if (this.stale) {
+      this.stale = false;
+      let max: number | null = null;
+      for (const estimator of this.answered) {
+        const bound = estimator.boundMs() as number;
+        if (max === null || bound > max) max = bound;
+      }
+      this.bound = max;
+    }
+    return this.bound;
+  }
 }
 
 /** Per-address RTT estimator (RFC 6298 smoothing, nmap-style clamping). */
@@ -367,6 +405,7 @@ class RttEstimator {
   ) {}
 
   sample(ms: number): void {
+    const first = this.srtt === null;
     if (this.srtt === null) {
       this.srtt = ms;
       this.rttvar = ms / 2;
@@ -374,20 +413,22 @@ class RttEstimator {
       this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - ms);
       this.srtt = 0.875 * this.srtt + 0.125 * ms;
     }
-    const timeout = this.timeout();
-    if (this.run.answeredTimeoutMs === null || timeout > this.run.answeredTimeoutMs) {
-      this.run.answeredTimeoutMs = timeout;
-    }
+    this.run.sampled(this, first);
+  }
+
+  /** TCP's retransmission bound of this host's round trip (srtt + 4 × rttvar), or null before an answer. */
+  boundMs(): number | null {
+    return this.srtt === null ? null : this.srtt + 4 * this.rttvar;
   }
 
   /** The timeout for a first attempt right now. */
   timeout(): number {
     if (this.srtt === null) {
-      const { answeredTimeoutMs } = this.run;
+      const answered = this.run.answeredBoundMs();
       const silent =
-        answeredTimeoutMs === null
+        answered === null
           ? PROBE_DEFAULTS.initialTimeoutMs
-          : PROBE_DEFAULTS.synRetransmitMs + answeredTimeoutMs;
+          : this.run.secondSynMs + Math.max(PROBE_DEFAULTS.silentRttFloorMs, answered);
       return Math.min(this.ceiling, silent);
     }
     return Math.min(this.ceiling, Math.max(this.floor, this.srtt + 4 * this.rttvar));
@@ -462,7 +503,7 @@ class Engine {
   private readonly groups = new Map<string, Group>();
   private readonly jobs: Job[] = [];
   private readonly estimators = new Map<string, RttEstimator>();
-  private readonly timing: RunTiming = { answeredTimeoutMs: null };
+  private readonly timing = new RunTiming();
   private readonly ready: Group[] = [];
   private rr = 0;
   /** Round-robin position among the hosts that have not answered yet (see {@link next}). */
@@ -484,6 +525,7 @@ class Engine {
   private sweepTimer: NodeJS.Timeout | undefined;
   private stopTimer: NodeJS.Timeout | undefined;
   private sweepQueued = false;
+  private pumpQueued = false;
   private resolveRun!: (run: ProbeRun) => void;
   private rejectRun!: (error: unknown) => void;
 
@@ -613,7 +655,7 @@ class Engine {
    */
   private mayRetry(job: Job, limit: number): boolean {
     if (limit >= this.cfg.ceiling || job.attempts >= this.allowedAttempts(job)) return false;
-    const sentTwoSyns = limit > PROBE_DEFAULTS.synRetransmitMs;
+    const sentTwoSyns = limit > this.timing.secondSynMs;
     return !sentTwoSyns || job.group.rtt!.maxAnsweredAttempt > 1;
   }
 
@@ -656,7 +698,14 @@ class Engine {
   }
 
   private pump(): void {
+    let started = 0;
     while (!this.stopping && this.inFlight < this.cfg.concurrency) {
+      if (started === PROBE_DEFAULTS.burst) {
+        // The rest of the burst after the answers that came in meanwhile: an answer handled late is a
+        // round trip measured long, and the timeouts of every host follow from those.
+        this.queuePump();
+        return;
+      }
       const job = this.next();
       if (!job) return;
       const now = performance.now();
@@ -676,7 +725,19 @@ class Engine {
         continue;
       }
       this.start(job);
+      started++;
     }
+  }
+
+  private queuePump(): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    setImmediate(() => {
+      this.pumpQueued = false;
+      if (this.finished) return;
+      this.pump();
+      this.maybeFinish();
+    });
   }
 
   private start(job: Job): void {

@@ -122,7 +122,7 @@ function which(tool: string): string | undefined {
 
 /**
  * Checks that a lab can be built here: root, and `ip`, `iptables-restore`, `ip6tables-restore` and
- * `ethtool` and `sysctl` on the PATH.
+ * `ethtool`, `sysctl` and `tc` on the PATH.
  * @throws NetlabError naming what is missing and how to install it.
  */
 export function assertLabPrerequisites(): void {
@@ -130,7 +130,7 @@ export function assertLabPrerequisites(): void {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
     problems.push(`it must run as root (uid is ${process.getuid?.() ?? 'unknown'}); run the tests with sudo`);
   }
-  const missing = ['ip', 'iptables-restore', 'ip6tables-restore', 'ethtool', 'sysctl'].filter(
+  const missing = ['ip', 'iptables-restore', 'ip6tables-restore', 'ethtool', 'sysctl', 'tc'].filter(
     (t) => !which(t),
   );
   if (missing.length > 0) {
@@ -391,6 +391,10 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     await run('ip', ['-n', ns, 'link', 'set', labIf, 'up']);
     await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     await run('ethtool', ['-K', hostIf, 'tso', 'off']);
+    // A queue in front of the veth, as a NIC has: without one (veth's default is noqueue) a burst of more SYNs
+    // than the lab side's 256-slot ring holds is dropped on the spot (`ip -s link`: TX dropped), and a prober
+    // sees loss the network does not have. With a qdisc the kernel holds them until the ring has room.
+    await run('tc', ['qdisc', 'replace', 'dev', hostIf, 'root', 'pfifo', 'limit', '1000']);
     await run('ip', ['netns', 'exec', ns, 'ethtool', '-K', labIf, 'gro', 'on']);
     await run('ip', ['netns', 'exec', ns, 'sh', '-c', `echo 1 > /sys/class/net/${labIf}/threaded`]);
     await run('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', ...LAB_SYSCTLS]);

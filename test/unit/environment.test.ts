@@ -51,7 +51,7 @@ describe('environment files', () => {
     // Act
     const env = parseEnvironment(structuredClone(base), catalog);
     // Assert
-    expect(env.probe).toEqual({ timeoutMs: 3000, concurrency: 256, retries: 2 });
+    expect(env.probe).toEqual({ timeoutMs: 3000, concurrency: 512, retries: 2 });
     expect(env.flows).toEqual([]);
     expect(env.includeOptional).toBe(true);
   });

@@ -1,6 +1,7 @@
 // The probe engine on loopback only (127.0.0.1 and ::1); DNS is always injected.
 import * as net from 'node:net';
 import {
+  PROBE_DEFAULTS,
   probe,
   ProbeOptionsError,
   type ProbeOptions,
@@ -214,6 +215,25 @@ describe('probe on loopback', () => {
     // Assert
     expect(run.stats.maxInFlight).toBe(8);
     expect(run.results.filter((r) => r.state === 'closed')).toHaveLength(300);
+  });
+
+  test('starts a burst of connects, then lets the answers in before the next burst', async () => {
+    // Arrange: count the connects started before the engine first yields to the event loop.
+    const ports = await closedPorts(100);
+    const connect = jest.spyOn(net.Socket.prototype, 'connect');
+    try {
+      // Act
+      const running = probe([{ host: '127.0.0.1', ports }], { concurrency: 100 });
+      const beforeYield = connect.mock.calls.length;
+      const run = await running;
+
+      // Assert: one burst first (answers that arrive meanwhile are timed right), then every port anyway.
+      expect(beforeYield).toBe(PROBE_DEFAULTS.burst);
+      expect(run.stats.maxInFlight).toBeGreaterThan(PROBE_DEFAULTS.burst);
+      expect(run.results.filter((r) => r.state === 'closed')).toHaveLength(100);
+    } finally {
+      connect.mockRestore();
+    }
   });
 
   test('reports progress after every port, ending with every port done', async () => {

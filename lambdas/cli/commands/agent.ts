@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { environmentNameSchema } from '../../core/store';
 import type { AgentJob } from '../../core/agent/jobs';
 import { probeStep } from '../../core/run/probe-step';
-import { PROBE_STATES, type ProbeResult } from '../../core/probe';
+import { PROBE_DEFAULTS, PROBE_STATES, type ProbeResult } from '../../core/probe';
 import { ApiError, type ApiReply, callApi, problemMessage } from '../api-client';
 import { formatDuration, InputError, intOption, parseCommandArgs, UsageError } from '../args';
 import type { Io } from '../output';
@@ -27,7 +27,7 @@ Options:
   --api URL          the preflight API (default: $PREFLIGHT_API); e.g. https://abc.execute-api.eu-west-1.amazonaws.com/prod
   --vantage NAME     the on-prem vantage this machine belongs to (its jobs only)
   --once             wait for one job, run it, post its results, exit 0
-  --concurrency N    sockets in flight at once, 1-512 (default: the environment's probe.concurrency)
+  --concurrency N    sockets in flight at once, 1-${PROBE_DEFAULTS.maxConcurrency} (default: the environment's probe.concurrency)
   --unsigned         never sign: a local \`preflight serve\` reached over the network (no IAM in front)
   -h, --help         show this help
 
@@ -94,7 +94,7 @@ export async function agentCommand(argv: string[], io: Io, signal?: AbortSignal)
       'agent',
     );
   }
-  const concurrency = intOption('agent', 'concurrency', values.concurrency, 1, 512);
+  const concurrency = intOption('agent', 'concurrency', values.concurrency, 1, PROBE_DEFAULTS.maxConcurrency);
   try {
     new URL(api);
   } catch {

@@ -2,7 +2,7 @@ import { type Catalog, defaultCatalog } from '../../core/catalog';
 import { indexResults } from '../../core/finding/live';
 import { exitCodeOf, readiness } from '../../core/finding/readiness';
 import { plan, probeTargetsFromHere } from '../../core/plan';
-import { probe, type ProbeRun } from '../../core/probe';
+import { PROBE_DEFAULTS, probe, type ProbeRun } from '../../core/probe';
 import { combineFlow } from '../../core/run/combine';
 import { intOption, parseCommandArgs, UsageError } from '../args';
 import { renderCheck, sortFindings } from '../check-output';
@@ -42,7 +42,7 @@ Options:
   --api URL          run the check in the service at URL (e.g. http://127.0.0.1:8787)
   --wait SECONDS     with --api: wait at most this long for the run, 1-86400 (default: ${DEFAULT_WAIT_SECONDS})
   --timeout MS       ceiling for one probe attempt (default: the file's probe.timeoutMs, 3000)
-  --concurrency N    sockets in flight at once, 1-512 (default: the file's probe.concurrency, 256)
+  --concurrency N    sockets in flight at once, 1-${PROBE_DEFAULTS.maxConcurrency} (default: the file's probe.concurrency, ${PROBE_DEFAULTS.concurrency})
   --service PORT:KIND
                      identify PORT as KIND (tls, http, ssh or smb) too; repeat for more
   --no-identify      only connect: identify no service
@@ -102,7 +102,9 @@ export async function checkCommand(argv: string[], io: Io, injected?: Catalog): 
   }
   const timeoutMs =
     intOption('check', 'timeout', values.timeout, 1, 600_000, 'milliseconds') ?? env.probe.timeoutMs;
-  const concurrency = intOption('check', 'concurrency', values.concurrency, 1, 512) ?? env.probe.concurrency;
+  const concurrency =
+    intOption('check', 'concurrency', values.concurrency, 1, PROBE_DEFAULTS.maxConcurrency) ??
+    env.probe.concurrency;
   const identify = identifyOption('check', values['no-identify'], values.service);
   const startedAt = new Date();
   const thePlan = plan(env, catalog);

@@ -6,6 +6,7 @@ import { SERVICE_KINDS, SERVICE_PORTS, type ServiceIdentity, type ServiceKind } 
 import { expandPorts, parsePortList, PortListError } from '../../core/ports';
 import {
   type IdentifyOptions,
+  PROBE_DEFAULTS,
   PROBE_STATES,
   probe,
   type ProbeResult,
@@ -47,7 +48,7 @@ Options:
   --config FILE        an environment file: its probe settings are the defaults, and without
                        --target every live-probed flow of its plan is probed
   --timeout MS         ceiling for one attempt (default 3000; the environment's probe.timeoutMs)
-  --concurrency N      sockets in flight at once, 1-512 (default 256)
+  --concurrency N      sockets in flight at once, 1-${PROBE_DEFAULTS.maxConcurrency} (default ${PROBE_DEFAULTS.concurrency})
   --retries N          most extra attempts for a port that looks filtered, 0-5 (default 2):
                        one per port, more once the host shows packet loss
   --budget MS          stop after this long and mark the rest skipped (default: no limit)
@@ -266,7 +267,9 @@ export async function probeCommand(argv: string[], io: Io, injected?: Catalog): 
   }
   const timeoutMs =
     intOption('probe', 'timeout', values.timeout, 1, 600_000, 'milliseconds') ?? env?.probe.timeoutMs;
-  const concurrency = intOption('probe', 'concurrency', values.concurrency, 1, 512) ?? env?.probe.concurrency;
+  const concurrency =
+    intOption('probe', 'concurrency', values.concurrency, 1, PROBE_DEFAULTS.maxConcurrency) ??
+    env?.probe.concurrency;
   const retries = intOption('probe', 'retries', values.retries, 0, 5) ?? env?.probe.retries;
   const budgetMs = intOption('probe', 'budget', values.budget, 1, 86_400_000, 'milliseconds');
   const identify = identifyOption('probe', values['no-identify'], values.service);
