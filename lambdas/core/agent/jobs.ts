@@ -147,16 +147,15 @@ export async function awaitAgentJob(
     const current = await store.get(job.vantage, job.jobId);
     if (current.status === 'done') return store.results(job.vantage, job.jobId, current.pages ?? 0);
     if (Date.now() >= deadline || options.signal?.aborted) break;
+    // The signal outlives the wait (it is the run's): each pause removes its listener when it ends.
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.min(pollMs, Math.max(1, deadline - Date.now())));
-      options.signal?.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
+      const timer = setTimeout(done, Math.min(pollMs, Math.max(1, deadline - Date.now())));
+      function done() {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      options.signal?.addEventListener('abort', done, { once: true });
     });
   }
   const closed = await store.expire(job.vantage, job.jobId);
