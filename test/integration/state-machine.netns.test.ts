@@ -360,9 +360,10 @@ describe('the executed state machine with an on-prem vantage', () => {
     expect(await harness.store.getRun(run.checkId)).toMatchObject({ status: 'succeeded' });
   }, 90_000);
 
-  it('ends the task at HeartbeatSeconds when no agent comes: the flows skipped with the reason, the run INCOMPLETE', async () => {
-    // Arrange: no agent for dc1.
-    const env = withAgent('sfn-no-agent', true);
+  it("ends the task at the environment's budget when no agent comes: the flows skipped with the reason, the run INCOMPLETE", async () => {
+    // Arrange: no agent for dc1; the environment's probe budget (6 s) is not the deployment's (10 s).
+    const base = withAgent('sfn-no-agent', true);
+    const env = { ...base, probe: { ...base.probe, budgetSeconds: 6 } };
     const run = await harness.store.createRun(queuedRun(env.name, 'api'));
 
     // Act
@@ -381,7 +382,7 @@ describe('the executed state machine with an on-prem vantage', () => {
     for (const f of ingress) {
       expect(f).toMatchObject({
         verdict: 'skipped',
-        cause: 'not probed: no agent for vantage dc1 reported within 10 s',
+        cause: 'not probed: no agent for vantage dc1 reported within 6 s',
       });
     }
     expect(findings.filter((f) => f.direction !== 'ingress').every((f) => f.verdict !== 'skipped')).toBe(
@@ -389,5 +390,12 @@ describe('the executed state machine with an on-prem vantage', () => {
     );
     const closed = await harness.store.getRun(run.checkId);
     expect(runReadiness(closed).decision).toBe('INCOMPLETE');
+    // The task ended at the environment's 6 s, not at the deployment's 10 s: nothing heartbeated it.
+    expect(outcome.heartbeats).toEqual({});
+    expect(outcome.callbacks).toEqual([
+      { state: STATES.awaitAgent, ended: 'States.HeartbeatTimeout', waitedMs: expect.any(Number) },
+    ]);
+    expect(outcome.callbacks[0]!.waitedMs).toBeGreaterThanOrEqual(6_000);
+    expect(outcome.callbacks[0]!.waitedMs).toBeLessThan(9_000);
   }, 90_000);
 });

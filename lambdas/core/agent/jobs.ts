@@ -13,6 +13,21 @@ import type { SafetyMode } from '../target-policy';
 export const AGENT_LEASE_MS = 30_000;
 /** The longest an agent's poll for a job is held open by the API (API Gateway's limit is 29 s). */
 export const AGENT_MAX_WAIT_SECONDS = 20;
+/**
+ * How long after a job's deadline the agent holding it may still post its results: the engine stops at the deadline
+ * and the pages go out after it. In AWS the callback task waits this much beyond the budget (its TimeoutSeconds).
+ */
+export const AGENT_RESULTS_GRACE_SECONDS = 60;
+/**
+ * The callback task's timeouts of an on-prem vantage's shard, from its budget: no heartbeat within the budget (no
+ * agent took the job, or the one that did went silent), or past the budget and the grace in which the agent may
+ * still post what it probed (whole seconds, at least 1, as Step Functions takes them).
+ */
+export function agentTaskWait(budgetMs: number): { agentWaitSeconds: number; agentTimeoutSeconds: number } {
+  const agentWaitSeconds = Math.max(1, Math.ceil(budgetMs / 1000));
+  return { agentWaitSeconds, agentTimeoutSeconds: agentWaitSeconds + AGENT_RESULTS_GRACE_SECONDS };
+}
+
 /** Results per page an agent posts (a page is one item of the store, well under its 400 KB). */
 export const AGENT_RESULTS_PAGE = 500;
 

@@ -12,7 +12,7 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoAgentJobStore } from '../../aws/dynamo-agent-jobs';
-import { type AgentJob, type AgentJobStore, noAgentReason } from '../../core/agent/jobs';
+import { agentTaskWait, type AgentJob, type AgentJobStore, noAgentReason } from '../../core/agent/jobs';
 import type { SafetyMode } from '../../core/safety';
 import type { ProbeResult } from '../../core/probe';
 import { type RunData, type ShardOutcome, type ShardSummary, summarizeShard } from '../../core/run/run-data';
@@ -43,7 +43,7 @@ export async function loadShard(raw: unknown, deps: { data: RunData; now?: () =>
     concurrency: job.concurrency,
     retries: job.retries,
     deadline: now + job.budgetMs,
-    ...(job.agent ? { agent: true as const } : {}),
+    ...(job.agent ? { agent: true as const, ...agentTaskWait(job.budgetMs) } : {}),
   };
 }
 
