@@ -1,6 +1,7 @@
 import { startDynalite, type RunningDynalite } from '../../lambdas/aws/dynalite';
 import { DynamoAgentJobStore } from '../../lambdas/aws/dynamo-agent-jobs';
-import { awaitAgentJob, type NewAgentJob } from '../../lambdas/core/agent/jobs';
+import { agentJobId, awaitAgentJob, type NewAgentJob } from '../../lambdas/core/agent/jobs';
+import { checkIdSchema } from '../../lambdas/core/store';
 import { ConflictError, NotFoundError } from '../../lambdas/core/store';
 
 // The agent job store against the embedded DynamoDB: leases, takeover after a missed heartbeat, release,
@@ -101,5 +102,62 @@ describe('DynamoAgentJobStore', () => {
     expect(results).toBeUndefined();
     expect((await jobs.get('nobody', job.jobId)).status).toBe('expired');
     expect(taken).toBeUndefined();
+  });
+});
+
+describe('a job created again with its id (a retried callback task, an invoke delivered again)', () => {
+  const CHECK = '01M8F0000000000000000000AA';
+  const retried = (vantage: string, taskToken: string): NewAgentJob => ({
+    ...newJob(vantage),
+    jobId: agentJobId(CHECK, vantage, 3),
+    taskToken,
+  });
+
+  it('derives one job id per run, vantage and shard, in the shape of every job id', () => {
+    const id = agentJobId(CHECK, 'dc1', 3);
+    expect(agentJobId(CHECK, 'dc1', 3)).toBe(id);
+    expect(checkIdSchema.safeParse(id).success).toBe(true);
+    expect(id.slice(0, 10)).toBe(CHECK.slice(0, 10));
+    expect(new Set([id, agentJobId(CHECK, 'dc2', 3), agentJobId(CHECK, 'dc1', 4)]).size).toBe(3);
+  });
+
+  it('makes no second job: the pending one waits for the new token', async () => {
+    // Arrange
+    const first = await jobs.create(retried('retry-pending', 'token-1'), at(0));
+    // Act
+    const second = await jobs.create(retried('retry-pending', 'token-2'), at(5));
+    const taken = await jobs.take('retry-pending', 'agent-a', at(6), 30_000);
+    const another = await jobs.take('retry-pending', 'agent-b', at(6), 30_000);
+    // Assert: one job, created once, now with the live task's token.
+    expect(second).toMatchObject({ jobId: first.jobId, status: 'pending', taskToken: 'token-2' });
+    expect(second.createdAt).toBe(first.createdAt);
+    expect(taken).toMatchObject({ jobId: first.jobId, taskToken: 'token-2' });
+    expect(another).toBeUndefined();
+  });
+
+  it('leaves a taken job with its agent, whose heartbeat and completion then carry the new token', async () => {
+    // Arrange
+    const job = await jobs.create(retried('retry-taken', 'token-1'), at(0));
+    await jobs.take('retry-taken', 'agent-a', at(1), 30_000);
+    // Act
+    const renewed = await jobs.create(retried('retry-taken', 'token-2'), at(2));
+    const beat = await jobs.heartbeat('retry-taken', job.jobId, 'agent-a', at(3), 30_000);
+    await jobs.putResults('retry-taken', job.jobId, 'agent-a', 0, [result(22)], at(4));
+    const done = await jobs.complete('retry-taken', job.jobId, 'agent-a', 1, at(4));
+    // Assert
+    expect(renewed).toMatchObject({ status: 'taken', agentId: 'agent-a', taskToken: 'token-2' });
+    expect(beat.taskToken).toBe('token-2');
+    expect(done).toMatchObject({ status: 'done', taskToken: 'token-2' });
+  });
+
+  it('returns a job already done as it is', async () => {
+    // Arrange
+    const job = await jobs.create(retried('retry-done', 'token-1'), at(0));
+    await jobs.take('retry-done', 'agent-a', at(1), 30_000);
+    await jobs.complete('retry-done', job.jobId, 'agent-a', 0, at(2));
+    // Act
+    const again = await jobs.create(retried('retry-done', 'token-2'), at(3));
+    // Assert
+    expect(again).toMatchObject({ jobId: job.jobId, status: 'done', taskToken: 'token-1' });
   });
 });

@@ -3,6 +3,7 @@
  * keeps with heartbeats), posts its results in pages and completes or releases it, and how a run waits for it.
  * The store interface is implemented over the results table by `lambdas/aws/dynamo-agent-jobs.ts`.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { ProbeResult, ProbeTarget } from '../probe';
 import { PROBE_STATES } from '../probe';
@@ -58,11 +59,14 @@ export interface AgentJob {
   readonly taskToken?: string;
 }
 
-/** What a run gives to create a job; the store adds the id, the status and the time. */
+/**
+ * What a run gives to create a job; the store adds the status and the time, and the id unless one is given (a
+ * derived id, {@link agentJobId}, makes the creation idempotent).
+ */
 export type NewAgentJob = Omit<
   AgentJob,
   'jobId' | 'status' | 'createdAt' | 'agentId' | 'leaseUntil' | 'pages'
->;
+> & { readonly jobId?: string };
 
 /**
  * The jobs of on-prem vantages in the results store. Every method names the vantage: a job is found only
@@ -71,6 +75,11 @@ export type NewAgentJob = Omit<
  * closed).
  */
 export interface AgentJobStore {
+  /**
+   * Creates the job. With a `jobId` that exists already (a retried callback task, a redelivered invoke) no second
+   * job is made: a job still `pending` or `taken` gets the new `taskToken` (an agent holding it keeps it, and its
+   * heartbeats and completion then reach the live task); a job already `done` or `expired` is returned as it is.
+   */
   create(job: NewAgentJob, now: Date): Promise<AgentJob>;
   get(vantage: string, jobId: string): Promise<AgentJob>;
   /** Leases the oldest available job of the vantage (pending, or taken with an expired lease) to `agentId`. */
@@ -102,12 +111,33 @@ export interface AgentJobStore {
 
 /** A new job id: a ULID, like check ids. */
 export const newJobId = (now: Date = new Date()): string => newCheckId(now);
+
+/**
+ * The id of a run's agent job for one shard, the same each time it is asked (so that a retried callback task finds
+ * the job its first attempt made): the run's time part and 80 bits of a hash of run, vantage and shard, in the
+ * ULID shape of every job id.
+ */
+export function agentJobId(checkId: string, vantage: string, shard: number): string {
+  const digest = createHash('sha256').update(`${checkId}|${vantage}|${shard}`).digest();
+  return checkId.slice(0, 10) + newCheckId(new Date(0), (n) => digest.subarray(0, n)).slice(10);
+}
 export const jobIdSchema = checkIdSchema;
 
 /** An agent's id: chosen by the agent at start-up (host name and process id, say). */
 export const agentIdSchema = z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, {
   error: (iss) => `${JSON.stringify(iss.input)} is not an agent id (1-100 letters, digits and . _ : -)`,
 });
+
+/**
+ * The error with which an on-prem vantage's callback task fails when its agent says it cannot run the job
+ * (`SendTaskFailure`; its cause is the agent's reason).
+ */
+export const AGENT_JOB_FAILED = 'AgentJobFailed';
+
+/** The reason the flows of an on-prem vantage are `skipped` when its agent could not run the job. */
+export function agentFailedReason(vantage: string, why: string): string {
+  return `the agent for vantage ${vantage} could not run the job: ${why}`;
+}
 
 /** The reason the flows of an on-prem vantage are `skipped` when its agent did not deliver in time. */
 export function noAgentReason(vantage: string, budgetMs: number): string {

@@ -12,7 +12,15 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoAgentJobStore } from '../../aws/dynamo-agent-jobs';
-import { agentTaskWait, type AgentJob, type AgentJobStore, noAgentReason } from '../../core/agent/jobs';
+import {
+  AGENT_JOB_FAILED,
+  agentFailedReason,
+  agentJobId,
+  agentTaskWait,
+  type AgentJobStore,
+  noAgentReason,
+} from '../../core/agent/jobs';
+import { NotFoundError } from '../../core/store';
 import type { SafetyMode } from '../../core/safety';
 import type { ProbeResult } from '../../core/probe';
 import { type RunData, type ShardOutcome, type ShardSummary, summarizeShard } from '../../core/run/run-data';
@@ -57,7 +65,14 @@ export interface AgentDeps {
   readonly policy: { readonly mode: SafetyMode; readonly allowedTargetCidrs: readonly string[] };
 }
 
-/** The callback task's step: stores the agent's job of an on-prem vantage's shard with the task's token. */
+/**
+ * The callback task's step: stores the agent's job of an on-prem vantage's shard with the task's token. The job's id
+ * is derived from the run, the vantage and the shard, so that a retried task (its Retry, or an invoke delivered
+ * again) makes no second job: the job waiting already gets the new token; an agent that took it keeps it, and its
+ * heartbeats and last page reach the live task. A job already done by then cannot complete the new task (this
+ * function may not send task results): the task then waits out its heartbeat and the store step finds the job
+ * done and keeps its results.
+ */
 export async function createAgentJob(
   raw: unknown,
   taskToken: string,
@@ -71,6 +86,7 @@ export async function createAgentJob(
   const deadline = typeof job.deadline === 'number' ? job.deadline : now.getTime() + shard.budgetMs;
   const created = await deps.agents.jobs.create(
     {
+      jobId: agentJobId(job.checkId, shard.vantage, job.shard),
       checkId: job.checkId,
       vantage: shard.vantage,
       environmentName: (plan.environment as { name: string }).name,
@@ -113,38 +129,48 @@ export async function storeShard(
   return summarizeShard(outcome);
 }
 
-/** An on-prem vantage's shard: its agent's results, or its timeout as the vantage's reason. */
+/**
+ * An on-prem vantage's shard: its agent's results; or, when the task failed, the vantage's reason: the agent's own
+ * when it said it could not run the job (`SendTaskFailure`, {@link AGENT_JOB_FAILED}), "no agent … reported within
+ * N s" when the task timed out. A timed-out job is closed (`expired`, so that a late agent's results are refused),
+ * unless it is done after all (its completion reached no live task: it came before a retried task's token, or
+ * at the last moment): its results are then kept.
+ */
 async function storeAgentShard(
   input: { checkId: string; shard: number; vantage: string; agentJob?: { jobId: string; pages: number } } & {
     error?: Parameters<typeof errorReason>[0];
   },
   deps: { data: RunData; agents?: AgentDeps },
 ): Promise<ShardSummary> {
+  const { checkId, shard, vantage } = input;
+  const jobs = deps.agents?.jobs;
+  if (!jobs) throw new TypeError('the shard step has no agent job store');
+  const done = async (jobId: string, pages: number): Promise<ShardOutcome> => ({
+    shard,
+    vantage,
+    // The agent does not report its own duration: the shard's is unknown here.
+    output: { vantage, results: await jobs.results(vantage, jobId, pages), durationMs: 0 },
+  });
   let outcome: ShardOutcome;
   if (input.agentJob) {
-    if (!deps.agents) throw new TypeError('the shard step has no agent job store');
-    const job: AgentJob = await deps.agents.jobs.get(input.vantage, input.agentJob.jobId);
-    const results = await deps.agents.jobs.results(
-      input.vantage,
-      job.jobId,
-      job.pages ?? input.agentJob.pages,
-    );
-    // The agent does not report its own duration: the shard's is unknown here.
-    outcome = {
-      shard: input.shard,
-      vantage: input.vantage,
-      output: { vantage: input.vantage, results, durationMs: 0 },
-    };
+    const job = await jobs.get(vantage, input.agentJob.jobId);
+    outcome = await done(job.jobId, job.pages ?? input.agentJob.pages);
+  } else if (input.error!.Error === AGENT_JOB_FAILED) {
+    outcome = { shard, vantage, error: agentFailedReason(vantage, input.error!.Cause ?? 'no reason given') };
+  } else if (AGENT_TIMEOUTS.includes(input.error!.Error)) {
+    const job = await deps.data.getShard(checkId, shard);
+    const closed = await jobs.expire(vantage, agentJobId(checkId, vantage, shard)).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+    outcome =
+      closed?.status === 'done'
+        ? await done(closed.jobId, closed.pages ?? 0)
+        : { shard, vantage, error: noAgentReason(vantage, job.budgetMs) };
   } else {
-    const shard = await deps.data.getShard(input.checkId, input.shard);
-    const timedOut = AGENT_TIMEOUTS.includes(input.error!.Error);
-    outcome = {
-      shard: input.shard,
-      vantage: input.vantage,
-      error: timedOut ? noAgentReason(input.vantage, shard.budgetMs) : errorReason(input.error!),
-    };
+    outcome = { shard, vantage, error: errorReason(input.error!) };
   }
-  await deps.data.putShardOutcome(input.checkId, outcome);
+  await deps.data.putShardOutcome(checkId, outcome);
   return summarizeShard(outcome);
 }
 
