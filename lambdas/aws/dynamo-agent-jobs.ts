@@ -250,6 +250,17 @@ export class DynamoAgentJobStore implements AgentJobStore {
     });
   }
 
+  fail(vantage: string, jobId: string, agentId: string, reason: string, now: Date): Promise<AgentJob> {
+    return this.held(
+      vantage,
+      jobId,
+      agentId,
+      'SET #status = :failed, #error = :reason, completedAt = :now',
+      { ':failed': 'failed', ':reason': reason, ':now': now.toISOString() },
+      { '#error': 'error' },
+    );
+  }
+
   async release(vantage: string, jobId: string, agentId: string): Promise<AgentJob> {
     const job = await this.held(
       vantage,
@@ -271,9 +282,9 @@ export class DynamoAgentJobStore implements AgentJobStore {
           TableName: this.tableName,
           Key: jobKey(vantage, jobId),
           UpdateExpression: 'SET #status = :expired',
-          ConditionExpression: 'attribute_exists(PK) AND #status <> :done',
+          ConditionExpression: 'attribute_exists(PK) AND NOT (#status IN (:done, :failed))',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':expired': 'expired', ':done': 'done' },
+          ExpressionAttributeValues: { ':expired': 'expired', ':done': 'done', ':failed': 'failed' },
           ReturnValues: 'ALL_NEW',
         }),
       );

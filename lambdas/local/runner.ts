@@ -20,7 +20,7 @@ import {
   SHUTDOWN_REASON,
 } from '../core/run/steps';
 import type { Resolve } from '../core/audit/plan-audit';
-import { type AgentJobStore, awaitAgentJob, noAgentReason } from '../core/agent/jobs';
+import { agentFailedReason, type AgentJobStore, awaitAgentJob, noAgentReason } from '../core/agent/jobs';
 import { agentTargets } from '../core/plan';
 import type { RunData } from '../core/run/run-data';
 import { finishFromStore, runBudgetMs, runShards, shardJobs } from '../core/run/sharded';
@@ -181,10 +181,16 @@ export function createRunner(options: RunnerOptions): Runner {
               },
               now(),
             );
-            const results = await awaitAgentJob(options.agentJobs, created, deadline, { signal });
-            if (!results)
+            const waited = await awaitAgentJob(options.agentJobs, created, deadline, { signal });
+            if ('failed' in waited)
+              return {
+                missing: { vantage: job.vantage, reason: agentFailedReason(job.vantage, waited.failed) },
+              };
+            if ('timedOut' in waited)
               return { missing: { vantage: job.vantage, reason: noAgentReason(job.vantage, runBudget) } };
-            return { ok: { vantage: job.vantage, results, durationMs: Date.now() - startedAt } };
+            return {
+              ok: { vantage: job.vantage, results: waited.results, durationMs: Date.now() - startedAt },
+            };
           } catch (err) {
             return { failed: { vantage: job.vantage, reason: messageOf(err) } };
           }

@@ -99,9 +99,29 @@ describe('DynamoAgentJobStore', () => {
     const results = await awaitAgentJob(jobs, job, Date.now() + 300, { pollMs: 50 });
     const taken = await jobs.take('nobody', 'agent-late', new Date(), 30_000);
     // Assert
-    expect(results).toBeUndefined();
+    expect(results).toEqual({ timedOut: true });
     expect((await jobs.get('nobody', job.jobId)).status).toBe('expired');
     expect(taken).toBeUndefined();
+  });
+});
+
+describe('a job its agent cannot run', () => {
+  it('is closed failed with the reason, which the waiting run gets at once; it can no longer expire', async () => {
+    // Arrange
+    const job = await jobs.create(newJob('cannot', new Date(Date.now() + 60_000)), new Date());
+    await jobs.take('cannot', 'agent-a', new Date(), 30_000);
+    // Act
+    const failed = await jobs.fail('cannot', job.jobId, 'agent-a', 'every target is outside', new Date());
+    const started = Date.now();
+    const waited = await awaitAgentJob(jobs, job, Date.now() + 30_000, { pollMs: 50 });
+    // Assert
+    expect(failed).toMatchObject({ status: 'failed', error: 'every target is outside' });
+    expect(waited).toEqual({ failed: 'every target is outside' });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((await jobs.expire('cannot', job.jobId)).status).toBe('failed');
+    await expect(jobs.fail('cannot', job.jobId, 'agent-a', 'again', new Date())).rejects.toThrow(
+      ConflictError,
+    );
   });
 });
 

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { printable } from '../printable';
 import type { ProbeResult, ProbeTarget } from '../probe';
 import { PROBE_STATES } from '../probe';
 import { checkIdSchema, newCheckId } from '../store';
@@ -32,8 +33,11 @@ export function agentTaskWait(budgetMs: number): { agentWaitSeconds: number; age
 /** Results per page an agent posts (a page is one item of the store, well under its 400 KB). */
 export const AGENT_RESULTS_PAGE = 500;
 
-/** `pending` (waiting for an agent), `taken` (leased to one), `done` (results complete), `expired` (too late). */
-export type AgentJobStatus = 'pending' | 'taken' | 'done' | 'expired';
+/**
+ * `pending` (waiting for an agent), `taken` (leased to one), `done` (results complete), `failed` (its agent could
+ * not run it, saying why), `expired` (too late).
+ */
+export type AgentJobStatus = 'pending' | 'taken' | 'done' | 'failed' | 'expired';
 
 /** One probe job of an on-prem vantage, as stored. */
 export interface AgentJob {
@@ -57,6 +61,8 @@ export interface AgentJob {
   readonly pages?: number;
   /** The Step Functions task token of the callback task waiting for it (AWS). */
   readonly taskToken?: string;
+  /** Why its agent could not run it (`failed`). */
+  readonly error?: string;
 }
 
 /**
@@ -65,7 +71,7 @@ export interface AgentJob {
  */
 export type NewAgentJob = Omit<
   AgentJob,
-  'jobId' | 'status' | 'createdAt' | 'agentId' | 'leaseUntil' | 'pages'
+  'jobId' | 'status' | 'createdAt' | 'agentId' | 'leaseUntil' | 'pages' | 'error'
 > & { readonly jobId?: string };
 
 /**
@@ -96,9 +102,14 @@ export interface AgentJobStore {
   ): Promise<void>;
   /** Marks the job `done` with `pages` pages of results. */
   complete(vantage: string, jobId: string, agentId: string, pages: number, now: Date): Promise<AgentJob>;
+  /**
+   * Closes a job its agent cannot run (`failed`, with the agent's reason): the run stops waiting for it at once
+   * (in AWS its callback task fails), where a release would leave it to the next agent.
+   */
+  fail(vantage: string, jobId: string, agentId: string, reason: string, now: Date): Promise<AgentJob>;
   /** Gives the job back (`pending`) so another agent, or this one restarted, can take it. */
   release(vantage: string, jobId: string, agentId: string): Promise<AgentJob>;
-  /** Closes a job that is not done (`expired`); returns the job as it ends (possibly `done` after all). */
+  /** Closes a job still open (`expired`); returns the job as it ends (possibly `done` or `failed` after all). */
   expire(vantage: string, jobId: string): Promise<AgentJob>;
   /** Every result of a `done` job, pages in order. */
   results(vantage: string, jobId: string, pages: number): Promise<ProbeResult[]>;
@@ -170,6 +181,21 @@ export const postResultsBodySchema = z
 
 export const agentBodySchema = z.object({ agent: agentIdSchema }).strict();
 
+/**
+ * What an agent says when it cannot run a job it holds: why, in a line a person reads in the run's findings (kept
+ * printable: it is text from the agent's machine).
+ */
+export const failJobBodySchema = z
+  .object({
+    agent: agentIdSchema,
+    reason: z
+      .string()
+      .max(1000)
+      .transform((text) => printable(text).trim())
+      .refine((text) => text.length > 0, { error: 'say why the job cannot run' }),
+  })
+  .strict();
+
 /** The `host|port` pairs of a job's targets: the only results an agent may post for it. */
 export function jobPorts(job: Pick<AgentJob, 'targets'>): Set<string> {
   const out = new Set<string>();
@@ -177,20 +203,30 @@ export function jobPorts(job: Pick<AgentJob, 'targets'>): Set<string> {
   return out;
 }
 
+/** How a run's wait for an agent's job ended: its results, its agent's reason for not running it, or nothing. */
+export type AgentJobOutcome =
+  { readonly results: ProbeResult[] } | { readonly failed: string } | { readonly timedOut: true };
+
 /**
- * Waits until the job is `done` (then its results) or the deadline passes (then expires it and returns
- * undefined, unless it completed at the last moment). Polls the store every `pollMs`.
+ * Waits until the job is `done` (then its results), `failed` (then its agent's reason) or the deadline passes
+ * (then expires it, unless it closed at the last moment). Polls the store every `pollMs`.
  */
 export async function awaitAgentJob(
   store: AgentJobStore,
   job: Pick<AgentJob, 'vantage' | 'jobId'>,
   deadline: number,
   options: { signal?: AbortSignal; pollMs?: number } = {},
-): Promise<ProbeResult[] | undefined> {
+): Promise<AgentJobOutcome> {
   const pollMs = options.pollMs ?? 200;
+  const ended = async (current: AgentJob): Promise<AgentJobOutcome | undefined> => {
+    if (current.status === 'done')
+      return { results: await store.results(job.vantage, job.jobId, current.pages ?? 0) };
+    if (current.status === 'failed') return { failed: current.error ?? 'no reason given' };
+    return undefined;
+  };
   for (;;) {
-    const current = await store.get(job.vantage, job.jobId);
-    if (current.status === 'done') return store.results(job.vantage, job.jobId, current.pages ?? 0);
+    const outcome = await ended(await store.get(job.vantage, job.jobId));
+    if (outcome) return outcome;
     if (Date.now() >= deadline || options.signal?.aborted) break;
     // The signal outlives the wait (it is the run's): each pause removes its listener when it ends.
     await new Promise<void>((resolve) => {
@@ -203,6 +239,5 @@ export async function awaitAgentJob(
       options.signal?.addEventListener('abort', done, { once: true });
     });
   }
-  const closed = await store.expire(job.vantage, job.jobId);
-  return closed.status === 'done' ? store.results(job.vantage, job.jobId, closed.pages ?? 0) : undefined;
+  return (await ended(await store.expire(job.vantage, job.jobId))) ?? { timedOut: true };
 }

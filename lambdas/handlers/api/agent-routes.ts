@@ -8,11 +8,13 @@ import { z } from 'zod';
 import {
   AGENT_LEASE_MS,
   AGENT_MAX_WAIT_SECONDS,
+  AGENT_RESULTS_GRACE_SECONDS,
   AGENT_RESULTS_PAGE,
   type AgentJob,
   agentBodySchema,
   agentIdSchema,
   type AgentJobStore,
+  failJobBodySchema,
   jobIdSchema,
   jobPorts,
   postResultsBodySchema,
@@ -32,8 +34,10 @@ export interface AgentApiDeps {
   readonly now?: () => Date;
   /** Called when a job completes (AWS: `SendTaskSuccess` with the job's task token). */
   readonly onComplete?: (job: AgentJob) => Promise<void>;
-  /** Called on each heartbeat (AWS: `SendTaskHeartbeat`). */
+  /** Called on each heartbeat, and when an agent takes the job (AWS: `SendTaskHeartbeat`). */
   readonly onHeartbeat?: (job: AgentJob) => Promise<void>;
+  /** Called when the agent says it cannot run the job (AWS: `SendTaskFailure` with its reason). */
+  readonly onFail?: (job: AgentJob) => Promise<void>;
   /** Aborted when the service stops: held polls answer 204 at once, so that the server can close. */
   readonly stopping?: AbortSignal;
 }
@@ -154,7 +158,11 @@ export async function pollAgentJob(ctx: AgentRouteContext): Promise<Reply> {
   const until = Date.now() + (query.wait ?? AGENT_MAX_WAIT_SECONDS) * 1000;
   for (;;) {
     const job = await agents.jobs.take(vantage, query.agent, now(), leaseMs);
-    if (job) return json(200, offer(job, leaseMs));
+    if (job) {
+      // An agent took it: the task's heartbeat clock now measures this agent's silence.
+      await agents.onHeartbeat?.(job);
+      return json(200, offer(job, leaseMs));
+    }
     const left = until - Date.now();
     if (left <= 0 || agents.stopping?.aborted) return { status: 204, headers: {}, body: '' };
     const pause = Math.min(agents.pollMs ?? 250, left);
@@ -205,11 +213,13 @@ export async function postAgentResults(ctx: AgentRouteContext): Promise<Reply> {
     ]);
   }
   const now = (agents.now ?? (() => new Date()))();
-  if (now.toISOString() > job.deadline && job.status !== 'done') {
+  // The engine stops at the deadline and the pages go out after it: they are taken for a grace period more.
+  const lastCall = Date.parse(job.deadline) + AGENT_RESULTS_GRACE_SECONDS * 1000;
+  if (now.getTime() > lastCall && job.status !== 'done') {
     throw new ProblemError(
       409,
       'conflict',
-      `job ${jobId} is past its deadline (${job.deadline}): the run stopped waiting`,
+      `job ${jobId} is past its deadline (${job.deadline}) and the ${AGENT_RESULTS_GRACE_SECONDS} s after it for results: the run stopped waiting`,
     );
   }
   await agents.jobs.putResults(vantage, jobId, body.agent, body.page, body.results as ProbeResult[], now);
@@ -229,10 +239,28 @@ export async function releaseAgentJob(ctx: AgentRouteContext): Promise<Reply> {
   return json(200, { jobId, status: job.status });
 }
 
+/**
+ * `POST /agents/{vantage}/jobs/{jobId}/fail` `{agent, reason}`: the agent holding the job cannot run it (its probe
+ * engine failed, every target is outside what it may probe…): the job is closed `failed` and the run stops waiting
+ * for it at once, the vantage's flows `skipped` with the reason. (A stopping agent releases instead: the job may
+ * still be run by another.)
+ */
+export async function failAgentJob(ctx: AgentRouteContext): Promise<Reply> {
+  const agents = agentsOf(ctx);
+  const { vantage, jobId } = pathOf(ctx) as { vantage: string; jobId: string };
+  const { agent, reason } = parse(failJobBodySchema, bodyOf(ctx), 'the body is not valid', ['body']);
+  await jobFor(agents, vantage, jobId);
+  const now = (agents.now ?? (() => new Date()))();
+  const job = await agents.jobs.fail(vantage, jobId, agent, reason, now);
+  await agents.onFail?.(job);
+  return json(200, { jobId, status: job.status });
+}
+
 /** The agent routes, for the router's table. */
 export const AGENT_ROUTES = [
   { path: '/agents/{vantage}/jobs', methods: { GET: pollAgentJob } },
   { path: '/agents/{vantage}/jobs/{jobId}/heartbeat', methods: { POST: heartbeatAgentJob } },
   { path: '/agents/{vantage}/jobs/{jobId}/results', methods: { POST: postAgentResults } },
   { path: '/agents/{vantage}/jobs/{jobId}/release', methods: { POST: releaseAgentJob } },
+  { path: '/agents/{vantage}/jobs/{jobId}/fail', methods: { POST: failAgentJob } },
 ] as const;

@@ -37,7 +37,7 @@ describe('awaitAgentJob', () => {
     });
 
     // Assert
-    expect(results).toEqual([]);
+    expect(results).toEqual({ results: [] });
     expect(store.gets).toBe(16);
     expect(getEventListeners(run.signal, 'abort')).toHaveLength(0);
   });
@@ -56,7 +56,7 @@ describe('awaitAgentJob', () => {
     });
 
     // Assert
-    expect(results).toBeUndefined();
+    expect(results).toEqual({ timedOut: true });
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(getEventListeners(run.signal, 'abort')).toHaveLength(0);
   });
