@@ -151,6 +151,17 @@ class LambdaFunctionError extends Error {
   }
 }
 
+/**
+ * A callback task's failure as Step Functions reports it to the state's Catch: `SendTaskFailure`'s error and cause
+ * as given (no Lambda envelope), or `States.HeartbeatTimeout` / `States.Timeout`.
+ */
+class TaskFailure extends Error {
+  constructor(error: string, cause: string) {
+    super(cause);
+    this.name = error;
+  }
+}
+
 const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value) ?? 'null');
 
 /** Resolves the definition's CloudFormation tokens to plain strings; Lambda ARNs end in the function's logical id. */
@@ -419,7 +430,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
               };
               const failWith = (error: string, cause: string) => {
                 end(error);
-                reject(new LambdaFunctionError(error, cause));
+                reject(new TaskFailure(error, cause));
               };
               const total = setTimeout(
                 () => failWith('States.Timeout', `no answer within ${timeoutMs / 1000} s`),
