@@ -105,6 +105,23 @@ describe('DynamoAgentJobStore', () => {
   });
 });
 
+describe('a run waiting for a job an agent holds at the deadline', () => {
+  it('takes the pages the agent posts in the minute after it', async () => {
+    // Arrange: the job's deadline is 300 ms away; its agent takes it and posts after the deadline.
+    const deadline = Date.now() + 300;
+    const job = await jobs.create(newJob('late-pages', new Date(deadline)), new Date());
+    await jobs.take('late-pages', 'agent-a', new Date(), 30_000);
+    // Act
+    const waiting = awaitAgentJob(jobs, job, deadline, { pollMs: 50 });
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    await jobs.putResults('late-pages', job.jobId, 'agent-a', 0, [result(22)], new Date());
+    await jobs.complete('late-pages', job.jobId, 'agent-a', 1, new Date());
+    const waited = await waiting;
+    // Assert
+    expect(waited).toEqual({ results: [result(22)] });
+  });
+});
+
 describe('a job its agent cannot run', () => {
   it('is closed failed with the reason, which the waiting run gets at once; it can no longer expire', async () => {
     // Arrange

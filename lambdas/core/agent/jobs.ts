@@ -209,7 +209,9 @@ export type AgentJobOutcome =
 
 /**
  * Waits until the job is `done` (then its results), `failed` (then its agent's reason) or the deadline passes
- * (then expires it, unless it closed at the last moment). Polls the store every `pollMs`.
+ * (then expires it, unless it closed at the last moment). A job an agent holds (its lease still running) at the
+ * deadline is waited for {@link AGENT_RESULTS_GRACE_SECONDS} more, as the API takes its pages that long (and in
+ * AWS its callback task waits). Polls the store every `pollMs`.
  */
 export async function awaitAgentJob(
   store: AgentJobStore,
@@ -225,12 +227,15 @@ export async function awaitAgentJob(
     return undefined;
   };
   for (;;) {
-    const outcome = await ended(await store.get(job.vantage, job.jobId));
+    const current = await store.get(job.vantage, job.jobId);
+    const outcome = await ended(current);
     if (outcome) return outcome;
-    if (Date.now() >= deadline || options.signal?.aborted) break;
+    const held = current.status === 'taken' && Date.parse(current.leaseUntil ?? '') > Date.now();
+    const until = held ? deadline + AGENT_RESULTS_GRACE_SECONDS * 1000 : deadline;
+    if (Date.now() >= until || options.signal?.aborted) break;
     // The signal outlives the wait (it is the run's): each pause removes its listener when it ends.
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, Math.min(pollMs, Math.max(1, deadline - Date.now())));
+      const timer = setTimeout(done, Math.min(pollMs, Math.max(1, until - Date.now())));
       function done() {
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', done);
