@@ -133,6 +133,19 @@ describe("an on-prem vantage's shard in AWS", () => {
     expect(outcome && 'output' in outcome ? outcome.output.results : []).toEqual([open]);
   });
 
+  it("keeps the agent's reason of a job failed before a retried task's token when that task times out", async () => {
+    // Arrange
+    const job = await agentShard('cb-failed-late', 'dc-failed');
+    const created = await shard.createAgentJob(job, 'token-1', { data, agents: agents() });
+    await jobs.take('dc-failed', 'agent-a', new Date(), 30_000);
+    await jobs.fail('dc-failed', created.jobId, 'agent-a', 'every target is outside', new Date());
+    await shard.createAgentJob(job, 'token-2', { data, agents: agents() });
+    // Act
+    const summary = await storeWith(job, { error: { Error: 'States.HeartbeatTimeout' } });
+    // Assert
+    expect(summary.error).toBe(agentFailedReason('dc-failed', 'every target is outside'));
+  });
+
   it("turns the agent's SendTaskFailure into the vantage's reason", async () => {
     // Arrange
     const job = await agentShard('cb-failed');

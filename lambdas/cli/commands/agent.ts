@@ -172,11 +172,13 @@ export async function agentCommand(argv: string[], io: Io, signal?: AbortSignal)
     const onStop = () => work.abort();
     stop.signal.addEventListener('abort', onStop, { once: true });
     let lost = false;
+    // Set once the job is being closed (its last page or its failure sent): a heartbeat crossing it is refused.
+    let closing = false;
     const jobPath = `${base}/${job.jobId}`;
     const beat = setInterval(() => {
       void call('POST', `${jobPath}/heartbeat`, { agent }, work.signal).then(
         (reply) => {
-          if (reply.status === 409 || reply.status === 404) {
+          if ((reply.status === 409 || reply.status === 404) && !closing) {
             lost = true;
             say(`job ${job.jobId}: ${problemMessage(reply)}; stopping it`);
             work.abort();
@@ -248,6 +250,7 @@ export async function agentCommand(argv: string[], io: Io, signal?: AbortSignal)
           results: results.slice(page * pageSize, (page + 1) * pageSize),
           last: page === pages - 1,
         };
+        if (body.last) closing = true;
         const reply = await persist(
           `posting page ${page + 1}/${pages}`,
           (s) => call('POST', `${jobPath}/results`, body, s),
@@ -268,6 +271,7 @@ export async function agentCommand(argv: string[], io: Io, signal?: AbortSignal)
     }
 
     async function failJob(reason: string): Promise<void> {
+      closing = true;
       const reply = await persist(
         'reporting that the job cannot run',
         (s) => call('POST', `${jobPath}/fail`, { agent, reason: printable(reason).slice(0, 1000) }, s),

@@ -133,8 +133,8 @@ export async function storeShard(
  * An on-prem vantage's shard: its agent's results; or, when the task failed, the vantage's reason: the agent's own
  * when it said it could not run the job (`SendTaskFailure`, {@link AGENT_JOB_FAILED}), "no agent … reported within
  * N s" when the task timed out. A timed-out job is closed (`expired`, so that a late agent's results are refused),
- * unless it is done after all (its completion reached no live task: it came before a retried task's token, or
- * at the last moment): its results are then kept.
+ * unless it is closed already (its completion or failure reached no live task: it came before a retried task's
+ * token, or at the last moment): its results, or its agent's reason, are then kept.
  */
 async function storeAgentShard(
   input: { checkId: string; shard: number; vantage: string; agentJob?: { jobId: string; pages: number } } & {
@@ -163,10 +163,10 @@ async function storeAgentShard(
       if (err instanceof NotFoundError) return undefined;
       throw err;
     });
-    outcome =
-      closed?.status === 'done'
-        ? await done(closed.jobId, closed.pages ?? 0)
-        : { shard, vantage, error: noAgentReason(vantage, job.budgetMs) };
+    if (closed?.status === 'done') outcome = await done(closed.jobId, closed.pages ?? 0);
+    else if (closed?.status === 'failed')
+      outcome = { shard, vantage, error: agentFailedReason(vantage, closed.error ?? 'no reason given') };
+    else outcome = { shard, vantage, error: noAgentReason(vantage, job.budgetMs) };
   } else {
     outcome = { shard, vantage, error: errorReason(input.error!) };
   }
