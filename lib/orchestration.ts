@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
@@ -292,6 +293,18 @@ export class CheckRunStateMachine extends Construct {
           "the Distributed Map's child executions (one per shard) are named at run time: the role may describe and stop only this state machine's executions",
       })),
     );
+    // A retried callback task whose agent's job closed before its token was stored is ended by the shard step
+    // itself. A policy of its own: the function's default policy cannot name this state machine (which invokes
+    // the function, so depends on it).
+    new iam.Policy(this, 'ShardTaskResponse', {
+      roles: [shard.fn.role!],
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+          resources: [this.stateMachine.stateMachineArn],
+        }),
+      ],
+    });
     const invoked = [
       start,
       shard,

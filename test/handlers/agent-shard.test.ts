@@ -1,4 +1,7 @@
+import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
 import { DynamoAgentJobStore } from '../../lambdas/aws/dynamo-agent-jobs';
+import { StepFunctionsCallbacks } from '../../lambdas/aws/sfn-callbacks';
 import { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
 import { DynamoRunData } from '../../lambdas/aws/dynamo-run-data';
 import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite';
@@ -44,7 +47,14 @@ beforeAll(async () => {
 });
 afterAll(() => dyn.close());
 
-const agents = () => ({ jobs, policy: { mode: 'aws' as const, allowedTargetCidrs: ['10.0.0.0/8'] } });
+const sfn = mockClient(SFNClient);
+beforeEach(() => sfn.reset());
+const callbacks = new StepFunctionsCallbacks(new SFNClient({ region: 'eu-west-1' }));
+const agents = () => ({
+  jobs,
+  policy: { mode: 'aws' as const, allowedTargetCidrs: ['10.0.0.0/8'] },
+  callbacks,
+});
 
 /**
  * Starts a run of an environment with an on-prem vantage (dc1 unless said; budget 20 s) and loads its shard. (A
@@ -158,5 +168,42 @@ describe("an on-prem vantage's shard in AWS", () => {
     expect(await reasonOf(job.checkId, 'dc1')).toBe(
       'the agent for vantage dc1 could not run the job: the probe engine failed: EMFILE: too many open files',
     );
+  });
+
+  it('ends a retried task at once when its job was done or failed before the new token (mocked Step Functions)', async () => {
+    // Arrange: one job done, one failed, each before its task's retry stored the new token.
+    sfn.on(SendTaskSuccessCommand).resolves({});
+    sfn.on(SendTaskFailureCommand).resolves({});
+    const doneJob = await agentShard('cb-retry-done', 'dc-retry-done');
+    const done = await shard.createAgentJob(doneJob, 'token-1', { data, agents: agents() });
+    await jobs.take('dc-retry-done', 'agent-a', new Date(), 30_000);
+    await jobs.complete('dc-retry-done', done.jobId, 'agent-a', 0, new Date());
+    const failedJob = await agentShard('cb-retry-failed', 'dc-retry-failed');
+    const failed = await shard.createAgentJob(failedJob, 'token-3', { data, agents: agents() });
+    await jobs.take('dc-retry-failed', 'agent-b', new Date(), 30_000);
+    await jobs.fail('dc-retry-failed', failed.jobId, 'agent-b', 'the probe engine failed', new Date());
+    expect(sfn.calls()).toHaveLength(0);
+    // Act
+    await shard.createAgentJob(doneJob, 'token-2', { data, agents: agents() });
+    await shard.createAgentJob(failedJob, 'token-4', { data, agents: agents() });
+    // Assert: the live tasks' tokens, the same output and error the API would send.
+    const successes = sfn.commandCalls(SendTaskSuccessCommand).map((c) => c.args[0].input);
+    expect(successes).toEqual([{ taskToken: 'token-2', output: expect.any(String) }]);
+    expect(JSON.parse(successes[0]!.output!)).toEqual({
+      vantage: 'dc-retry-done',
+      jobId: done.jobId,
+      status: 'done',
+      pages: 0,
+    });
+    expect(sfn.commandCalls(SendTaskFailureCommand).map((c) => c.args[0].input)).toEqual([
+      { taskToken: 'token-4', error: AGENT_JOB_FAILED, cause: 'the probe engine failed' },
+    ]);
+  });
+
+  it('sends nothing for a job still waiting when its task is retried', async () => {
+    const job = await agentShard('cb-retry-quiet', 'dc-retry-quiet');
+    await shard.createAgentJob(job, 'token-1', { data, agents: agents() });
+    await shard.createAgentJob(job, 'token-2', { data, agents: agents() });
+    expect(sfn.calls()).toHaveLength(0);
   });
 });

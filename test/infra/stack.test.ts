@@ -206,7 +206,7 @@ describe.each([
     expect(text).toContain('\\"IsPresent\\":true');
   });
 
-  it("lets the API complete, heartbeat or fail only this state machine's tasks", () => {
+  it("lets the API complete, heartbeat or fail only this state machine's tasks, and the shard step end a retried one", () => {
     // Act
     const machine = Object.keys(resourcesOf(template, 'AWS::StepFunctions::StateMachine'))[0]!;
     const api = roleOf(template, 'preflight api');
@@ -226,11 +226,28 @@ describe.each([
         Resource: { Ref: machine },
       },
     ]);
+    const shard = roleOf(template, 'preflight shard');
+    const shardCallbacks = Object.values(resourcesOf(template, 'AWS::IAM::Policy'))
+      .filter((p) => (p.Properties?.Roles as Array<{ Ref: string }>).some((r) => r.Ref === shard))
+      .flatMap(
+        (p) =>
+          (p.Properties?.PolicyDocument as { Statement: Array<{ Action: unknown; Resource: unknown }> })
+            .Statement,
+      )
+      .filter((s) => JSON.stringify(s.Action).includes('states:SendTask'));
+    expect(shardCallbacks).toEqual([
+      {
+        Action: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+        Effect: 'Allow',
+        Resource: { Ref: machine },
+      },
+    ]);
     expect(
       [...actionsByRole(template).entries()]
         .filter(([, actions]) => actions.some((a) => a.startsWith('states:SendTask')))
-        .map(([role]) => role),
-    ).toEqual([api]);
+        .map(([role]) => role)
+        .sort(),
+    ).toEqual([api, shard].sort());
   });
 
   it('sends the state-changed events of its bus to an encrypted topic, and alarms there too', () => {

@@ -11,7 +11,9 @@
  * N s".
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoAgentJobStore } from '../../aws/dynamo-agent-jobs';
+import { StepFunctionsCallbacks } from '../../aws/sfn-callbacks';
 import {
   AGENT_JOB_FAILED,
   agentFailedReason,
@@ -26,7 +28,7 @@ import type { ProbeResult } from '../../core/probe';
 import { type RunData, type ShardOutcome, type ShardSummary, summarizeShard } from '../../core/run/run-data';
 import { resultStore, runData } from '../clients';
 import { instrument } from '../instrument';
-import { instruments, logger, metrics } from '../observability';
+import { instruments, logger, metrics, tracer } from '../observability';
 import { readSettings } from '../settings';
 import {
   errorReason,
@@ -61,6 +63,11 @@ export const AGENT_TIMEOUTS = ['States.Timeout', 'States.HeartbeatTimeout'];
 /** What the `agent` and `store` steps need to reach the agents' jobs. */
 export interface AgentDeps {
   readonly jobs: AgentJobStore;
+  /**
+   * Ends a retried callback task whose job is closed already (AWS: `SendTaskSuccess` / `SendTaskFailure` with the
+   * new task's token). @default - none: such a task waits out its heartbeat, and the store step finds the job
+   */
+  readonly callbacks?: Pick<StepFunctionsCallbacks, 'onComplete' | 'onFail'>;
   /** The deployment's target policy, given to the agent with its job. */
   readonly policy: { readonly mode: SafetyMode; readonly allowedTargetCidrs: readonly string[] };
 }
@@ -69,9 +76,9 @@ export interface AgentDeps {
  * The callback task's step: stores the agent's job of an on-prem vantage's shard with the task's token. The job's id
  * is derived from the run, the vantage and the shard, so that a retried task (its Retry, or an invoke delivered
  * again) makes no second job: the job waiting already gets the new token; an agent that took it keeps it, and its
- * heartbeats and last page reach the live task. A job already done by then cannot complete the new task (this
- * function may not send task results): the task then waits out its heartbeat and the store step finds the job
- * done and keeps its results.
+ * heartbeats and last page reach the live task. A job already done (or failed) by then, whose completion reached
+ * only the dead task, ends the new task at once: this step sends its `SendTaskSuccess` (or `SendTaskFailure`)
+ * itself.
  */
 export async function createAgentJob(
   raw: unknown,
@@ -101,6 +108,8 @@ export async function createAgentJob(
     },
     now,
   );
+  if (created.status === 'done') await deps.agents.callbacks?.onComplete({ ...created, taskToken });
+  if (created.status === 'failed') await deps.agents.callbacks?.onFail({ ...created, taskToken });
   return { vantage: created.vantage, jobId: created.jobId };
 }
 
@@ -191,6 +200,7 @@ const { client } = resultStore(settings);
 const data = runData(settings, client);
 const agents: AgentDeps = {
   jobs: new DynamoAgentJobStore(client, { tableName: settings.TABLE_NAME }),
+  callbacks: new StepFunctionsCallbacks(tracer.captureAWSv3Client(new SFNClient({}))),
   policy: { mode: 'aws', allowedTargetCidrs: settings.ALLOWED_TARGET_CIDRS },
 };
 
