@@ -168,6 +168,27 @@ describe('the agent routes in AWS (callback tasks)', () => {
     expect(sfn.calls()).toHaveLength(0);
   });
 
+  it("asks for a heartbeat every third of the lease, or of the job's budget when shorter (the task's HeartbeatSeconds)", async () => {
+    // Arrange: one job with the usual 120 s budget, one with 6 s.
+    await agents.jobs.create(newJob('beat-long'), T0);
+    await agents.jobs.create(
+      { ...newJob('beat-short'), deadline: new Date(T0.getTime() + 6_000).toISOString() },
+      T0,
+    );
+    const poll = (vantage: string) =>
+      pollAgentJob({
+        req: { query: { agent: 'agent-1', wait: '0' }, body: undefined },
+        params: { vantage },
+        deps: { agents },
+      });
+    // Act
+    const long = JSON.parse((await poll('beat-long')).body) as { heartbeatMs: number; leaseMs: number };
+    const short = JSON.parse((await poll('beat-short')).body) as { heartbeatMs: number };
+    // Assert
+    expect(long).toMatchObject({ leaseMs: 30_000, heartbeatMs: 10_000 });
+    expect(short.heartbeatMs).toBe(2_000);
+  });
+
   it('restarts the heartbeat clock when an agent takes the job', async () => {
     // Arrange
     sfn.on(SendTaskHeartbeatCommand).resolves({});

@@ -130,10 +130,16 @@ async function jobFor(agents: AgentApiDeps, vantage: string, jobId: string): Pro
   }
 }
 
-/** What an agent receives: the job without the store's bookkeeping, and how to keep it. */
+/**
+ * What an agent receives: the job without the store's bookkeeping, and how to keep it: a heartbeat every third of
+ * its lease, or of the job's own budget when that is shorter (in AWS the callback task's HeartbeatSeconds is the
+ * budget: a 6 s budget needs a heartbeat every 2 s, not every 10), at least one a second.
+ */
 function offer(job: AgentJob, leaseMs: number) {
   const { taskToken: _token, ...rest } = job;
-  return { job: rest, leaseMs, heartbeatMs: Math.floor(leaseMs / 3), pageSize: AGENT_RESULTS_PAGE };
+  const budgetMs = Date.parse(job.deadline) - Date.parse(job.createdAt);
+  const heartbeatMs = Math.max(1000, Math.floor(Math.min(leaseMs, budgetMs > 0 ? budgetMs : leaseMs) / 3));
+  return { job: rest, leaseMs, heartbeatMs, pageSize: AGENT_RESULTS_PAGE };
 }
 
 export const pollQuerySchema = z
