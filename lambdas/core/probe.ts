@@ -361,8 +361,16 @@ function validateIdentify(identify: unknown): {
  * a run come back behind the burst of connects that started it and overstate the round trip.
  */
 class RunTiming {
-  /** When the kernel has sent a connect's second SYN at the latest (1 s and its timer's rounding). */
-  readonly secondSynMs = SYN_RETRANSMIT_MS + synRetransmitSlackMs();
+  private secondSyn: number | undefined;
+
+  /**
+   * When the kernel has sent a connect's second SYN at the latest (1 s and its timer's rounding); read when
+   * first needed, once some host has answered, so that it costs the run's start nothing.
+   */
+  secondSynMs(): number {
+    this.secondSyn ??= SYN_RETRANSMIT_MS + synRetransmitSlackMs();
+    return this.secondSyn;
+  }
   private readonly answered: RttEstimator[] = [];
   private bound: number | null = null;
   private stale = false;
@@ -428,7 +436,7 @@ class RttEstimator {
       const silent =
         answered === null
           ? PROBE_DEFAULTS.initialTimeoutMs
-          : this.run.secondSynMs + Math.max(PROBE_DEFAULTS.silentRttFloorMs, answered);
+          : this.run.secondSynMs() + Math.max(PROBE_DEFAULTS.silentRttFloorMs, answered);
       return Math.min(this.ceiling, silent);
     }
     return Math.min(this.ceiling, Math.max(this.floor, this.srtt + 4 * this.rttvar));
@@ -655,7 +663,7 @@ class Engine {
    */
   private mayRetry(job: Job, limit: number): boolean {
     if (limit >= this.cfg.ceiling || job.attempts >= this.allowedAttempts(job)) return false;
-    const sentTwoSyns = limit > this.timing.secondSynMs;
+    const sentTwoSyns = limit > this.timing.secondSynMs();
     return !sentTwoSyns || job.group.rtt!.maxAnsweredAttempt > 1;
   }
 

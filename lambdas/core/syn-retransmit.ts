@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
-import { gunzipSync } from 'node:zlib';
+import type * as Zlib from 'node:zlib';
 
 /** Linux's initial retransmission timeout (TCP_TIMEOUT_INIT): the second SYN is due after it. */
 export const SYN_RETRANSMIT_MS = 1000;
@@ -39,7 +39,8 @@ function readKernelConfig(): string | undefined {
   ] as const) {
     try {
       const bytes = readFileSync(path);
-      return (gzipped ? gunzipSync(bytes) : bytes).toString('latin1');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- zlib only where the config is gzipped
+      return (gzipped ? (require('node:zlib') as typeof Zlib).gunzipSync(bytes) : bytes).toString('latin1');
     } catch {
       // not there, or not readable: the next place, then the worst case
     }
