@@ -174,7 +174,7 @@ export const PROBE_DEFAULTS = Object.freeze({
    */
   burst: 8,
   /** How often in-flight attempts are checked against their host's current timeout. */
-  sweepIntervalMs: 5,
+  sweepIntervalMs: 10,
   /** Largest safety margin kept before the deadline (else 5% of the budget). */
   safetyMarginMs: 250,
   /** Longest identification of one open port (TLS handshake, HTTP answer, banner). */

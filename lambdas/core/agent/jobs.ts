@@ -13,8 +13,13 @@ import type { SafetyMode } from '../target-policy';
 export const AGENT_LEASE_MS = 30_000;
 /** The longest an agent's poll for a job is held open by the API (API Gateway's limit is 29 s). */
 export const AGENT_MAX_WAIT_SECONDS = 20;
-/** Results per page an agent posts (a page is one item of the store, well under its 400 KB). */
-export const AGENT_RESULTS_PAGE = 500;
+/**
+ * Results per page an agent posts at most (a page is one item of the store: compressed JSON, a few KB per
+ * thousand results). A page is also bounded in bytes by the API's body limit: see {@link resultPages}.
+ */
+export const AGENT_RESULTS_PAGE = 1000;
+/** Bytes a results page's body may have when the API does not say (its default body limit, less the envelope). */
+export const AGENT_PAGE_BYTES = 256 * 1024 - 1024;
 
 /** `pending` (waiting for an agent), `taken` (leased to one), `done` (results complete), `expired` (too late). */
 export type AgentJobStatus = 'pending' | 'taken' | 'done' | 'expired';
@@ -124,6 +129,30 @@ export const postResultsBodySchema = z
   .strict();
 
 export const agentBodySchema = z.object({ agent: agentIdSchema }).strict();
+
+/**
+ * Splits results into the pages an agent posts: at most `pageSize` results and `maxBytes` bytes of JSON each (a
+ * result with a TLS certificate's identity is several times a plain one, so a page of a fixed count can outgrow
+ * the API's body limit). A result larger than `maxBytes` on its own is a page of its own. Always one page at
+ * least, so that an empty job is completed too.
+ */
+export function resultPages<T>(results: readonly T[], pageSize: number, maxBytes: number): T[][] {
+  const pages: T[][] = [];
+  let page: T[] = [];
+  let bytes = 2; // []
+  for (const result of results) {
+    const size = Buffer.byteLength(JSON.stringify(result), 'utf8') + 1; // and its comma
+    if (page.length > 0 && (page.length >= pageSize || bytes + size > maxBytes)) {
+      pages.push(page);
+      page = [];
+      bytes = 2;
+    }
+    page.push(result);
+    bytes += size;
+  }
+  pages.push(page);
+  return pages;
+}
 
 /** The `host|port` pairs of a job's targets: the only results an agent may post for it. */
 export function jobPorts(job: Pick<AgentJob, 'targets'>): Set<string> {

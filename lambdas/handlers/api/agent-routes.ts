@@ -8,6 +8,7 @@ import { z } from 'zod';
 import {
   AGENT_LEASE_MS,
   AGENT_MAX_WAIT_SECONDS,
+  AGENT_PAGE_BYTES,
   AGENT_RESULTS_PAGE,
   type AgentJob,
   agentBodySchema,
@@ -46,6 +47,8 @@ export interface AgentRouteContext {
   };
   readonly params: Readonly<Record<string, string>>;
   readonly deps: { readonly agents?: AgentApiDeps };
+  /** The router's limits: a results page must fit its body limit. */
+  readonly limits?: { readonly maxBodyBytes: number };
 }
 
 interface Reply {
@@ -127,9 +130,16 @@ async function jobFor(agents: AgentApiDeps, vantage: string, jobId: string): Pro
 }
 
 /** What an agent receives: the job without the store's bookkeeping, and how to keep it. */
-function offer(job: AgentJob, leaseMs: number) {
+function offer(job: AgentJob, leaseMs: number, maxBodyBytes: number | undefined) {
   const { taskToken: _token, ...rest } = job;
-  return { job: rest, leaseMs, heartbeatMs: Math.floor(leaseMs / 3), pageSize: AGENT_RESULTS_PAGE };
+  return {
+    job: rest,
+    leaseMs,
+    heartbeatMs: Math.floor(leaseMs / 3),
+    pageSize: AGENT_RESULTS_PAGE,
+    // The body's envelope ({agent, page, last}) is well under a kilobyte.
+    maxPageBytes: maxBodyBytes === undefined ? AGENT_PAGE_BYTES : maxBodyBytes - 1024,
+  };
 }
 
 export const pollQuerySchema = z
@@ -154,7 +164,7 @@ export async function pollAgentJob(ctx: AgentRouteContext): Promise<Reply> {
   const until = Date.now() + (query.wait ?? AGENT_MAX_WAIT_SECONDS) * 1000;
   for (;;) {
     const job = await agents.jobs.take(vantage, query.agent, now(), leaseMs);
-    if (job) return json(200, offer(job, leaseMs));
+    if (job) return json(200, offer(job, leaseMs, ctx.limits?.maxBodyBytes));
     const left = until - Date.now();
     if (left <= 0 || agents.stopping?.aborted) return { status: 204, headers: {}, body: '' };
     const pause = Math.min(agents.pollMs ?? 250, left);
