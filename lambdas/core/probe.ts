@@ -534,6 +534,8 @@ class Engine {
   private stopTimer: NodeJS.Timeout | undefined;
   private sweepQueued = false;
   private pumpQueued = false;
+  /** Connects started since the last turn of the event loop began (see {@link PROBE_DEFAULTS}.burst). */
+  private startedThisTurn = 0;
   private resolveRun!: (run: ProbeRun) => void;
   private rejectRun!: (error: unknown) => void;
 
@@ -706,11 +708,11 @@ class Engine {
   }
 
   private pump(): void {
-    let started = 0;
     while (!this.stopping && this.inFlight < this.cfg.concurrency) {
-      if (started === PROBE_DEFAULTS.burst) {
-        // The rest of the burst after the answers that came in meanwhile: an answer handled late is a
-        // round trip measured long, and the timeouts of every host follow from those.
+      if (this.startedThisTurn >= PROBE_DEFAULTS.burst) {
+        // The rest after the answers that came in meanwhile: an answer handled late is a round trip measured
+        // long, and the timeouts of every host follow from those. Counted per turn of the event loop, not per
+        // call: every closed socket calls this.
         this.queuePump();
         return;
       }
@@ -733,7 +735,7 @@ class Engine {
         continue;
       }
       this.start(job);
-      started++;
+      this.startedThisTurn++;
     }
   }
 
@@ -742,6 +744,7 @@ class Engine {
     this.pumpQueued = true;
     setImmediate(() => {
       this.pumpQueued = false;
+      this.startedThisTurn = 0;
       if (this.finished) return;
       this.pump();
       this.maybeFinish();
