@@ -8,7 +8,7 @@ import type { Catalog } from '../catalog';
 import { changeSetOfDetails, changeSetSchema } from '../finding/change-set';
 import type { FindingDetail } from '../finding/detail';
 import { describePortService } from '../finding/evidence';
-import { readiness, readinessSchema } from '../finding/readiness';
+import { readiness, readinessSchema, type Tally, tallySchema } from '../finding/readiness';
 import { blocksRun, compareListed, ruleOf, verdictClassSchema } from '../finding/verdicts';
 import { portServiceSchema, type CheckRun, type FindingRecord } from '../store';
 
@@ -21,18 +21,7 @@ export type ReportFormat = z.infer<typeof reportFormatSchema>;
 
 const countSchema = z.number().int().nonnegative();
 
-/** Flows by class; `blocking` counts the required flows that make the run NO-GO. */
-export const tallySchema = z
-  .object({
-    pass: countSchema,
-    warn: countSchema,
-    fail: countSchema,
-    notVerified: countSchema,
-    blocking: countSchema,
-    total: countSchema,
-  })
-  .strict();
-export type Tally = z.infer<typeof tallySchema>;
+export { tallySchema, type Tally };
 
 /** The fix of one flow at one vantage, as commands and snippets a person can paste. */
 export const reportRemediationSchema = z
