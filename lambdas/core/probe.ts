@@ -17,7 +17,7 @@ import {
   type ServiceIdentity,
   type ServiceKind,
 } from './identify';
-import { SYN_RETRANSMIT_MS, synRetransmitSlackMs } from './syn-retransmit';
+import { resendsSynWithinASecond, SYN_RETRANSMIT_MS, synRetransmitSlackMs } from './syn-retransmit';
 
 export { SERVICE_PORTS, type ServiceIdentity, type ServiceKind } from './identify';
 
@@ -665,7 +665,7 @@ class Engine {
    */
   private mayRetry(job: Job, limit: number): boolean {
     if (limit >= this.cfg.ceiling || job.attempts >= this.allowedAttempts(job)) return false;
-    const sentTwoSyns = limit > this.timing.secondSynMs();
+    const sentTwoSyns = resendsSynWithinASecond() && limit > this.timing.secondSynMs();
     return !sentTwoSyns || job.group.rtt!.maxAnsweredAttempt > 1;
   }
 

@@ -12,6 +12,15 @@ import type * as Zlib from 'node:zlib';
 /** Linux's initial retransmission timeout (TCP_TIMEOUT_INIT): the second SYN is due after it. */
 export const SYN_RETRANSMIT_MS = 1000;
 
+/**
+ * Whether this platform's kernel is known to send a connect's second SYN within {@link SYN_RETRANSMIT_MS} and
+ * the slack: Linux. Elsewhere (Windows waits 3 s before its second SYN by default; others are not measured) an
+ * attempt is not taken to have sent two SYNs, and a silent port gets the engine's own retry instead.
+ */
+export function resendsSynWithinASecond(platform: NodeJS.Platform = process.platform): boolean {
+  return platform === 'linux';
+}
+
 /** The slack when the kernel's HZ cannot be read: the largest of the usual configurations (HZ=100). */
 export const UNKNOWN_SLACK_MS = 80;
 
