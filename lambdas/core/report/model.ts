@@ -113,9 +113,16 @@ export const reportFlowSchema = z
   .strict();
 export type ReportFlow = z.infer<typeof reportFlowSchema>;
 
+/**
+ * The JSON report's version, raised when a field a consumer reads changes meaning or name. 2: the tallies and the
+ * flow classes say `notVerified` (was `other`), `readiness` is the shared GO / NO-GO / INCOMPLETE decision, and
+ * the report carries the run's `changeSet`.
+ */
+export const REPORT_VERSION = 2;
+
 export const reportSchema = z
   .object({
-    reportVersion: z.literal(1),
+    reportVersion: z.literal(REPORT_VERSION),
     checkId: z.string(),
     environmentName: z.string(),
     trigger: z.string(),
@@ -360,7 +367,7 @@ export function buildReport(
     .map(([vantage, t]) => ({ vantage, ...t }));
 
   return {
-    reportVersion: 1,
+    reportVersion: REPORT_VERSION,
     checkId: run.checkId,
     environmentName: run.environmentName,
     trigger: run.trigger,
