@@ -125,6 +125,11 @@ export interface ProbeRun {
     maxInFlight: number;
     /** Connection attempts (sockets) in total. */
     attempts: number;
+    /**
+     * Set when the process ran out of file descriptors (EMFILE/ENFILE, the open-files limit): the most sockets
+     * the run held at once from then on. The ports that could not get a socket were tried again, not failed.
+     */
+    descriptorLimit?: number;
     /** Keyed by address. */
     hosts: Record<string, ProbeHostStats>;
   };
@@ -517,6 +522,10 @@ class Engine {
   /** Round-robin position among the hosts that have not answered yet (see {@link next}). */
   private silentRr = 0;
   private readonly retryQueue: Job[] = [];
+  /** Attempts that got no socket (out of file descriptors), started again first. */
+  private readonly noSocket: Job[] = [];
+  /** The most sockets this process can hold, once it has run out of file descriptors. */
+  private descriptorLimit: number | undefined;
   private retryHead = 0;
   private readonly active = new Set<Attempt>();
   /** Open ports being identified, with what aborts each and the kind it expects. */
@@ -676,6 +685,8 @@ class Engine {
   }
 
   private next(): Job | undefined {
+    const again = this.noSocket.pop();
+    if (again) return again;
     // Ports of a host that has not answered yet hold their socket longest (the initial timeout, past the
     // kernel's SYN retransmission): started first, their wait overlaps the quick answers of the other hosts
     // instead of trailing after them.
@@ -708,7 +719,10 @@ class Engine {
   }
 
   private pump(): void {
-    while (!this.stopping && this.inFlight < this.cfg.concurrency) {
+    while (
+      !this.stopping &&
+      this.inFlight < Math.min(this.cfg.concurrency, this.descriptorLimit ?? Infinity)
+    ) {
       if (this.startedThisTurn >= PROBE_DEFAULTS.burst) {
         // The rest after the answers that came in meanwhile: an answer handled late is a round trip measured
         // long, and the timeouts of every host follow from those. Counted per turn of the event loop, not per
@@ -855,9 +869,32 @@ class Engine {
         // The kernel gave up retransmitting the SYN: as good as waiting out the ceiling.
         this.conclude(attempt.job, 'filtered', at - attempt.startedAt, undefined);
         return;
+      case 'EMFILE':
+      case 'ENFILE':
+        if (this.outOfDescriptors(attempt)) return;
+        this.conclude(attempt.job, 'error', at - attempt.startedAt, code);
+        return;
       default:
         this.conclude(attempt.job, 'error', at - attempt.startedAt, code);
     }
+  }
+
+  /**
+   * An attempt that got no socket because this process (EMFILE) or the system (ENFILE) is out of file
+   * descriptors says nothing about the port: it is started again once a socket closes, and the run holds fewer
+   * sockets from now on (those open now, less a tenth for DNS, identification and the rest of the process).
+   * False when none of this run's sockets is open: then no socket can be had at all, and the port is an error.
+   */
+  private outOfDescriptors(attempt: Attempt): boolean {
+    const open = this.inFlight - 1; // this attempt's socket is counted until its `close`
+    if (open < 1) return false;
+    const limit = Math.max(1, Math.floor(open * 0.9));
+    this.descriptorLimit = Math.min(this.descriptorLimit ?? limit, limit);
+    const { job } = attempt;
+    job.attempts--;
+    this.totalAttempts--;
+    this.noSocket.push(job);
+    return true;
   }
 
   private sweep(): void {
@@ -972,7 +1009,12 @@ class Engine {
     const run: ProbeRun = {
       results: this.jobs.map((job) => job.result as ProbeResult),
       durationMs: round1(performance.now() - this.startedAt),
-      stats: { maxInFlight: this.maxInFlight, attempts: this.totalAttempts, hosts },
+      stats: {
+        maxInFlight: this.maxInFlight,
+        attempts: this.totalAttempts,
+        hosts,
+        ...(this.descriptorLimit !== undefined ? { descriptorLimit: this.descriptorLimit } : {}),
+      },
     };
     if (this.callbackError) this.rejectRun(this.callbackError.error);
     else this.resolveRun(run);
