@@ -4,7 +4,7 @@
  * | item         | PK                   | SK                | attributes                                              |
  * | ------------ | -------------------- | ----------------- | ------------------------------------------------------- |
  * | job          | `AGENT#<vantage>`    | `JOB#<jobId>`     | the job (`status`, `agentId`, `leaseUntil`, `pages`, …) |
- * | results page | `AGENTJOB#<jobId>`   | `PAGE#<000000n>`  | `results` (up to 500 probe results)                     |
+ * | results page | `AGENTJOB#<jobId>`   | `PAGE#<000000n>`  | `data`: the page's results, compressed JSON (packed-json) |
  *
  * A vantage's jobs are one partition: an agent's poll is a Query of its own vantage's partition, so it can
  * never see another vantage's jobs, and every other call is keyed by vantage and job id. Taking a job is a
@@ -22,6 +22,7 @@ import { type AgentJob, type AgentJobStore, type NewAgentJob, newJobId } from '.
 import type { ProbeResult } from '../core/probe';
 import { ConflictError, NotFoundError } from '../core/store';
 import { TTL_ATTRIBUTE } from './dynamo-store';
+import { packJson, unpackJson } from './packed-json';
 
 const jobKey = (vantage: string, jobId: string) => ({ PK: `AGENT#${vantage}`, SK: `JOB#${jobId}` });
 const pageKey = (jobId: string, page: number) => ({
@@ -237,7 +238,7 @@ export class DynamoAgentJobStore implements AgentJobStore {
     await this.client.send(
       new PutCommand({
         TableName: this.tableName,
-        Item: { ...pageKey(jobId, page), results, [TTL_ATTRIBUTE]: this.expiresAt(now) },
+        Item: { ...pageKey(jobId, page), data: packJson(results), [TTL_ATTRIBUTE]: this.expiresAt(now) },
       }),
     );
   }
@@ -301,7 +302,8 @@ export class DynamoAgentJobStore implements AgentJobStore {
       const item = await this.client.send(
         new GetCommand({ TableName: this.tableName, Key: pageKey(jobId, page), ConsistentRead: true }),
       );
-      out.push(...((item.Item?.results as ProbeResult[] | undefined) ?? []));
+      const data = item.Item?.data as Uint8Array | undefined;
+      if (data) out.push(...unpackJson<ProbeResult[]>(data));
     }
     return out;
   }

@@ -14,7 +14,6 @@
  * DynamoDB's TTL removes them with the run. None of these sort keys begins with `FLOW#` or `#RUN`, so the store's
  * own queries never see them.
  */
-import { gunzipSync, gzipSync } from 'node:zlib';
 import {
   type DynamoDBDocumentClient,
   PutCommand,
@@ -31,6 +30,7 @@ import {
 import type { AuditStepOutput } from '../core/run/steps';
 import { StoreError } from '../core/store';
 import { TTL_ATTRIBUTE } from './dynamo-store';
+import { packJson, unpackJson } from './packed-json';
 import { type ThrottlingRetryOptions, withThrottlingRetry } from './throttling';
 
 /** Compressed bytes per item at most: well below DynamoDB's 400 KB item limit, keys and attributes included. */
@@ -115,7 +115,7 @@ export class DynamoRunData implements RunData {
   // -------------------------------------------------------------------------------------------------------------
 
   private async put(checkId: string, key: string, value: unknown): Promise<void> {
-    const bytes = gzipSync(JSON.stringify(value));
+    const bytes = packJson(value);
     const parts = Math.max(1, Math.ceil(bytes.length / PART_BYTES));
     const expiresAt = Math.floor(this.now().getTime() / 1000) + this.retentionSeconds;
     for (let part = 0; part < parts; part++) {
@@ -169,7 +169,7 @@ export class DynamoRunData implements RunData {
         throw new StoreError(
           `run ${checkId}'s ${key} has ${entry.chunks.length} of its ${entry.count} parts in ${this.options.tableName}`,
         );
-      out.set(key, JSON.parse(gunzipSync(Buffer.concat(entry.chunks)).toString('utf8')) as T);
+      out.set(key, unpackJson<T>(entry.chunks));
     }
     return out;
   }

@@ -103,3 +103,20 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void } 
   process.once('SIGINT', onSignal);
   return { signal: controller.signal, dispose: () => process.removeListener('SIGINT', onSignal) };
 }
+
+/**
+ * What a command tells the user when its probe ran out of file descriptors (the engine then holds fewer sockets
+ * and tries the ports that got none again, so the results stand, only slower), or undefined.
+ */
+export function descriptorWarning(
+  command: string,
+  descriptorLimit: number | undefined,
+  asked: number,
+): string {
+  if (descriptorLimit === undefined) return '';
+  return (
+    `preflight ${command}: this process may open too few files for ${asked} sockets at once (the open-files ` +
+    `limit, ulimit -n): it probed with ${descriptorLimit}, which took longer; raise the limit (ulimit -n ` +
+    `${Math.max(1024, asked * 2)}) or lower --concurrency\n`
+  );
+}

@@ -8,10 +8,17 @@
  * Pure Node (`node:tls`, `node:net`, `node:crypto`): this module is bundled into the prober Lambda with the
  * probe engine, so it stays small and imports no validation library.
  */
-import { randomBytes, X509Certificate } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
 import * as net from 'node:net';
-import * as tls from 'node:tls';
+import type * as Tls from 'node:tls';
 import { printable } from './printable';
+
+// TLS and crypto load when a port is identified, not with the engine: a probe of ports with no known service
+// (and every command that only imports the engine) does not pay for them at start-up.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const tlsModule = (): typeof Tls => require('node:tls') as typeof Tls;
+const cryptoModule = (): typeof Crypto => require('node:crypto') as typeof Crypto;
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** The protocols an open port can be identified by. */
 export type ServiceKind = 'tls' | 'http' | 'ssh' | 'smb';
@@ -307,7 +314,7 @@ const SMB1_MAGIC = Buffer.from([0xff, 0x53, 0x4d, 0x42]);
  * An SMB2 NEGOTIATE request (MS-SMB2 2.2.3) over direct TCP (a 4-byte session header), offering dialects 2.0.2
  * to 3.1.1 with the pre-authentication integrity context that 3.1.1 requires.
  */
-export function smbNegotiateRequest(salt: Buffer = randomBytes(32)): Buffer {
+export function smbNegotiateRequest(salt: Buffer = cryptoModule().randomBytes(32)): Buffer {
   const dialects = [0x0202, 0x0210, 0x0300, 0x0302, 0x0311];
   const header = Buffer.alloc(64);
   SMB2_MAGIC.copy(header, 0);
@@ -323,7 +330,7 @@ export function smbNegotiateRequest(salt: Buffer = randomBytes(32)): Buffer {
   fixed.writeUInt16LE(36, 0); // StructureSize
   fixed.writeUInt16LE(dialects.length, 2);
   fixed.writeUInt16LE(1, 4); // SecurityMode: signing enabled
-  randomBytes(16).copy(fixed, 12); // ClientGuid
+  cryptoModule().randomBytes(16).copy(fixed, 12); // ClientGuid
   fixed.writeUInt32LE(afterDialects + padding.length, 28); // NegotiateContextOffset
   fixed.writeUInt16LE(1, 32); // NegotiateContextCount
   // SMB2_PREAUTH_INTEGRITY_CAPABILITIES: one hash algorithm (SHA-512) and a 32-byte salt.
@@ -382,7 +389,7 @@ export function parseSmbNegotiateResponse(data: Buffer): ServiceIdentity | undef
 // ---------------------------------------------------------------------------------------------------------------
 // TLS
 
-type PeerCertificate = ReturnType<tls.TLSSocket['getPeerCertificate']>;
+type PeerCertificate = ReturnType<Tls.TLSSocket['getPeerCertificate']>;
 
 /** A distinguished name as `CN=app01, O=Example` (repeated attributes joined with `+`). */
 export function formatName(
@@ -410,7 +417,7 @@ export function tlsIdentity(
   host: string,
   now: number,
 ): ServiceIdentity {
-  const x509 = new X509Certificate(cert.raw);
+  const x509 = new (cryptoModule().X509Certificate)(cert.raw);
   const selfSigned = x509.checkIssued(x509) && x509.verify(x509.publicKey);
   const subject = formatName(cert.subject as Record<string, string | string[]> | undefined);
   const issuer = formatName(cert.issuer as Record<string, string | string[]> | undefined);
@@ -419,7 +426,7 @@ export function tlsIdentity(
   const hostnameMatch: HostnameMatch =
     net.isIP(host) !== 0
       ? 'not-checked'
-      : tls.checkServerIdentity(host, cert) === undefined
+      : tlsModule().checkServerIdentity(host, cert) === undefined
         ? 'match'
         : 'mismatch';
   const warnings: string[] = [];
@@ -450,7 +457,7 @@ function identifyTls(socket: net.Socket, options: IdentifyServiceOptions): Promi
     const name = net.isIP(options.host) === 0 ? options.host : undefined;
     let done = false;
     // Certificates are read, not trusted: an untrusted or expired one is reported, not refused.
-    const secure = tls.connect({
+    const secure = tlsModule().connect({
       socket,
       rejectUnauthorized: false,
       minVersion: 'TLSv1',

@@ -17,7 +17,7 @@ import {
   type ServiceIdentity,
   type ServiceKind,
 } from './identify';
-import { SYN_RETRANSMIT_MS, synRetransmitSlackMs } from './syn-retransmit';
+import { resendsSynWithinASecond, SYN_RETRANSMIT_MS, synRetransmitSlackMs } from './syn-retransmit';
 
 export { SERVICE_PORTS, type ServiceIdentity, type ServiceKind } from './identify';
 
@@ -125,6 +125,11 @@ export interface ProbeRun {
     maxInFlight: number;
     /** Connection attempts (sockets) in total. */
     attempts: number;
+    /**
+     * Set when the process ran out of file descriptors (EMFILE/ENFILE, the open-files limit): the most sockets
+     * the run held at once from then on. The ports that could not get a socket were tried again, not failed.
+     */
+    descriptorLimit?: number;
     /** Keyed by address. */
     hosts: Record<string, ProbeHostStats>;
   };
@@ -174,7 +179,7 @@ export const PROBE_DEFAULTS = Object.freeze({
    */
   burst: 8,
   /** How often in-flight attempts are checked against their host's current timeout. */
-  sweepIntervalMs: 5,
+  sweepIntervalMs: 10,
   /** Largest safety margin kept before the deadline (else 5% of the budget). */
   safetyMarginMs: 250,
   /** Longest identification of one open port (TLS handshake, HTTP answer, banner). */
@@ -361,8 +366,16 @@ function validateIdentify(identify: unknown): {
  * a run come back behind the burst of connects that started it and overstate the round trip.
  */
 class RunTiming {
-  /** When the kernel has sent a connect's second SYN at the latest (1 s and its timer's rounding). */
-  readonly secondSynMs = SYN_RETRANSMIT_MS + synRetransmitSlackMs();
+  private secondSyn: number | undefined;
+
+  /**
+   * When the kernel has sent a connect's second SYN at the latest (1 s and its timer's rounding); read when
+   * first needed, once some host has answered, so that it costs the run's start nothing.
+   */
+  secondSynMs(): number {
+    this.secondSyn ??= SYN_RETRANSMIT_MS + synRetransmitSlackMs();
+    return this.secondSyn;
+  }
   private readonly answered: RttEstimator[] = [];
   private bound: number | null = null;
   private stale = false;
@@ -428,7 +441,7 @@ class RttEstimator {
       const silent =
         answered === null
           ? PROBE_DEFAULTS.initialTimeoutMs
-          : this.run.secondSynMs + Math.max(PROBE_DEFAULTS.silentRttFloorMs, answered);
+          : this.run.secondSynMs() + Math.max(PROBE_DEFAULTS.silentRttFloorMs, answered);
       return Math.min(this.ceiling, silent);
     }
     return Math.min(this.ceiling, Math.max(this.floor, this.srtt + 4 * this.rttvar));
@@ -509,6 +522,10 @@ class Engine {
   /** Round-robin position among the hosts that have not answered yet (see {@link next}). */
   private silentRr = 0;
   private readonly retryQueue: Job[] = [];
+  /** Attempts that got no socket (out of file descriptors), started again first. */
+  private readonly noSocket: Job[] = [];
+  /** The most sockets this process can hold, once it has run out of file descriptors. */
+  private descriptorLimit: number | undefined;
   private retryHead = 0;
   private readonly active = new Set<Attempt>();
   /** Open ports being identified, with what aborts each and the kind it expects. */
@@ -526,6 +543,8 @@ class Engine {
   private stopTimer: NodeJS.Timeout | undefined;
   private sweepQueued = false;
   private pumpQueued = false;
+  /** Connects started since the last turn of the event loop began (see {@link PROBE_DEFAULTS}.burst). */
+  private startedThisTurn = 0;
   private resolveRun!: (run: ProbeRun) => void;
   private rejectRun!: (error: unknown) => void;
 
@@ -655,7 +674,7 @@ class Engine {
    */
   private mayRetry(job: Job, limit: number): boolean {
     if (limit >= this.cfg.ceiling || job.attempts >= this.allowedAttempts(job)) return false;
-    const sentTwoSyns = limit > this.timing.secondSynMs;
+    const sentTwoSyns = resendsSynWithinASecond() && limit > this.timing.secondSynMs();
     return !sentTwoSyns || job.group.rtt!.maxAnsweredAttempt > 1;
   }
 
@@ -666,6 +685,8 @@ class Engine {
   }
 
   private next(): Job | undefined {
+    const again = this.noSocket.pop();
+    if (again) return again;
     // Ports of a host that has not answered yet hold their socket longest (the initial timeout, past the
     // kernel's SYN retransmission): started first, their wait overlaps the quick answers of the other hosts
     // instead of trailing after them.
@@ -698,11 +719,14 @@ class Engine {
   }
 
   private pump(): void {
-    let started = 0;
-    while (!this.stopping && this.inFlight < this.cfg.concurrency) {
-      if (started === PROBE_DEFAULTS.burst) {
-        // The rest of the burst after the answers that came in meanwhile: an answer handled late is a
-        // round trip measured long, and the timeouts of every host follow from those.
+    while (
+      !this.stopping &&
+      this.inFlight < Math.min(this.cfg.concurrency, this.descriptorLimit ?? Infinity)
+    ) {
+      if (this.startedThisTurn >= PROBE_DEFAULTS.burst) {
+        // The rest after the answers that came in meanwhile: an answer handled late is a round trip measured
+        // long, and the timeouts of every host follow from those. Counted per turn of the event loop, not per
+        // call: every closed socket calls this.
         this.queuePump();
         return;
       }
@@ -725,7 +749,7 @@ class Engine {
         continue;
       }
       this.start(job);
-      started++;
+      this.startedThisTurn++;
     }
   }
 
@@ -734,6 +758,7 @@ class Engine {
     this.pumpQueued = true;
     setImmediate(() => {
       this.pumpQueued = false;
+      this.startedThisTurn = 0;
       if (this.finished) return;
       this.pump();
       this.maybeFinish();
@@ -844,9 +869,32 @@ class Engine {
         // The kernel gave up retransmitting the SYN: as good as waiting out the ceiling.
         this.conclude(attempt.job, 'filtered', at - attempt.startedAt, undefined);
         return;
+      case 'EMFILE':
+      case 'ENFILE':
+        if (this.outOfDescriptors(attempt)) return;
+        this.conclude(attempt.job, 'error', at - attempt.startedAt, code);
+        return;
       default:
         this.conclude(attempt.job, 'error', at - attempt.startedAt, code);
     }
+  }
+
+  /**
+   * An attempt that got no socket because this process (EMFILE) or the system (ENFILE) is out of file
+   * descriptors says nothing about the port: it is started again once a socket closes, and the run holds fewer
+   * sockets from now on (those open now, less a tenth for DNS, identification and the rest of the process).
+   * False when none of this run's sockets is open: then no socket can be had at all, and the port is an error.
+   */
+  private outOfDescriptors(attempt: Attempt): boolean {
+    const open = this.inFlight - 1; // this attempt's socket is counted until its `close`
+    if (open < 1) return false;
+    const limit = Math.max(1, Math.floor(open * 0.9));
+    this.descriptorLimit = Math.min(this.descriptorLimit ?? limit, limit);
+    const { job } = attempt;
+    job.attempts--;
+    this.totalAttempts--;
+    this.noSocket.push(job);
+    return true;
   }
 
   private sweep(): void {
@@ -961,7 +1009,12 @@ class Engine {
     const run: ProbeRun = {
       results: this.jobs.map((job) => job.result as ProbeResult),
       durationMs: round1(performance.now() - this.startedAt),
-      stats: { maxInFlight: this.maxInFlight, attempts: this.totalAttempts, hosts },
+      stats: {
+        maxInFlight: this.maxInFlight,
+        attempts: this.totalAttempts,
+        hosts,
+        ...(this.descriptorLimit !== undefined ? { descriptorLimit: this.descriptorLimit } : {}),
+      },
     };
     if (this.callbackError) this.rejectRun(this.callbackError.error);
     else this.resolveRun(run);

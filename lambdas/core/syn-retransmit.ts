@@ -7,10 +7,19 @@
  */
 import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
-import { gunzipSync } from 'node:zlib';
+import type * as Zlib from 'node:zlib';
 
 /** Linux's initial retransmission timeout (TCP_TIMEOUT_INIT): the second SYN is due after it. */
 export const SYN_RETRANSMIT_MS = 1000;
+
+/**
+ * Whether this platform's kernel is known to send a connect's second SYN within {@link SYN_RETRANSMIT_MS} and
+ * the slack: Linux. Elsewhere (Windows waits 3 s before its second SYN by default; others are not measured) an
+ * attempt is not taken to have sent two SYNs, and a silent port gets the engine's own retry instead.
+ */
+export function resendsSynWithinASecond(platform: NodeJS.Platform = process.platform): boolean {
+  return platform === 'linux';
+}
 
 /** The slack when the kernel's HZ cannot be read: the largest of the usual configurations (HZ=100). */
 export const UNKNOWN_SLACK_MS = 80;
@@ -39,7 +48,8 @@ function readKernelConfig(): string | undefined {
   ] as const) {
     try {
       const bytes = readFileSync(path);
-      return (gzipped ? gunzipSync(bytes) : bytes).toString('latin1');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- zlib only where the config is gzipped
+      return (gzipped ? (require('node:zlib') as typeof Zlib).gunzipSync(bytes) : bytes).toString('latin1');
     } catch {
       // not there, or not readable: the next place, then the worst case
     }

@@ -3,6 +3,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AGENT_PAGE_BYTES, AGENT_RESULTS_PAGE } from '../../lambdas/core/agent/jobs';
 import { startAgent } from '../support/agent';
 import { REPO } from '../support/cli';
 import { startService, type Service } from '../support/service';
@@ -102,7 +103,7 @@ describe('agent routes', () => {
     expect((await call(base, 'GET', '/agents/dc2/jobs?agent=a1&wait=1')).status).toBe(204);
     const offer = await call(base, 'GET', '/agents/dc1/jobs?agent=a1&wait=10');
     expect(offer.status).toBe(200);
-    const { job, heartbeatMs, pageSize } = offer.body;
+    const { job, heartbeatMs, pageSize, maxPageBytes } = offer.body;
     expect(job).toMatchObject({
       checkId,
       vantage: 'dc1',
@@ -113,7 +114,9 @@ describe('agent routes', () => {
     });
     expect(job).not.toHaveProperty('taskToken');
     expect(heartbeatMs).toBeGreaterThan(0);
-    expect(pageSize).toBe(500);
+    expect(pageSize).toBe(AGENT_RESULTS_PAGE);
+    // A page must fit the router's body limit with its envelope.
+    expect(maxPageBytes).toBe(AGENT_PAGE_BYTES);
     for (const action of ['heartbeat', 'release', 'results']) {
       const r = await call(base, 'POST', `/agents/dc2/jobs/${job.jobId}/${action}`, {
         agent: 'a1',

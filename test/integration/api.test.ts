@@ -1,32 +1,11 @@
 import { request as httpRequest } from 'node:http';
-import { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
-import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite';
+import type { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
 import { defaultCatalog } from '../../lambdas/core/catalog';
-import type { Environment } from '../../lambdas/core/environment';
 import type { Resolver } from '../../lambdas/core/safety';
-import {
-  type CheckRun,
-  type FindingRecord,
-  newCheckId,
-  queuedRun,
-  NotFoundError,
-  type ResultStore,
-  type Trigger,
-} from '../../lambdas/core/store';
+import { type CheckRun, type FindingRecord, newCheckId, NotFoundError } from '../../lambdas/core/store';
 import { handleRequest } from '../../lambdas/handlers/api/router';
-import type { CheckStarter } from '../../lambdas/core/service';
-import { type LocalServer, startLocalServer } from '../../lambdas/local/server';
-
-/** A real starter, as small as it gets: it records a `queued` run in the store and nothing more. */
-class QueueingStarter implements CheckStarter {
-  calls = 0;
-  constructor(private readonly store: ResultStore) {}
-  async start(input: { environment: Environment; trigger: Trigger }): Promise<CheckRun> {
-    this.calls++;
-    const now = new Date();
-    return this.store.createRun(queuedRun(input.environment.name, input.trigger, now));
-  }
-}
+import type { LocalServer } from '../../lambdas/local/server';
+import { type QueueingStarter, startStoreServer, type StoreServer } from '../support/store-server';
 
 /** Names resolve from this table only; the tests never touch DNS. */
 const resolve: Resolver = async (name) => {
@@ -65,7 +44,6 @@ interface Reply {
 }
 
 describe('the HTTP API on the local server and embedded dynalite', () => {
-  let db: RunningDynalite;
   let store: DynamoResultStore;
   let starter: QueueingStarter;
   let server: LocalServer;
@@ -92,24 +70,14 @@ describe('the HTTP API on the local server and embedded dynalite', () => {
     return { status: res.status, headers: res.headers, text, json };
   }
 
+  let running: StoreServer;
+
   beforeAll(async () => {
-    db = await startDynalite();
-    store = new DynamoResultStore(db.client, { tableName: db.tableName });
-    starter = new QueueingStarter(store);
-    server = await startLocalServer({
-      port: 0,
-      store,
-      catalog: defaultCatalog(),
-      starter,
-      allowedTargetCidrs: ['10.0.0.0/8', '127.0.0.0/8'],
-      resolve,
-    });
+    running = await startStoreServer({ allowedTargetCidrs: ['10.0.0.0/8', '127.0.0.0/8'], resolve });
+    ({ store, starter, server } = running);
   });
 
-  afterAll(async () => {
-    await server.close();
-    await db.close();
-  });
+  afterAll(() => running.close());
 
   it('listens on loopback and answers /health', async () => {
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -276,7 +244,7 @@ describe('the HTTP API on the local server and embedded dynalite', () => {
   it('returns the same run for a retried POST with the same Idempotency-Key', async () => {
     // Arrange
     const headers = { 'idempotency-key': 'retry-7f3c' };
-    const before = starter.calls;
+    const before = starter.started.length;
 
     // Act
     const [a, b] = await Promise.all([
@@ -290,7 +258,7 @@ describe('the HTTP API on the local server and embedded dynalite', () => {
     expect([a.status, b.status, c.status]).toEqual([202, 202, 202]);
     expect(b.json.checkId).toBe(a.json.checkId);
     expect(c.json.checkId).toBe(a.json.checkId);
-    expect(starter.calls - before).toBe(1);
+    expect(starter.started.length - before).toBe(1);
     expect(other.status).toBe(409);
   });
 
@@ -543,7 +511,7 @@ describe('the HTTP API on the local server and embedded dynalite', () => {
     it.each(cases)('$name → $status', async (c) => {
       // Arrange
       const environmentsBefore = (await store.listEnvironments({ limit: 100 })).items.length;
-      const callsBefore = starter.calls;
+      const callsBefore = starter.started.length;
 
       // Act
       const r = await call(c.method, c.path, c.body, c.headers);
@@ -561,7 +529,7 @@ describe('the HTTP API on the local server and embedded dynalite', () => {
       await expect(store.getEnvironment('bad-env')).rejects.toBeInstanceOf(NotFoundError);
       expect((await store.listEnvironments({ limit: 100 })).items).toHaveLength(environmentsBefore);
       expect((await store.listRuns('bad-env')).items).toEqual([]);
-      expect(starter.calls).toBe(callsBefore);
+      expect(starter.started.length).toBe(callsBefore);
     });
 
     it('refuses a run whose plan has more flows than the limit, naming the limit', async () => {
@@ -575,7 +543,7 @@ describe('the HTTP API on the local server and embedded dynalite', () => {
         limits: { maxFlowsPerRun: 1 },
         resolve,
       };
-      const callsBefore = starter.calls;
+      const callsBefore = starter.started.length;
 
       // Act
       const r = await handleRequest(
@@ -595,7 +563,7 @@ describe('the HTTP API on the local server and embedded dynalite', () => {
         path: 'environment',
         message: expect.stringMatching(/one run checks at most 1/),
       });
-      expect(starter.calls).toBe(callsBefore);
+      expect(starter.started.length).toBe(callsBefore);
     });
 
     it('refuses an oversized chunked body while it streams in', async () => {
@@ -630,7 +598,7 @@ describe('the HTTP API on the local server and embedded dynalite', () => {
       // Assert
       expect(status).toBe(413);
       expect(JSON.parse(body)).toMatchObject({ status: 413 });
-      expect(starter.calls).toBeGreaterThan(0);
+      expect(starter.started.length).toBeGreaterThan(0);
     });
   });
 });

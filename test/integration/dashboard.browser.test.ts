@@ -281,6 +281,21 @@ describe('the dashboard in Chromium', () => {
       page.locator(`.runs tbody tr[data-check-id="${newId}"] .badge.status`).getAttribute('class'),
     ).resolves.toBe('badge status tone-neutral');
 
+    // The run's change set, from its report: every fix merged, the AWS CLI commands in order, ready to copy.
+    const changeSet = latest.locator('.change-set details');
+    await changeSet.waitFor();
+    await changeSet.locator('summary').click();
+    const changeSetText = (await changeSet.innerText()).replace(/\s+/g, ' ');
+    expect(changeSetText).toMatch(/Change set: \d+ change\(s\) in AWS/);
+    expect(changeSetText).toContain('AWS CLI, in this order');
+    expect(changeSetText).toContain(
+      'aws ec2 authorize-security-group-egress --group-id sg-0123456789abcdef0',
+    );
+    expect(changeSetText).toContain('CloudFormation');
+    await expect(
+      changeSet.getByRole('button', { name: 'Copy AWS CLI, in this order' }).isVisible(),
+    ).resolves.toBe(true);
+
     // The matrix: one row (vantage here → 127.0.0.1), one column per port, the symbol in each cell.
     const cells = latest.locator('table.matrix button.cell');
     expect(await cells.count()).toBe(3);

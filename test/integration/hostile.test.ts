@@ -5,26 +5,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
-import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite';
 import { defaultCatalog } from '../../lambdas/core/catalog';
-import { type Environment, parseEnvironmentText } from '../../lambdas/core/environment';
+import { parseEnvironmentText } from '../../lambdas/core/environment';
 import type { Resolver } from '../../lambdas/core/safety';
-import { type CheckRun, queuedRun, type ResultStore, type Trigger } from '../../lambdas/core/store';
-import type { CheckStarter } from '../../lambdas/core/service';
-import { type LocalServer, startLocalServer } from '../../lambdas/local/server';
+import type { LocalServer } from '../../lambdas/local/server';
 import { REPO } from '../support/cli';
 import { startService } from '../support/service';
-
-/** Records a `queued` run and nothing more. */
-class QueueingStarter implements CheckStarter {
-  readonly started: Environment[] = [];
-  constructor(private readonly store: ResultStore) {}
-  async start(input: { environment: Environment; trigger: Trigger }): Promise<CheckRun> {
-    this.started.push(input.environment);
-    return this.store.createRun(queuedRun(input.environment.name, input.trigger, new Date()));
-  }
-}
+import { type QueueingStarter, startStoreServer, type StoreServer } from '../support/store-server';
 
 const noDns: Resolver = async (name) => {
   throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
@@ -34,28 +21,16 @@ const noDns: Resolver = async (name) => {
 const hosts = (count: number, third = 0) =>
   Array.from({ length: count }, (_, i) => `10.${third}.${i >> 8}.${i & 255}`);
 
-let db: RunningDynalite;
-let store: DynamoResultStore;
 let starter: QueueingStarter;
 let server: LocalServer;
 
+let running: StoreServer;
+
 beforeAll(async () => {
-  db = await startDynalite();
-  store = new DynamoResultStore(db.client, { tableName: db.tableName });
-  starter = new QueueingStarter(store);
-  server = await startLocalServer({
-    port: 0,
-    store,
-    catalog: defaultCatalog(),
-    starter,
-    allowedTargetCidrs: ['10.0.0.0/8', '127.0.0.0/8'],
-    resolve: noDns,
-  });
+  running = await startStoreServer({ allowedTargetCidrs: ['10.0.0.0/8', '127.0.0.0/8'], resolve: noDns });
+  ({ starter, server } = running);
 });
-afterAll(async () => {
-  await server.close();
-  await db.close();
-});
+afterAll(() => running.close());
 
 async function post(path: string, body: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(`${server.url}${path}`, {

@@ -1,10 +1,11 @@
 // The probe engine against a network namespace this file creates and removes (see netlab.ts):
 // real SYNs, a real listener, iptables DROP and REJECT rules. No traffic leaves the lab.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { expandPorts } from '../../lambdas/core/ports';
 import { PROBE_DEFAULTS, probe, type ProbeResult } from '../../lambdas/core/probe';
 import { synRetransmitSlackMs } from '../../lambdas/core/syn-retransmit';
+import { REPO } from '../support/cli';
 import { createLab, type Lab } from '../support/netlab';
 
 const OPEN = [20001, 20002];
@@ -145,6 +146,30 @@ describe('a silent host beside one that answers', () => {
     }
     // ...and the lab saw both SYNs of every port before the attempt ended: none was cut short.
     expect(droppedSyns('IPv6') - synsBefore).toBe(2 * DROP.length);
+  });
+});
+
+describe('a process short of file descriptors', () => {
+  test('holds fewer sockets and tries again the ports that got none: every dropped port filtered, none an error', () => {
+    // Arrange: `preflight probe` with an open-files limit of 120 (lowered for it alone), 200 dropped ports and
+    // the default 512 sockets: most connects would fail with EMFILE.
+    const ports = `${BULK_DROP[0]}-${BULK_DROP[BULK_DROP.length - 1]}`;
+    const command =
+      'ulimit -Sn 120 && ulimit -Hn 120 && exec "$NODE" bin/preflight.js probe --target "$TARGET" --timeout 300 --json';
+
+    // Act
+    const out = spawnSync('bash', ['-c', command], {
+      cwd: REPO,
+      encoding: 'utf8',
+      env: { ...process.env, NODE: process.execPath, TARGET: `${lab.ipv4}:${ports}` },
+    });
+
+    // Assert: the results stand (EMFILE is this process's limit, not the port's answer), and the user is told.
+    const results = (JSON.parse(out.stdout) as { results: ProbeResult[] }).results;
+    expect(results).toHaveLength(BULK_DROP.length);
+    expect(results.filter((r) => r.state !== 'filtered')).toEqual([]);
+    expect(out.stderr).toMatch(/open-files limit, ulimit -n\): it probed with \d+/);
+    expect(out.status).toBe(1); // not every port is open
   });
 });
 

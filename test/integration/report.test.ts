@@ -2,34 +2,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
-import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite';
-import type { Environment } from '../../lambdas/core/environment';
+import type { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
 import { reportSchema } from '../../lambdas/core/report';
-import {
-  type CheckRun,
-  newCheckId,
-  queuedRun,
-  type ResultStore,
-  type Trigger,
-} from '../../lambdas/core/store';
-import type { CheckStarter } from '../../lambdas/core/service';
-import { type LocalServer, startLocalServer } from '../../lambdas/local/server';
+import { type CheckRun, newCheckId, type ResultStore } from '../../lambdas/core/store';
+import type { LocalServer } from '../../lambdas/local/server';
 import { runCli } from '../support/cli';
 import { startService } from '../support/service';
+import { startStoreServer, type StoreServer } from '../support/store-server';
 import { catalog, environment, waveFindings, waveRun } from '../unit/report/fixtures';
 import { findAll, parseXml } from '../unit/report/xml';
 
 // `GET /checks/{checkId}/report` over real HTTP against the local server and the embedded store, and
 // `preflight report` against it; at the end, the whole path with `preflight serve` and a real check.
-
-/** Records a queued run and nothing more: these tests store their runs and findings themselves. */
-class QueueingStarter implements CheckStarter {
-  constructor(private readonly store: ResultStore) {}
-  async start(input: { environment: Environment; trigger: Trigger }): Promise<CheckRun> {
-    return this.store.createRun(queuedRun(input.environment.name, input.trigger));
-  }
-}
 
 /** Stores a closed run of the example wave with its findings, under a fresh id. */
 async function storeRun(
@@ -45,7 +29,6 @@ async function storeRun(
   return store.updateRun(run.checkId, { ...patch, flowCount: findings.length });
 }
 
-let db: RunningDynalite;
 let store: DynamoResultStore;
 let server: LocalServer;
 let noGo: CheckRun;
@@ -53,16 +36,11 @@ let go: CheckRun;
 let incomplete: CheckRun;
 let dir: string;
 
+let running: StoreServer;
+
 beforeAll(async () => {
-  db = await startDynalite();
-  store = new DynamoResultStore(db.client, { tableName: db.tableName });
-  server = await startLocalServer({
-    port: 0,
-    store,
-    catalog,
-    starter: new QueueingStarter(store),
-    allowedTargetCidrs: ['127.0.0.0/8'],
-  });
+  running = await startStoreServer({ catalog });
+  ({ store, server } = running);
   await store.putEnvironment(environment);
   noGo = await storeRun(store, {
     audit: true,
@@ -74,8 +52,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await server.close();
-  await db.close();
+  await running.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

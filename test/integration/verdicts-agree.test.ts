@@ -3,23 +3,14 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
-import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite';
+import type { DynamoResultStore } from '../../lambdas/aws/dynamo-store';
 import { followCheck } from '../../lambdas/cli/commands/check-api';
-import type { Environment } from '../../lambdas/core/environment';
 import type { ReadinessDecision } from '../../lambdas/core/finding/readiness';
 import { ruleOf, type VerdictClass, verdictSchema } from '../../lambdas/core/finding/verdicts';
-import {
-  type CheckRun,
-  type FindingRecord,
-  queuedRun,
-  type ResultStore,
-  type RunStatus,
-  type Trigger,
-} from '../../lambdas/core/store';
-import type { CheckStarter } from '../../lambdas/core/service';
-import { type LocalServer, startLocalServer } from '../../lambdas/local/server';
+import { type CheckRun, type FindingRecord, queuedRun, type RunStatus } from '../../lambdas/core/store';
+import type { LocalServer } from '../../lambdas/local/server';
 import { runCli } from '../support/cli';
+import { startStoreServer, type StoreServer } from '../support/store-server';
 import { catalog } from '../unit/report/fixtures';
 import { findAll, parseXml } from '../unit/report/xml';
 
@@ -28,13 +19,6 @@ import { findAll, parseXml } from '../unit/report/xml';
 // and the embedded store) agree on its class and on its effect on GO. Partial runs and runs without findings are
 // never GO. Then a real local `check` over loopback, whose verdicts must be classified as the API says.
 
-class QueueingStarter implements CheckStarter {
-  constructor(private readonly store: ResultStore) {}
-  async start(input: { environment: Environment; trigger: Trigger }): Promise<CheckRun> {
-    return this.store.createRun(queuedRun(input.environment.name, input.trigger));
-  }
-}
-
 const EXPECTED_DECISION: Record<VerdictClass, ReadinessDecision> = {
   pass: 'GO',
   warn: 'GO',
@@ -42,26 +26,17 @@ const EXPECTED_DECISION: Record<VerdictClass, ReadinessDecision> = {
   'not-verified': 'INCOMPLETE',
 };
 
-let db: RunningDynalite;
 let store: DynamoResultStore;
 let server: LocalServer;
 
+let running: StoreServer;
+
 beforeAll(async () => {
-  db = await startDynalite();
-  store = new DynamoResultStore(db.client, { tableName: db.tableName });
-  server = await startLocalServer({
-    port: 0,
-    store,
-    catalog,
-    starter: new QueueingStarter(store),
-    allowedTargetCidrs: ['127.0.0.0/8'],
-  });
+  running = await startStoreServer({ catalog });
+  ({ store, server } = running);
 });
 
-afterAll(async () => {
-  await server.close();
-  await db.close();
-});
+afterAll(() => running.close());
 
 function finding(run: CheckRun, verdict: string, port: number): FindingRecord {
   return {

@@ -1,6 +1,7 @@
 // When the kernel re-sends a connect's SYN: Linux's 1 s timeout and its timer wheel's rounding at each HZ.
 import {
   configHz,
+  resendsSynWithinASecond,
   slackFromConfig,
   synRetransmitSlackMs,
   UNKNOWN_SLACK_MS,
@@ -37,5 +38,13 @@ describe('the kernel configuration', () => {
     const slack = synRetransmitSlackMs();
     expect([80, 32, 80 / 3, 64]).toContainEqual(slack);
     expect(synRetransmitSlackMs()).toBe(slack);
+  });
+});
+
+describe('where the kernel re-sends the SYN inside an attempt', () => {
+  test('only Linux is counted on; elsewhere a silent port gets its own retry', () => {
+    expect(resendsSynWithinASecond('linux')).toBe(true);
+    expect(resendsSynWithinASecond('win32')).toBe(false);
+    expect(resendsSynWithinASecond('darwin')).toBe(false);
   });
 });

@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { environmentNameSchema } from '../../core/store';
-import { AGENT_RESULTS_GRACE_SECONDS, type AgentJob } from '../../core/agent/jobs';
+import {
+  AGENT_PAGE_BYTES,
+  AGENT_RESULTS_GRACE_SECONDS,
+  type AgentJob,
+  resultPages,
+} from '../../core/agent/jobs';
 import { printable } from '../../core/printable';
 import { POLICY_REFUSED, probeStep } from '../../core/run/probe-step';
 import { PROBE_DEFAULTS, PROBE_STATES, type ProbeResult } from '../../core/probe';
@@ -63,6 +68,8 @@ interface Offer {
   readonly job: AgentJob;
   readonly heartbeatMs: number;
   readonly pageSize: number;
+  /** Bytes of results a page may hold (absent from an older API: its default body limit). */
+  readonly maxPageBytes?: number;
 }
 
 function countStates(results: readonly ProbeResult[]): string {
@@ -162,7 +169,7 @@ export async function agentCommand(argv: string[], io: Io, signal?: AbortSignal)
     return undefined;
   };
 
-  const runJob = async ({ job, heartbeatMs, pageSize }: Offer): Promise<void> => {
+  const runJob = async ({ job, heartbeatMs, pageSize, maxPageBytes }: Offer): Promise<void> => {
     const ports = job.targets.reduce((n, t) => n + t.ports.length, 0);
     say(
       `took job ${job.jobId} of run ${job.checkId} (${job.environmentName}): ${ports} ports on ${job.targets.length} hosts, until ${job.deadline}`,
@@ -242,14 +249,10 @@ export async function agentCommand(argv: string[], io: Io, signal?: AbortSignal)
       say(
         `probed ${results.length} ports in ${formatDuration(Date.now() - started)}: ${countStates(results)}`,
       );
-      const pages = Math.max(1, Math.ceil(results.length / pageSize));
+      const split = resultPages(results, pageSize, maxPageBytes ?? AGENT_PAGE_BYTES);
+      const pages = split.length;
       for (let page = 0; page < pages; page++) {
-        const body = {
-          agent,
-          page,
-          results: results.slice(page * pageSize, (page + 1) * pageSize),
-          last: page === pages - 1,
-        };
+        const body = { agent, page, results: split[page], last: page === pages - 1 };
         if (body.last) closing = true;
         const reply = await persist(
           `posting page ${page + 1}/${pages}`,

@@ -10,7 +10,7 @@ import { checkThroughApi } from './check-api';
 import { DEFAULT_WAIT_SECONDS } from './check-wait';
 import { identifyOption } from './probe';
 import { readEnvironmentFile } from '../env-file';
-import { formatMs, interruptSignal, type Io, painter, ProgressLine } from '../output';
+import { descriptorWarning, formatMs, interruptSignal, type Io, painter, ProgressLine } from '../output';
 
 /** Why a local check has no audit: it reads no AWS configuration. */
 export const LOCAL_AUDIT_SKIPPED =
@@ -129,6 +129,7 @@ export async function checkCommand(argv: string[], io: Io, injected?: Catalog): 
       progress.done();
       interrupt.dispose();
     }
+    io.stderr.write(descriptorWarning('check', run.stats.descriptorLimit, concurrency));
   }
   const index = indexResults(run.results);
   // The same combine as the service, with the audit marked as not run: one vocabulary everywhere.

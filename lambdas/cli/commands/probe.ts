@@ -15,7 +15,16 @@ import {
   type ProbeTarget,
 } from '../../core/probe';
 import { intOption, parseCommandArgs, UsageError } from '../args';
-import { formatMs, interruptSignal, type Io, type Paint, painter, ProgressLine, table } from '../output';
+import {
+  descriptorWarning,
+  formatMs,
+  interruptSignal,
+  type Io,
+  type Paint,
+  painter,
+  ProgressLine,
+  table,
+} from '../output';
 
 export const probeHelp = `Usage: preflight probe --target HOST:PORTS [--target …] [--config FILE]
                        [--timeout MS] [--concurrency N] [--retries N] [--budget MS]
@@ -294,6 +303,9 @@ export async function probeCommand(argv: string[], io: Io, injected?: Catalog): 
     progress.done();
     interrupt.dispose();
   }
+  io.stderr.write(
+    descriptorWarning('probe', run.stats.descriptorLimit, concurrency ?? PROBE_DEFAULTS.concurrency),
+  );
 
   if (values.json) {
     const results = run.results.map((r) => ({

@@ -30,8 +30,13 @@ export function agentTaskWait(budgetMs: number): { agentWaitSeconds: number; age
   return { agentWaitSeconds, agentTimeoutSeconds: agentWaitSeconds + AGENT_RESULTS_GRACE_SECONDS };
 }
 
-/** Results per page an agent posts (a page is one item of the store, well under its 400 KB). */
-export const AGENT_RESULTS_PAGE = 500;
+/**
+ * Results per page an agent posts at most (a page is one item of the store: compressed JSON, a few KB per
+ * thousand results). A page is also bounded in bytes by the API's body limit: see {@link resultPages}.
+ */
+export const AGENT_RESULTS_PAGE = 1000;
+/** Bytes a results page's body may have when the API does not say (its default body limit, less the envelope). */
+export const AGENT_PAGE_BYTES = 256 * 1024 - 1024;
 
 /**
  * `pending` (waiting for an agent), `taken` (leased to one), `done` (results complete), `failed` (its agent could
@@ -195,6 +200,30 @@ export const failJobBodySchema = z
       .refine((text) => text.length > 0, { error: 'say why the job cannot run' }),
   })
   .strict();
+
+/**
+ * Splits results into the pages an agent posts: at most `pageSize` results and `maxBytes` bytes of JSON each (a
+ * result with a TLS certificate's identity is several times a plain one, so a page of a fixed count can outgrow
+ * the API's body limit). A result larger than `maxBytes` on its own is a page of its own. Always one page at
+ * least, so that an empty job is completed too.
+ */
+export function resultPages<T>(results: readonly T[], pageSize: number, maxBytes: number): T[][] {
+  const pages: T[][] = [];
+  let page: T[] = [];
+  let bytes = 2; // []
+  for (const result of results) {
+    const size = Buffer.byteLength(JSON.stringify(result), 'utf8') + 1; // and its comma
+    if (page.length > 0 && (page.length >= pageSize || bytes + size > maxBytes)) {
+      pages.push(page);
+      page = [];
+      bytes = 2;
+    }
+    page.push(result);
+    bytes += size;
+  }
+  pages.push(page);
+  return pages;
+}
 
 /** The `host|port` pairs of a job's targets: the only results an agent may post for it. */
 export function jobPorts(job: Pick<AgentJob, 'targets'>): Set<string> {

@@ -17,6 +17,19 @@ export type ReadinessDecision = z.infer<typeof readinessDecisionSchema>;
 const countSchema = z.number().int().nonnegative();
 
 /** A required flow that keeps the run from GO. */
+/** Flows by class (required and optional); `blocking` counts the required flows that keep the run from GO. */
+export const tallySchema = z
+  .object({
+    pass: countSchema,
+    warn: countSchema,
+    fail: countSchema,
+    notVerified: countSchema,
+    blocking: countSchema,
+    total: countSchema,
+  })
+  .strict();
+export type Tally = z.infer<typeof tallySchema>;
+
 export const blockingFlowSchema = z
   .object({
     verdict: z.string(),
@@ -41,16 +54,7 @@ export const readinessSchema = z
     /** Why it is not GO, one reason each; empty for GO. */
     reasons: z.array(z.string()),
     /** Flows by class (required and optional), and how many keep the run from GO. */
-    counts: z
-      .object({
-        pass: countSchema,
-        warn: countSchema,
-        fail: countSchema,
-        notVerified: countSchema,
-        blocking: countSchema,
-        total: countSchema,
-      })
-      .strict(),
+    counts: tallySchema,
     /** The required flows that fail (NO-GO). */
     failing: z.array(blockingFlowSchema),
     /** The required flows that were not verified live (INCOMPLETE), with why and how to verify each. */

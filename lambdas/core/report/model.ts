@@ -8,7 +8,7 @@ import type { Catalog } from '../catalog';
 import { changeSetOfDetails, changeSetSchema } from '../finding/change-set';
 import type { FindingDetail } from '../finding/detail';
 import { describePortService } from '../finding/evidence';
-import { readiness, readinessSchema } from '../finding/readiness';
+import { readiness, readinessSchema, type Tally, tallySchema } from '../finding/readiness';
 import { blocksRun, compareListed, ruleOf, verdictClassSchema } from '../finding/verdicts';
 import { portServiceSchema, type CheckRun, type FindingRecord } from '../store';
 
@@ -21,18 +21,7 @@ export type ReportFormat = z.infer<typeof reportFormatSchema>;
 
 const countSchema = z.number().int().nonnegative();
 
-/** Flows by class; `blocking` counts the required flows that make the run NO-GO. */
-export const tallySchema = z
-  .object({
-    pass: countSchema,
-    warn: countSchema,
-    fail: countSchema,
-    notVerified: countSchema,
-    blocking: countSchema,
-    total: countSchema,
-  })
-  .strict();
-export type Tally = z.infer<typeof tallySchema>;
+export { tallySchema, type Tally };
 
 /** The fix of one flow at one vantage, as commands and snippets a person can paste. */
 export const reportRemediationSchema = z
@@ -124,9 +113,16 @@ export const reportFlowSchema = z
   .strict();
 export type ReportFlow = z.infer<typeof reportFlowSchema>;
 
+/**
+ * The JSON report's version, raised when a field a consumer reads changes meaning or name. 2: the tallies and the
+ * flow classes say `notVerified` (was `other`), `readiness` is the shared GO / NO-GO / INCOMPLETE decision, and
+ * the report carries the run's `changeSet`.
+ */
+export const REPORT_VERSION = 2;
+
 export const reportSchema = z
   .object({
-    reportVersion: z.literal(1),
+    reportVersion: z.literal(REPORT_VERSION),
     checkId: z.string(),
     environmentName: z.string(),
     trigger: z.string(),
@@ -371,7 +367,7 @@ export function buildReport(
     .map(([vantage, t]) => ({ vantage, ...t }));
 
   return {
-    reportVersion: 1,
+    reportVersion: REPORT_VERSION,
     checkId: run.checkId,
     environmentName: run.environmentName,
     trigger: run.trigger,

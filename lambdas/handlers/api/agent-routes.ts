@@ -8,6 +8,7 @@ import { z } from 'zod';
 import {
   AGENT_LEASE_MS,
   AGENT_MAX_WAIT_SECONDS,
+  AGENT_PAGE_BYTES,
   AGENT_RESULTS_GRACE_SECONDS,
   AGENT_RESULTS_PAGE,
   type AgentJob,
@@ -50,6 +51,8 @@ export interface AgentRouteContext {
   };
   readonly params: Readonly<Record<string, string>>;
   readonly deps: { readonly agents?: AgentApiDeps };
+  /** The router's limits: a results page must fit its body limit. */
+  readonly limits?: { readonly maxBodyBytes: number };
 }
 
 interface Reply {
@@ -135,11 +138,17 @@ async function jobFor(agents: AgentApiDeps, vantage: string, jobId: string): Pro
  * its lease, or of the job's own budget when that is shorter (in AWS the callback task's HeartbeatSeconds is the
  * budget: a 6 s budget needs a heartbeat every 2 s, not every 10), at least one a second.
  */
-function offer(job: AgentJob, leaseMs: number) {
+function offer(job: AgentJob, leaseMs: number, maxBodyBytes: number | undefined) {
   const { taskToken: _token, ...rest } = job;
   const budgetMs = Date.parse(job.deadline) - Date.parse(job.createdAt);
-  const heartbeatMs = Math.max(1000, Math.floor(Math.min(leaseMs, budgetMs > 0 ? budgetMs : leaseMs) / 3));
-  return { job: rest, leaseMs, heartbeatMs, pageSize: AGENT_RESULTS_PAGE };
+  return {
+    job: rest,
+    leaseMs,
+    heartbeatMs: Math.max(1000, Math.floor(Math.min(leaseMs, budgetMs > 0 ? budgetMs : leaseMs) / 3)),
+    pageSize: AGENT_RESULTS_PAGE,
+    // The body's envelope ({agent, page, last}) is well under a kilobyte.
+    maxPageBytes: maxBodyBytes === undefined ? AGENT_PAGE_BYTES : maxBodyBytes - 1024,
+  };
 }
 
 export const pollQuerySchema = z
@@ -167,7 +176,7 @@ export async function pollAgentJob(ctx: AgentRouteContext): Promise<Reply> {
     if (job) {
       // An agent took it: the task's heartbeat clock now measures this agent's silence.
       await agents.onHeartbeat?.(job);
-      return json(200, offer(job, leaseMs));
+      return json(200, offer(job, leaseMs, ctx.limits?.maxBodyBytes));
     }
     const left = until - Date.now();
     if (left <= 0 || agents.stopping?.aborted) return { status: 204, headers: {}, body: '' };

@@ -88,5 +88,7 @@ export const api = {
   startCheck: (environmentName) => request('POST', '/checks', { environmentName }),
   /** The verdict table every surface reads (class, GO effect, label, symbol, next step). */
   verdicts: () => request('GET', '/verdicts'),
+  /** The run's JSON report: its readiness and its change set (every fix of the run, merged). */
+  report: (checkId) => request('GET', `/checks/${enc(checkId)}/report?format=json`),
   reportUrl: (checkId, format) => apiUrl(`/checks/${enc(checkId)}/report?format=${enc(format)}`),
 };

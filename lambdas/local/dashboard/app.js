@@ -389,6 +389,62 @@ function matrix(findings, onOpen) {
 }
 
 /** A run's summary, matrix and findings (worst first). */
+/**
+ * The run's change set (every fix of its flows merged, in the order to apply it), read from its JSON report once
+ * the run is closed: what a platform team applies in one go. The flows still show their own fixes.
+ */
+function changeSetBox(run) {
+  const box = h('div', { class: 'change-set' });
+  if (OPEN_STATUSES.includes(run.status)) return box;
+  api.report(run.checkId).then(
+    (report) => {
+      const cs = report.changeSet;
+      const n = (list) => list?.length ?? 0;
+      if (!cs || n(cs.operations) + n(cs.firewallRequests) + n(cs.questions) === 0) return;
+      const parts = [
+        `${n(cs.operations)} change(s) in AWS`,
+        n(cs.firewallRequests) > 0 ? `${n(cs.firewallRequests)} on-premises firewall request(s)` : '',
+        n(cs.questions) > 0 ? `${n(cs.questions)} question(s) to answer first` : '',
+      ].filter(Boolean);
+      replace(
+        box,
+        h(
+          'details',
+          {},
+          h('summary', {}, h('strong', {}, 'Change set'), `: ${parts.join(', ')}`),
+          n(cs.questions) > 0
+            ? [
+                h('h4', {}, 'Questions to answer first'),
+                h(
+                  'ul',
+                  {},
+                  cs.questions.map((q) => h('li', {}, q.text)),
+                ),
+              ]
+            : null,
+          n(cs.awsCli) > 0 ? codeBlock('AWS CLI, in this order', cs.awsCli.join('\n')) : null,
+          cs.cloudFormation ? codeBlock('CloudFormation', cs.cloudFormation) : null,
+          cs.cdk ? codeBlock('CDK', cs.cdk) : null,
+          n(cs.firewallRequests) > 0
+            ? [
+                h('h4', {}, 'On-premises firewall requests'),
+                h(
+                  'ul',
+                  {},
+                  cs.firewallRequests.map((r) => h('li', {}, r.text)),
+                ),
+              ]
+            : null,
+        ),
+      );
+    },
+    () => {
+      // The change set is a convenience here: each failing flow shows its own fix below.
+    },
+  );
+  return box;
+}
+
 function runSection(run, envName) {
   const findings = [...run.findings].sort(
     (a, b) => verdictRank(a.verdict) - verdictRank(b.verdict) || flowTitle(a).localeCompare(flowTitle(b)),
@@ -470,6 +526,7 @@ function runSection(run, envName) {
           }),
         ),
       ),
+    changeSetBox(run),
     findings.length > 0 && [
       h('h3', {}, 'Matrix'),
       h('p', { class: 'muted' }, 'Source → destination by port; select a cell to open its finding.'),

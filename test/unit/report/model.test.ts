@@ -17,6 +17,23 @@ const FAILING_STATES = {
 } as const;
 
 describe('buildReport', () => {
+  it('says which version of the JSON report it is, and version 2 counts notVerified (version 1 said other)', async () => {
+    // Arrange
+    const run = waveRun();
+    const findings = await waveFindings(run, { audit: false });
+
+    // Act
+    const report = JSON.parse(
+      JSON.stringify(buildReport(run, findings, catalog, { profiles: ['rivermeadow-os'] })),
+    );
+
+    // Assert
+    expect(report.reportVersion).toBe(2);
+    expect(Object.keys(report.totals)).toEqual(['pass', 'warn', 'fail', 'notVerified', 'blocking', 'total']);
+    expect(report.totals.notVerified).toBeGreaterThan(0);
+    expect(JSON.stringify(report)).not.toMatch(/"other"/);
+  });
+
   it('says INCOMPLETE when every probed flow passes but required flows outside the VPC were not verified', async () => {
     // Arrange
     const run = waveRun();
