@@ -69,8 +69,8 @@ export const TABLE_ACCESS = {
   // the findings recorded so far (Query), close (UpdateItem), the run (GetItem)
   fail: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
   // a shard's job (Query of the run's data), its outcome and an on-prem vantage's agent job (PutItem), that job
-  // and its result pages (GetItem)
-  shard: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+  // and its result pages (GetItem), a retried callback task's token and a timed-out job's close (UpdateItem)
+  shard: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
   // the run's plan (Query of the run's data), its audits (PutItem)
   audit: ['dynamodb:PutItem', 'dynamodb:Query'],
 } as const satisfies Record<string, readonly TableAction[]>;

@@ -1,12 +1,15 @@
 import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { Auditor } from './auditor';
 import { PreflightFunction, TABLE_ACCESS, wildcardFinding } from './function';
+import { AGENT_RESULTS_GRACE_SECONDS } from '../lambdas/core/agent/jobs';
+import { MAX_PROBE_BUDGET_SECONDS } from '../lambdas/core/environment';
 import { MAX_SHARDS } from '../lambdas/core/run/shards';
 import type { Prober } from './prober';
 
@@ -18,8 +21,9 @@ export interface CheckRunStateMachineProps {
   readonly probers: readonly Prober[];
   readonly auditor: Auditor;
   /**
-   * One shard's probe budget: its prober's deadline counts from when the shard starts. An on-prem vantage's
-   * callback task waits that long for its agent's heartbeat (HeartbeatSeconds), and a minute more in all.
+   * One shard's probe budget: its prober's deadline counts from when the shard starts. (An on-prem vantage's
+   * callback task waits instead for the environment's budget, `probe.budgetSeconds`, this one by default: see
+   * `awaitAgent`.)
    */
   readonly probeBudget: Duration;
   /** The deployment's target policy, given to on-prem vantages' agents with their jobs. */
@@ -179,16 +183,18 @@ export class CheckRunStateMachine extends Construct {
     );
     const route = new sfn.Choice(this, STATES.route);
     // An on-prem vantage's shard: a callback task stores its agent's job with the task token; the API's result
-    // route completes it (SendTaskSuccess), each heartbeat extends it (SendTaskHeartbeat). An agent that never
-    // takes the job, or stops heartbeating, times the task out: the store step records the vantage's flows
-    // `skipped` ("no agent for vantage X reported within N s") and the run goes on.
+    // route completes it (SendTaskSuccess), each heartbeat extends it (SendTaskHeartbeat), an agent that cannot run
+    // the job fails it (SendTaskFailure). The wait is the environment's: the load step puts the shard's budget (the
+    // environment's probe.budgetSeconds, at most MAX_PROBE_BUDGET_SECONDS) in the item. An agent that never takes
+    // the job, or stops heartbeating, times the task out: the store step records the vantage's flows `skipped`
+    // ("no agent for vantage X reported within N s") and the run goes on.
     const awaitAgent = new tasks.LambdaInvoke(this, STATES.awaitAgent, {
       lambdaFunction: shard.fn,
       integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
       payload: sfn.TaskInput.fromObject({ step: 'agent', 'item.$': '$', taskToken: sfn.JsonPath.taskToken }),
       resultPath: '$.agentJob',
-      heartbeatTimeout: sfn.Timeout.duration(props.probeBudget),
-      taskTimeout: sfn.Timeout.duration(props.probeBudget.plus(Duration.minutes(1))),
+      heartbeatTimeout: sfn.Timeout.at('$.agentWaitSeconds'),
+      taskTimeout: sfn.Timeout.at('$.agentTimeoutSeconds'),
     });
     retryTransient(awaitAgent, 3).addCatch(storeShard, catchAll);
     route.when(sfn.Condition.isPresent('$.agent'), awaitAgent.next(storeShard));
@@ -261,10 +267,11 @@ export class CheckRunStateMachine extends Construct {
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       definitionBody: sfn.DefinitionBody.fromChainable(definition),
       comment: 'preflight: one check run (plan and shard, probe each shard, audit, record and compare)',
-      // Every shard in waves of maxConcurrency, each at most its budget and its task's minute, and 15 minutes for
-      // the rest.
+      // Every shard in waves of maxConcurrency, each at most its budget (a prober's, or the longest an agent's
+      // callback task waits) and its task's minute, and 15 minutes for the rest.
       timeout: Duration.seconds(
-        props.probeBudget.plus(Duration.minutes(1)).toSeconds() * Math.ceil(MAX_SHARDS / maxConcurrency),
+        (Math.max(props.probeBudget.toSeconds(), MAX_PROBE_BUDGET_SECONDS) + AGENT_RESULTS_GRACE_SECONDS) *
+          Math.ceil(MAX_SHARDS / maxConcurrency),
       ).plus(Duration.minutes(15)),
       tracingEnabled: true,
       // ALL events but no payloads: the payloads carry the environment's addresses and results, which the API
@@ -286,6 +293,18 @@ export class CheckRunStateMachine extends Construct {
           "the Distributed Map's child executions (one per shard) are named at run time: the role may describe and stop only this state machine's executions",
       })),
     );
+    // A retried callback task whose agent's job closed before its token was stored is ended by the shard step
+    // itself. A policy of its own: the function's default policy cannot name this state machine (which invokes
+    // the function, so depends on it).
+    new iam.Policy(this, 'ShardTaskResponse', {
+      roles: [shard.fn.role!],
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+          resources: [this.stateMachine.stateMachineArn],
+        }),
+      ],
+    });
     const invoked = [
       start,
       shard,

@@ -58,20 +58,47 @@ export class DynamoAgentJobStore implements AgentJobStore {
   async create(job: NewAgentJob, now: Date): Promise<AgentJob> {
     const created: AgentJob = {
       ...job,
-      jobId: newJobId(now),
+      jobId: job.jobId ?? newJobId(now),
       status: 'pending',
       createdAt: now.toISOString(),
       pages: 0,
     };
-    await this.client.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: { ...jobKey(job.vantage, created.jobId), ...created, [TTL_ATTRIBUTE]: this.expiresAt(now) },
-        ConditionExpression: 'attribute_not_exists(PK)',
-      }),
-    );
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...jobKey(job.vantage, created.jobId), ...created, [TTL_ATTRIBUTE]: this.expiresAt(now) },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err) || job.jobId === undefined) throw err;
+      return this.renew(job.vantage, job.jobId, job.taskToken);
+    }
     this.wake(job.vantage);
     return created;
+  }
+
+  /** The job exists already (created again with its id): it waits for the new task token, unless it is closed. */
+  private async renew(vantage: string, jobId: string, taskToken: string | undefined): Promise<AgentJob> {
+    if (taskToken === undefined) return this.get(vantage, jobId);
+    try {
+      const out = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: jobKey(vantage, jobId),
+          UpdateExpression: 'SET taskToken = :token',
+          ConditionExpression: '#status IN (:pending, :taken)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':token': taskToken, ':pending': 'pending', ':taken': 'taken' },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toJob(out.Attributes ?? {});
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      return this.get(vantage, jobId);
+    }
   }
 
   private wake(vantage: string): void {
@@ -224,6 +251,17 @@ export class DynamoAgentJobStore implements AgentJobStore {
     });
   }
 
+  fail(vantage: string, jobId: string, agentId: string, reason: string, now: Date): Promise<AgentJob> {
+    return this.held(
+      vantage,
+      jobId,
+      agentId,
+      'SET #status = :failed, #error = :reason, completedAt = :now',
+      { ':failed': 'failed', ':reason': reason, ':now': now.toISOString() },
+      { '#error': 'error' },
+    );
+  }
+
   async release(vantage: string, jobId: string, agentId: string): Promise<AgentJob> {
     const job = await this.held(
       vantage,
@@ -245,9 +283,9 @@ export class DynamoAgentJobStore implements AgentJobStore {
           TableName: this.tableName,
           Key: jobKey(vantage, jobId),
           UpdateExpression: 'SET #status = :expired',
-          ConditionExpression: 'attribute_exists(PK) AND #status <> :done',
+          ConditionExpression: 'attribute_exists(PK) AND NOT (#status IN (:done, :failed))',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':expired': 'expired', ':done': 'done' },
+          ExpressionAttributeValues: { ':expired': 'expired', ':done': 'done', ':failed': 'failed' },
           ReturnValues: 'ALL_NEW',
         }),
       );

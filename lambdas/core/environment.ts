@@ -155,6 +155,12 @@ export const customFlowSchema = z
 export type CustomFlow = z.infer<typeof customFlowSchema>;
 
 /** Defaults for live probes; the configured timeout is a ceiling, the engine adapts below it. */
+/**
+ * The longest probe budget an environment may ask for (`probe.budgetSeconds`): also the longest a run waits for an
+ * on-prem vantage's agent, which the state machine's own timeout covers (lib/orchestration.ts).
+ */
+export const MAX_PROBE_BUDGET_SECONDS = 900;
+
 export const probeSettingsSchema = z
   .object({
     timeoutMs: z.number().int().min(100).max(60_000).default(PROBE_DEFAULTS.timeoutMs),
@@ -169,7 +175,7 @@ export const probeSettingsSchema = z
      * How long a run's probes may take, in seconds, on-prem vantages' agents included (a run waits that long
      * for each agent). @default - the service's budget (300 s locally; the deployment's `probeBudgetSeconds`)
      */
-    budgetSeconds: z.number().int().min(5).max(900).optional(),
+    budgetSeconds: z.number().int().min(5).max(MAX_PROBE_BUDGET_SECONDS).optional(),
   })
   .strict();
 export type ProbeSettings = z.infer<typeof probeSettingsSchema>;

@@ -20,10 +20,10 @@ import {
   SHUTDOWN_REASON,
 } from '../core/run/steps';
 import type { Resolve } from '../core/audit/plan-audit';
-import { type AgentJobStore, awaitAgentJob, noAgentReason } from '../core/agent/jobs';
+import { agentFailedReason, type AgentJobStore, awaitAgentJob, noAgentReason } from '../core/agent/jobs';
 import { agentTargets } from '../core/plan';
 import type { RunData } from '../core/run/run-data';
-import { finishFromStore, runShards, shardJobs } from '../core/run/sharded';
+import { finishFromStore, runBudgetMs, runShards, shardJobs } from '../core/run/sharded';
 
 /** Options of {@link createRunner}. */
 export interface RunnerOptions {
@@ -145,12 +145,12 @@ export function createRunner(options: RunnerOptions): Runner {
       );
 
       step = 'probe';
-      const runBudgetMs = (environment.probe.budgetSeconds ?? 0) * 1000 || budgetMs;
-      const deadline = Date.now() + runBudgetMs;
+      const runBudget = runBudgetMs(environment, budgetMs);
+      const deadline = Date.now() + runBudget;
       // The cloud-side probe in shards, as the state machine runs it: each shard's outcome goes to the store as it
       // completes and is dropped here, so memory holds at most `shardConcurrency` shards' results whatever the
       // run's size. Every shard shares the run's one deadline.
-      const shards = shardJobs(probeJobs, environment, runBudgetMs);
+      const shards = shardJobs(probeJobs, environment, runBudget);
       await runData.putPlan(
         run.checkId,
         { environment, shardCount: shards.length, probeFailures: [] },
@@ -181,10 +181,16 @@ export function createRunner(options: RunnerOptions): Runner {
               },
               now(),
             );
-            const results = await awaitAgentJob(options.agentJobs, created, deadline, { signal });
-            if (!results)
-              return { missing: { vantage: job.vantage, reason: noAgentReason(job.vantage, runBudgetMs) } };
-            return { ok: { vantage: job.vantage, results, durationMs: Date.now() - startedAt } };
+            const waited = await awaitAgentJob(options.agentJobs, created, deadline, { signal });
+            if ('failed' in waited)
+              return {
+                missing: { vantage: job.vantage, reason: agentFailedReason(job.vantage, waited.failed) },
+              };
+            if ('timedOut' in waited)
+              return { missing: { vantage: job.vantage, reason: noAgentReason(job.vantage, runBudget) } };
+            return {
+              ok: { vantage: job.vantage, results: waited.results, durationMs: Date.now() - startedAt },
+            };
           } catch (err) {
             return { failed: { vantage: job.vantage, reason: messageOf(err) } };
           }

@@ -188,6 +188,8 @@ describe('the DynamoDB actions each function really sends', () => {
         const job = await loadShard({ checkId: out.checkId, shard }, { data: sharding.data });
         if (job.agent) {
           const created = await createAgentJob(job, 'token', { data: sharding.data, agents: agentsOfShard });
+          // A retried callback task: the same job, waiting for the new token.
+          await createAgentJob(job, 'token-2', { data: sharding.data, agents: agentsOfShard });
           if (agentComes) {
             await api.take(created.vantage, 'agent-1', new Date(), 30_000);
             await api.putResults(

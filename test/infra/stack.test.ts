@@ -1,6 +1,8 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { EC2_INVENTORY_ACTIONS } from '../../lambdas/aws/ec2-inventory';
 import { scheduleInput } from '../../lambdas/core/run/identity';
+import { MAX_PROBE_BUDGET_SECONDS } from '../../lambdas/core/environment';
+import { MAX_SHARDS } from '../../lambdas/core/run/shards';
 import { ROUTES } from '../../lambdas/handlers/api/router';
 import { DeployConfigError, parseDeployConfig } from '../../lib/config';
 import { STATES } from '../../lib/orchestration';
@@ -177,28 +179,34 @@ describe.each([
     });
   });
 
-  it("waits for each on-prem vantage's agent in a callback task bounded by the probe budget", () => {
-    // Arrange
-    const budgetSeconds = template === demo.template ? 240 : (config.probeBudgetSeconds ?? 240);
+  it("waits for each on-prem vantage's agent in a callback task bounded by the environment's probe budget", () => {
     // Act
     const machine = Object.values(resourcesOf(template, 'AWS::StepFunctions::StateMachine'))[0];
     const text = JSON.stringify(machine?.Properties?.DefinitionString);
     const at = text.indexOf(`\\"${STATES.awaitAgent}\\":{`);
     // The state's own fields: Retry and Catch first, then its type, timeouts, resource and Parameters.
     const state = text.slice(at, text.indexOf('\\"Parameters\\"', at) + 600);
-    // Assert: the token-waiting Lambda integration, its token passed, a heartbeat within the budget, a timeout.
+    // Assert: the token-waiting Lambda integration, its token passed, a heartbeat within the shard's own budget
+    // (the environment's, which the load step puts in the item), a timeout with the results' grace; no fixed
+    // wait (the deployment's budget is not the environment's).
     expect(at).toBeGreaterThan(0);
     expect(state).toContain(':states:::lambda:invoke.waitForTaskToken');
     expect(state).toContain('\\"taskToken.$\\":\\"$$.Task.Token\\"');
-    expect(state).toContain(`\\"HeartbeatSeconds\\":${budgetSeconds}`);
-    expect(state).toContain(`\\"TimeoutSeconds\\":${budgetSeconds + 60}`);
+    expect(state).toContain('\\"HeartbeatSecondsPath\\":\\"$.agentWaitSeconds\\"');
+    expect(state).toContain('\\"TimeoutSecondsPath\\":\\"$.agentTimeoutSeconds\\"');
+    expect(state).not.toMatch(/\\"(Heartbeat|Timeout)Seconds\\":/);
+    // The execution's own timeout covers every wave of shards waiting the longest an environment may ask.
+    const timeouts = [...text.matchAll(/\\"TimeoutSeconds\\":(\d+)/g)].map((m) => Number(m[1]));
+    expect(Math.max(...timeouts)).toBeGreaterThanOrEqual(
+      (MAX_PROBE_BUDGET_SECONDS + 60) * Math.ceil(MAX_SHARDS / 40),
+    );
     expect(state).toContain(
       '\\"Catch\\":[{\\"ErrorEquals\\":[\\"States.ALL\\"],\\"ResultPath\\":\\"$.error\\",\\"Next\\":\\"Store shard\\"}]',
     );
     expect(text).toContain('\\"IsPresent\\":true');
   });
 
-  it("lets the API complete, heartbeat or fail only this state machine's tasks", () => {
+  it("lets the API complete, heartbeat or fail only this state machine's tasks, and the shard step end a retried one", () => {
     // Act
     const machine = Object.keys(resourcesOf(template, 'AWS::StepFunctions::StateMachine'))[0]!;
     const api = roleOf(template, 'preflight api');
@@ -218,11 +226,28 @@ describe.each([
         Resource: { Ref: machine },
       },
     ]);
+    const shard = roleOf(template, 'preflight shard');
+    const shardCallbacks = Object.values(resourcesOf(template, 'AWS::IAM::Policy'))
+      .filter((p) => (p.Properties?.Roles as Array<{ Ref: string }>).some((r) => r.Ref === shard))
+      .flatMap(
+        (p) =>
+          (p.Properties?.PolicyDocument as { Statement: Array<{ Action: unknown; Resource: unknown }> })
+            .Statement,
+      )
+      .filter((s) => JSON.stringify(s.Action).includes('states:SendTask'));
+    expect(shardCallbacks).toEqual([
+      {
+        Action: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+        Effect: 'Allow',
+        Resource: { Ref: machine },
+      },
+    ]);
     expect(
       [...actionsByRole(template).entries()]
         .filter(([, actions]) => actions.some((a) => a.startsWith('states:SendTask')))
-        .map(([role]) => role),
-    ).toEqual([api]);
+        .map(([role]) => role)
+        .sort(),
+    ).toEqual([api, shard].sort());
   });
 
   it('sends the state-changed events of its bus to an encrypted topic, and alarms there too', () => {

@@ -185,6 +185,7 @@ describe('agent routes', () => {
       '/agents/{vantage}/jobs/{jobId}/heartbeat',
       '/agents/{vantage}/jobs/{jobId}/results',
       '/agents/{vantage}/jobs/{jobId}/release',
+      '/agents/{vantage}/jobs/{jobId}/fail',
     ]);
     expect(doc.body.components.schemas.AgentResults.required).toEqual(['agent', 'page', 'results', 'last']);
   });

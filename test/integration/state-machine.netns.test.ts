@@ -16,7 +16,9 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DynamoAgentJobStore } from '../../lambdas/aws/dynamo-agent-jobs';
 import { StepFunctionsCallbacks } from '../../lambdas/aws/sfn-callbacks';
+import type { AgentJob } from '../../lambdas/core/agent/jobs';
 import { runReadiness } from '../../lambdas/core/finding/readiness';
+import { probeStep } from '../../lambdas/core/run/probe-step';
 import type { CheckStarter } from '../../lambdas/core/service';
 import { type ApiDeps, handleRequest } from '../../lambdas/handlers/api/router';
 import { startAgent } from '../support/agent';
@@ -266,6 +268,7 @@ async function serveAgentRoutes(): Promise<{ url: string; server: Server }> {
       jobs: new DynamoAgentJobStore(harness.dynalite.client, { tableName: harness.dynalite.tableName }),
       onComplete: callbacks.onComplete,
       onHeartbeat: callbacks.onHeartbeat,
+      onFail: callbacks.onFail,
     },
   };
   const server = createServer((req, res) => {
@@ -360,9 +363,10 @@ describe('the executed state machine with an on-prem vantage', () => {
     expect(await harness.store.getRun(run.checkId)).toMatchObject({ status: 'succeeded' });
   }, 90_000);
 
-  it('ends the task at HeartbeatSeconds when no agent comes: the flows skipped with the reason, the run INCOMPLETE', async () => {
-    // Arrange: no agent for dc1.
-    const env = withAgent('sfn-no-agent', true);
+  it("ends the task at the environment's budget when no agent comes: the flows skipped with the reason, the run INCOMPLETE", async () => {
+    // Arrange: no agent for dc1; the environment's probe budget (6 s) is not the deployment's (10 s).
+    const base = withAgent('sfn-no-agent', true);
+    const env = { ...base, probe: { ...base.probe, budgetSeconds: 6 } };
     const run = await harness.store.createRun(queuedRun(env.name, 'api'));
 
     // Act
@@ -381,7 +385,7 @@ describe('the executed state machine with an on-prem vantage', () => {
     for (const f of ingress) {
       expect(f).toMatchObject({
         verdict: 'skipped',
-        cause: 'not probed: no agent for vantage dc1 reported within 10 s',
+        cause: 'not probed: no agent for vantage dc1 reported within 6 s',
       });
     }
     expect(findings.filter((f) => f.direction !== 'ingress').every((f) => f.verdict !== 'skipped')).toBe(
@@ -389,5 +393,170 @@ describe('the executed state machine with an on-prem vantage', () => {
     );
     const closed = await harness.store.getRun(run.checkId);
     expect(runReadiness(closed).decision).toBe('INCOMPLETE');
+    // The task ended at the environment's 6 s, not at the deployment's 10 s: nothing heartbeated it.
+    expect(outcome.heartbeats).toEqual({});
+    expect(outcome.callbacks).toEqual([
+      { state: STATES.awaitAgent, ended: 'States.HeartbeatTimeout', waitedMs: expect.any(Number) },
+    ]);
+    expect(outcome.callbacks[0]!.waitedMs).toBeGreaterThanOrEqual(6_000);
+    expect(outcome.callbacks[0]!.waitedMs).toBeLessThan(9_000);
+  }, 90_000);
+
+  /**
+   * An agent whose timing the test sets, over the same HTTP routes a real agent calls (`preflight agent` has its
+   * own: polls, heartbeats every third of its lease, posts when the engine is done): it takes dc1's job, probes its
+   * targets with the real engine, and heartbeats, posts or reports a failure when told.
+   */
+  function scriptedAgent(id: string) {
+    const call = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
+      const res = await fetch(`${api.url}/agents/dc1/jobs${path}`, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      return {
+        status: res.status,
+        body: text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>),
+      };
+    };
+    let job: AgentJob | undefined;
+    return {
+      async take(): Promise<AgentJob> {
+        for (;;) {
+          const reply = await call('GET', `?agent=${id}&wait=5`);
+          if (reply.status === 200) return (job = (reply.body as { job: AgentJob }).job);
+        }
+      },
+      heartbeat: async () => (await call('POST', `/${job!.jobId}/heartbeat`, { agent: id })).status,
+      async probeAndPost(): Promise<number> {
+        const out = await probeStep(
+          { vantage: 'dc1', targets: job!.targets, timeoutMs: 500, retries: 0 },
+          { policy: job!.policy },
+        );
+        const body = { agent: id, page: 0, results: out.results, last: true };
+        return (await call('POST', `/${job!.jobId}/results`, body)).status;
+      },
+      fail: async (reason: string) =>
+        (await call('POST', `/${job!.jobId}/fail`, { agent: id, reason })).status,
+    };
+  }
+
+  /** dc1's environment with a probe budget of 5 s: its callback task's HeartbeatSeconds. */
+  function fiveSeconds(name: string) {
+    const env = withAgent(name, true);
+    return { ...env, probe: { ...env.probe, budgetSeconds: 5 } };
+  }
+
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('keeps a task alive past HeartbeatSeconds while its agent heartbeats; the results posted after the deadline complete it', async () => {
+    // Arrange
+    const env = fiveSeconds('sfn-heartbeats');
+    const run = await harness.store.createRun(queuedRun(env.name, 'api'));
+    const agent = scriptedAgent('scripted-beating');
+    // Act: the agent takes the job, heartbeats every second for 9 s (past the 5 s), then probes and posts.
+    const execution = harness.execute({
+      checkId: run.checkId,
+      environmentName: env.name,
+      environment: env,
+      trigger: 'api',
+    });
+    await agent.take();
+    const beats: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      await sleep(1_000);
+      beats.push(await agent.heartbeat());
+    }
+    const posted = await agent.probeAndPost();
+    const outcome = await execution;
+    // Assert: one callback task, alive for more than 9 s on heartbeats of a 5 s clock, completed by the results.
+    expect(beats.every((status) => status === 200)).toBe(true);
+    expect(posted).toBe(200);
+    expect(outcome).toMatchObject({ status: 'SUCCEEDED' });
+    expect(outcome.callbacks).toEqual([
+      { state: STATES.awaitAgent, ended: 'SendTaskSuccess', waitedMs: expect.any(Number) },
+    ]);
+    expect(outcome.callbacks[0]!.waitedMs).toBeGreaterThan(9_000);
+    // the take and the nine heartbeats
+    expect(outcome.heartbeats[STATES.awaitAgent]).toBe(10);
+    const ingress = (await harness.store.listFindings(run.checkId, { limit: 100 })).items.filter(
+      (f) => f.direction === 'ingress',
+    );
+    expect(ingress.map((f) => [f.destination, f.verdict]).sort()).toEqual(
+      lab.extraIpv4.slice(0, 2).map((host) => [host, 'refused']),
+    );
+  }, 90_000);
+
+  it('fails a task with States.HeartbeatTimeout when its agent stops heartbeating; its late results are refused', async () => {
+    // Arrange
+    const env = fiveSeconds('sfn-silent');
+    const run = await harness.store.createRun(queuedRun(env.name, 'api'));
+    const agent = scriptedAgent('scripted-silent');
+    // Act: the agent takes the job, heartbeats twice a second apart, then falls silent.
+    const execution = harness.execute({
+      checkId: run.checkId,
+      environmentName: env.name,
+      environment: env,
+      trigger: 'api',
+    });
+    await agent.take();
+    for (let i = 0; i < 2; i++) {
+      await sleep(1_000);
+      await agent.heartbeat();
+    }
+    const outcome = await execution;
+    const late = await agent.probeAndPost();
+    // Assert: the heartbeats moved the clock (more than 5 s from the start), then 5 s of silence ended the task.
+    expect(outcome).toMatchObject({ status: 'SUCCEEDED' });
+    expect(outcome.callbacks).toEqual([
+      { state: STATES.awaitAgent, ended: 'States.HeartbeatTimeout', waitedMs: expect.any(Number) },
+    ]);
+    expect(outcome.callbacks[0]!.waitedMs).toBeGreaterThanOrEqual(7_000);
+    expect(outcome.callbacks[0]!.waitedMs).toBeLessThan(20_000);
+    expect(late).toBe(409);
+    const ingress = (await harness.store.listFindings(run.checkId, { limit: 100 })).items.filter(
+      (f) => f.direction === 'ingress',
+    );
+    expect(ingress.length).toBeGreaterThan(0);
+    for (const f of ingress)
+      expect(f).toMatchObject({
+        verdict: 'skipped',
+        cause: 'not probed: no agent for vantage dc1 reported within 5 s',
+      });
+  }, 90_000);
+
+  it('fails the task at once when the agent cannot run the job, its reason on the flows', async () => {
+    // Arrange
+    const env = withAgent('sfn-cannot', true);
+    const run = await harness.store.createRun(queuedRun(env.name, 'api'));
+    const agent = scriptedAgent('scripted-cannot');
+    // Act
+    const execution = harness.execute({
+      checkId: run.checkId,
+      environmentName: env.name,
+      environment: env,
+      trigger: 'api',
+    });
+    await agent.take();
+    const reported = await agent.fail('the probe engine failed: EMFILE: too many open files');
+    const outcome = await execution;
+    // Assert: SendTaskFailure ended the wait long before the 10 s budget.
+    expect(reported).toBe(200);
+    expect(outcome).toMatchObject({ status: 'SUCCEEDED' });
+    expect(outcome.callbacks).toEqual([
+      { state: STATES.awaitAgent, ended: 'AgentJobFailed', waitedMs: expect.any(Number) },
+    ]);
+    expect(outcome.callbacks[0]!.waitedMs).toBeLessThan(8_000);
+    const findings = (await harness.store.listFindings(run.checkId, { limit: 100 })).items;
+    const ingress = findings.filter((f) => f.direction === 'ingress');
+    expect(ingress.length).toBeGreaterThan(0);
+    for (const f of ingress)
+      expect(f).toMatchObject({
+        verdict: 'skipped',
+        cause:
+          'not probed: the agent for vantage dc1 could not run the job: the probe engine failed: EMFILE: too many open files',
+      });
+    expect(runReadiness(await harness.store.getRun(run.checkId)).decision).toBe('INCOMPLETE');
   }, 90_000);
 });

@@ -24,7 +24,12 @@
  *   (`AWS_ENDPOINT_URL_SFN`, {@link Harness.sfnEndpoint}: `SendTaskSuccess` → the task's output is the given
  *   JSON, `SendTaskFailure` → it fails with the given error, `SendTaskHeartbeat` → its `HeartbeatSeconds` starts
  *   again); with no heartbeat in `HeartbeatSeconds` it fails `States.HeartbeatTimeout`, past `TimeoutSeconds`
- *   `States.Timeout`, as Step Functions does. An unknown token is answered `TaskDoesNotExist`.
+ *   `States.Timeout`, as Step Functions does. An unknown token (or one whose task ended) is answered
+ *   `TaskDoesNotExist`. `HeartbeatSecondsPath` and `TimeoutSecondsPath` are read from the state's input, as Step
+ *   Functions reads them (the interpreter would read them from the task's Parameters instead, and would put its own
+ *   60 s default timeout on the task: the harness hands it the state with the paths moved into its Parameters and a
+ *   timeout it never reaches, and keeps both clocks itself). Each task's heartbeats are counted
+ *   ({@link ExecutionOutcome.heartbeats}).
  *
  * The interpreter declares Node 22+ for one function, `Promise.withResolvers`; on Node 20 this harness (and only
  * it) installs a polyfill of that function.
@@ -105,6 +110,14 @@ export interface ExecutionOutcome {
   readonly largestAt: string;
   /** Task invocations by state name. */
   readonly invocations: Readonly<Record<string, number>>;
+  /** `SendTaskHeartbeat` calls that reached a waiting callback task, by state name. */
+  readonly heartbeats: Readonly<Record<string, number>>;
+  /** How each callback task ended (`SendTaskSuccess`, or the error it failed with) and how long it waited. */
+  readonly callbacks: ReadonlyArray<{
+    readonly state: string;
+    readonly ended: string;
+    readonly waitedMs: number;
+  }>;
   readonly wallMs: number;
 }
 
@@ -138,6 +151,17 @@ class LambdaFunctionError extends Error {
   }
 }
 
+/**
+ * A callback task's failure as Step Functions reports it to the state's Catch: `SendTaskFailure`'s error and cause
+ * as given (no Lambda envelope), or `States.HeartbeatTimeout` / `States.Timeout`.
+ */
+class TaskFailure extends Error {
+  constructor(error: string, cause: string) {
+    super(cause);
+    this.name = error;
+  }
+}
+
 const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value) ?? 'null');
 
 /** Resolves the definition's CloudFormation tokens to plain strings; Lambda ARNs end in the function's logical id. */
@@ -165,21 +189,59 @@ function resolveTokens(value: unknown, tableId: string, tableName: string): stri
   throw new Error(`the harness cannot resolve ${JSON.stringify(value)}`);
 }
 
-/** The callback tasks of a definition, Map iterations included: name → their heartbeat and timeout in ms. */
+/** Where the harness moves a callback task's `HeartbeatSecondsPath` and `TimeoutSecondsPath` in its Parameters. */
+const PATH_PARAMETERS = { heartbeat: 'harnessHeartbeatSeconds', timeout: 'harnessTimeoutSeconds' } as const;
+/** Longer than any test (and within a 32-bit timer): the interpreter's own clock on a callback task, which the harness keeps. */
+const NEVER_SECONDS = 2_000_000;
+
+/**
+ * The callback tasks of a definition, Map iterations included: name → their heartbeat and timeout (seconds, or a
+ * path into the state's input). Each such state is rewritten in place for the interpreter: the paths become
+ * Parameters (resolved from the same input) and its own timeout one it never reaches.
+ */
 function callbackStates(definition: {
   States: Record<string, Record<string, unknown>>;
-}): Map<string, { heartbeatMs: number; timeoutMs: number }> {
-  const out = new Map<string, { heartbeatMs: number; timeoutMs: number }>();
+}): Map<string, { heartbeatSeconds: number | 'path'; timeoutSeconds: number | 'path' }> {
+  const out = new Map<string, { heartbeatSeconds: number | 'path'; timeoutSeconds: number | 'path' }>();
   for (const [name, state] of Object.entries(definition.States)) {
-    if (state.Type === 'Task' && String(state.Resource).endsWith('.waitForTaskToken'))
+    if (state.Type === 'Task' && String(state.Resource).endsWith('.waitForTaskToken')) {
+      const parameters = { ...(state.Parameters as Record<string, unknown>) };
+      const clock = (seconds: unknown, path: unknown, key: string): number | 'path' => {
+        if (typeof path === 'string') {
+          parameters[`${key}.$`] = path;
+          return 'path';
+        }
+        return seconds === undefined ? NEVER_SECONDS : Number(seconds);
+      };
       out.set(name, {
-        heartbeatMs: Number(state.HeartbeatSeconds ?? 99_999_999) * 1000,
-        timeoutMs: Number(state.TimeoutSeconds ?? 99_999_999) * 1000,
+        heartbeatSeconds: clock(
+          state.HeartbeatSeconds,
+          state.HeartbeatSecondsPath,
+          PATH_PARAMETERS.heartbeat,
+        ),
+        timeoutSeconds: clock(state.TimeoutSeconds, state.TimeoutSecondsPath, PATH_PARAMETERS.timeout),
       });
+      delete state.HeartbeatSeconds;
+      delete state.HeartbeatSecondsPath;
+      delete state.TimeoutSecondsPath;
+      state.TimeoutSeconds = NEVER_SECONDS;
+      state.Parameters = parameters;
+    }
     const inner = (state.ItemProcessor ?? state.Iterator) as typeof definition | undefined;
     if (inner) for (const [n, c] of callbackStates(inner)) out.set(n, c);
   }
   return out;
+}
+
+/** A callback task's clock in ms: its fixed seconds, or the value its path gave (a positive integer, as in ASL). */
+function clockMs(seconds: number | 'path', parameters: Record<string, unknown>, key: string): number {
+  if (seconds !== 'path') return seconds * 1000;
+  const value = parameters[key];
+  if (!Number.isInteger(value) || (value as number) < 1)
+    throw new Error(
+      `States.Runtime: ${key.replace('harness', '')}Path gave ${JSON.stringify(value)}, not a positive integer`,
+    );
+  return (value as number) * 1000;
 }
 
 /** A waiting callback task, by its token. */
@@ -318,6 +380,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     handlers.set(name, (require(bundle.file) as { handler: LambdaHandler }).handler);
   }
   const stateNames = allStateNames(definition);
+  // (rewrites the callback states for the interpreter: see callbackStates)
   const callbacks = callbackStates(definition);
   let tokens = 0;
   const store = new DynamoResultStore(dynalite.client, { tableName: dynalite.tableName });
@@ -338,6 +401,8 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
           overLimit = `${at} is ${n} bytes, over the state limit of ${STATE_LIMIT_BYTES}`;
       };
       const invocations: Record<string, number> = {};
+      const heartbeats: Record<string, number> = {};
+      const callbackEnds: Array<{ state: string; ended: string; waitedMs: number }> = [];
       let abortExecution = () => undefined as void;
       const local: Record<string, (payload: Json) => Promise<Json>> = {};
       for (const [state, resource] of tasks) {
@@ -351,37 +416,41 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
             const token = `harness-token-${++tokens}`;
             const { Payload } = parameters as { Payload: Record<string, Json> };
             invocations[state] = (invocations[state] ?? 0) + 1;
+            const given = parameters as Record<string, unknown>;
+            const heartbeatMs = clockMs(callback.heartbeatSeconds, given, PATH_PARAMETERS.heartbeat);
+            const timeoutMs = clockMs(callback.timeoutSeconds, given, PATH_PARAMETERS.timeout);
+            const since = Date.now();
             const done = new Promise<Json>((resolve, reject) => {
               let beat: NodeJS.Timeout;
-              const end = () => {
+              const end = (ended: string) => {
                 clearTimeout(beat);
                 clearTimeout(total);
                 waiting.delete(token);
+                callbackEnds.push({ state, ended, waitedMs: Date.now() - since });
               };
               const failWith = (error: string, cause: string) => {
-                end();
-                reject(new LambdaFunctionError(error, cause));
+                end(error);
+                reject(new TaskFailure(error, cause));
               };
               const total = setTimeout(
-                () => failWith('States.Timeout', `no answer within ${callback.timeoutMs / 1000} s`),
-                callback.timeoutMs,
+                () => failWith('States.Timeout', `no answer within ${timeoutMs / 1000} s`),
+                timeoutMs,
               );
               const heartbeat = () => {
                 clearTimeout(beat);
                 beat = setTimeout(
-                  () =>
-                    failWith(
-                      'States.HeartbeatTimeout',
-                      `no heartbeat within ${callback.heartbeatMs / 1000} s`,
-                    ),
-                  callback.heartbeatMs,
+                  () => failWith('States.HeartbeatTimeout', `no heartbeat within ${heartbeatMs / 1000} s`),
+                  heartbeatMs,
                 );
               };
               heartbeat();
               waiting.set(token, {
-                heartbeat,
+                heartbeat: () => {
+                  heartbeats[state] = (heartbeats[state] ?? 0) + 1;
+                  heartbeat();
+                },
                 succeed: (output) => {
-                  end();
+                  end('SendTaskSuccess');
                   resolve(output as Json);
                 },
                 fail: failWith,
@@ -476,7 +545,10 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
           }
         }
       })();
-      let outcome: Omit<ExecutionOutcome, 'maxStatePayloadBytes' | 'largestAt' | 'invocations' | 'wallMs'>;
+      let outcome: Omit<
+        ExecutionOutcome,
+        'maxStatePayloadBytes' | 'largestAt' | 'invocations' | 'heartbeats' | 'callbacks' | 'wallMs'
+      >;
       try {
         const output = await execution.result;
         outcome = { status: 'SUCCEEDED', output };
@@ -502,6 +574,8 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
         maxStatePayloadBytes: max.bytes,
         largestAt: max.at,
         invocations,
+        heartbeats,
+        callbacks: callbackEnds,
         wallMs: Date.now() - started,
       };
     },

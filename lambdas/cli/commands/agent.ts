@@ -1,8 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { environmentNameSchema } from '../../core/store';
-import { AGENT_PAGE_BYTES, type AgentJob, resultPages } from '../../core/agent/jobs';
-import { probeStep } from '../../core/run/probe-step';
+import {
+  AGENT_PAGE_BYTES,
+  AGENT_RESULTS_GRACE_SECONDS,
+  type AgentJob,
+  resultPages,
+} from '../../core/agent/jobs';
+import { printable } from '../../core/printable';
+import { POLICY_REFUSED, probeStep } from '../../core/run/probe-step';
 import { PROBE_DEFAULTS, PROBE_STATES, type ProbeResult } from '../../core/probe';
 import { ApiError, type ApiReply, callApi, problemMessage } from '../api-client';
 import { formatDuration, InputError, intOption, parseCommandArgs, UsageError } from '../args';
@@ -173,11 +179,13 @@ export async function agentCommand(argv: string[], io: Io, signal?: AbortSignal)
     const onStop = () => work.abort();
     stop.signal.addEventListener('abort', onStop, { once: true });
     let lost = false;
+    // Set once the job is being closed (its last page or its failure sent): a heartbeat crossing it is refused.
+    let closing = false;
     const jobPath = `${base}/${job.jobId}`;
     const beat = setInterval(() => {
       void call('POST', `${jobPath}/heartbeat`, { agent }, work.signal).then(
         (reply) => {
-          if (reply.status === 409 || reply.status === 404) {
+          if ((reply.status === 409 || reply.status === 404) && !closing) {
             lost = true;
             say(`job ${job.jobId}: ${problemMessage(reply)}; stopping it`);
             work.abort();
@@ -189,60 +197,95 @@ export async function agentCommand(argv: string[], io: Io, signal?: AbortSignal)
       );
     }, heartbeatMs);
     const started = Date.now();
-    let results: ProbeResult[];
-    let refusals: readonly string[];
+    // Heartbeats go on while the results are posted (after the deadline, in the API's grace for them).
     try {
-      const out = await probeStep(
-        {
-          vantage,
-          targets: job.targets,
-          timeoutMs: job.probe.timeoutMs,
-          concurrency: concurrency ?? job.probe.concurrency,
-          retries: job.probe.retries,
-          deadline,
-        },
-        { signal: work.signal, policy: job.policy },
-      );
-      results = out.results;
-      refusals = out.refusals ?? [];
+      await probeAndPost();
     } finally {
       clearInterval(beat);
       stop.signal.removeEventListener('abort', onStop);
     }
-    for (const r of refusals) say(`refused to probe ${r}`);
-    if (lost) return;
-    if (stop.signal.aborted) {
-      // Released, not lost: the next agent (or this one restarted) takes it while the run still waits.
-      const reply = await call('POST', `${jobPath}/release`, { agent }, AbortSignal.timeout(5_000)).catch(
-        (err: unknown) => ({ status: 0, body: { detail: (err as Error).message } }),
+
+    async function probeAndPost(): Promise<void> {
+      let results: ProbeResult[];
+      let refusals: readonly string[];
+      try {
+        const out = await probeStep(
+          {
+            vantage,
+            targets: job.targets,
+            timeoutMs: job.probe.timeoutMs,
+            concurrency: concurrency ?? job.probe.concurrency,
+            retries: job.probe.retries,
+            deadline,
+          },
+          { signal: work.signal, policy: job.policy },
+        );
+        results = out.results;
+        refusals = out.refusals ?? [];
+      } catch (err) {
+        if (lost || stop.signal.aborted) throw err;
+        // This agent cannot run the job: the run is told at once rather than waiting out its budget.
+        await failJob(`the probe engine failed: ${(err as Error).message}`);
+        return;
+      }
+      for (const r of refusals) say(`refused to probe ${r}`);
+      if (lost) return;
+      if (!stop.signal.aborted && results.length > 0 && results.every((r) => r.code === POLICY_REFUSED)) {
+        await failJob(`every target is outside what this agent may probe: ${refusals.join('; ')}`);
+        return;
+      }
+      if (stop.signal.aborted) {
+        // Released, not lost: the next agent (or this one restarted) takes it while the run still waits.
+        const reply = await call('POST', `${jobPath}/release`, { agent }, AbortSignal.timeout(5_000)).catch(
+          (err: unknown) => ({ status: 0, body: { detail: (err as Error).message } }),
+        );
+        say(
+          reply.status === 200
+            ? `stopped: released job ${job.jobId}`
+            : `stopped: could not release job ${job.jobId} (${problemMessage(reply as ApiReply)}); it returns to the queue when its lease ends`,
+        );
+        return;
+      }
+      say(
+        `probed ${results.length} ports in ${formatDuration(Date.now() - started)}: ${countStates(results)}`,
+      );
+      const split = resultPages(results, pageSize, maxPageBytes ?? AGENT_PAGE_BYTES);
+      const pages = split.length;
+      for (let page = 0; page < pages; page++) {
+        const body = { agent, page, results: split[page], last: page === pages - 1 };
+        if (body.last) closing = true;
+        const reply = await persist(
+          `posting page ${page + 1}/${pages}`,
+          (s) => call('POST', `${jobPath}/results`, body, s),
+          deadline + AGENT_RESULTS_GRACE_SECONDS * 1000,
+        );
+        if (!reply) {
+          say(`job ${job.jobId}: results not posted (stopped, or the API stayed away past the deadline)`);
+          return;
+        }
+        if (reply.status !== 200) {
+          say(`job ${job.jobId}: the API refused the results: ${problemMessage(reply)}`);
+          return;
+        }
+      }
+      say(
+        `job ${job.jobId} done: ${results.length} results posted in ${pages} page${pages === 1 ? '' : 's'}`,
+      );
+    }
+
+    async function failJob(reason: string): Promise<void> {
+      closing = true;
+      const reply = await persist(
+        'reporting that the job cannot run',
+        (s) => call('POST', `${jobPath}/fail`, { agent, reason: printable(reason).slice(0, 1000) }, s),
+        deadline + AGENT_RESULTS_GRACE_SECONDS * 1000,
       );
       say(
-        reply.status === 200
-          ? `stopped: released job ${job.jobId}`
-          : `stopped: could not release job ${job.jobId} (${problemMessage(reply as ApiReply)}); it returns to the queue when its lease ends`,
+        reply?.status === 200
+          ? `job ${job.jobId} cannot run here (${reason}): the run was told`
+          : `job ${job.jobId} cannot run here (${reason}); the API did not take the report${reply ? `: ${problemMessage(reply)}` : ''}`,
       );
-      return;
     }
-    say(`probed ${results.length} ports in ${formatDuration(Date.now() - started)}: ${countStates(results)}`);
-    const split = resultPages(results, pageSize, maxPageBytes ?? AGENT_PAGE_BYTES);
-    const pages = split.length;
-    for (let page = 0; page < pages; page++) {
-      const body = { agent, page, results: split[page], last: page === pages - 1 };
-      const reply = await persist(
-        `posting page ${page + 1}/${pages}`,
-        (s) => call('POST', `${jobPath}/results`, body, s),
-        deadline + 60_000,
-      );
-      if (!reply) {
-        say(`job ${job.jobId}: results not posted (stopped, or the API stayed away past the deadline)`);
-        return;
-      }
-      if (reply.status !== 200) {
-        say(`job ${job.jobId}: the API refused the results: ${problemMessage(reply)}`);
-        return;
-      }
-    }
-    say(`job ${job.jobId} done: ${results.length} results posted in ${pages} page${pages === 1 ? '' : 's'}`);
   };
 
   try {

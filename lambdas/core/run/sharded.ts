@@ -6,7 +6,7 @@
  */
 import { SERVICE_PORTS } from '../identify';
 import { PROBE_DEFAULTS } from '../probe';
-import type { Environment } from '../environment';
+import { type Environment, MAX_PROBE_BUDGET_SECONDS } from '../environment';
 import { agentTargets, type Plan, type VantageTargets } from '../plan';
 import type { CheckRun } from '../store';
 import type { AuditOutcome } from './combine';
@@ -33,10 +33,22 @@ export function shardJobs(
 }
 
 /**
- * One shard per on-prem vantage with flows to probe: its agent's job, whole (the agent bounds its own work), waited
- * for in AWS in a callback task whose HeartbeatSeconds is the deployment's probe budget, which is its budget too.
+ * A run's probe budget, in ms: the environment's `probe.budgetSeconds`, else the service's (`serviceBudgetMs`: the
+ * deployment's `probeBudgetSeconds` in AWS, 300 s locally), and never more than {@link MAX_PROBE_BUDGET_SECONDS}.
+ * It is how long the run waits for each on-prem vantage's agent, locally and in AWS.
  */
-export function agentShardJobs(p: Plan, environment: Environment, budgetMs: number): ShardJob[] {
+export function runBudgetMs(environment: Pick<Environment, 'probe'>, serviceBudgetMs: number): number {
+  const seconds = environment.probe.budgetSeconds;
+  return Math.min(seconds !== undefined ? seconds * 1000 : serviceBudgetMs, MAX_PROBE_BUDGET_SECONDS * 1000);
+}
+
+/**
+ * One shard per on-prem vantage with flows to probe: its agent's job, whole (the agent bounds its own work), with
+ * the run's budget ({@link runBudgetMs}) as its own: in AWS its callback task waits that long for the agent
+ * (HeartbeatSecondsPath, from the shard's job as the load step gives it).
+ */
+export function agentShardJobs(p: Plan, environment: Environment, serviceBudgetMs: number): ShardJob[] {
+  const budgetMs = runBudgetMs(environment, serviceBudgetMs);
   return agentTargets(p).map((job) => ({ ...shardJobOf(job, environment, budgetMs), agent: true }));
 }
 

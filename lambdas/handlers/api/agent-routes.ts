@@ -9,11 +9,13 @@ import {
   AGENT_LEASE_MS,
   AGENT_MAX_WAIT_SECONDS,
   AGENT_PAGE_BYTES,
+  AGENT_RESULTS_GRACE_SECONDS,
   AGENT_RESULTS_PAGE,
   type AgentJob,
   agentBodySchema,
   agentIdSchema,
   type AgentJobStore,
+  failJobBodySchema,
   jobIdSchema,
   jobPorts,
   postResultsBodySchema,
@@ -33,8 +35,10 @@ export interface AgentApiDeps {
   readonly now?: () => Date;
   /** Called when a job completes (AWS: `SendTaskSuccess` with the job's task token). */
   readonly onComplete?: (job: AgentJob) => Promise<void>;
-  /** Called on each heartbeat (AWS: `SendTaskHeartbeat`). */
+  /** Called on each heartbeat, and when an agent takes the job (AWS: `SendTaskHeartbeat`). */
   readonly onHeartbeat?: (job: AgentJob) => Promise<void>;
+  /** Called when the agent says it cannot run the job (AWS: `SendTaskFailure` with its reason). */
+  readonly onFail?: (job: AgentJob) => Promise<void>;
   /** Aborted when the service stops: held polls answer 204 at once, so that the server can close. */
   readonly stopping?: AbortSignal;
 }
@@ -129,13 +133,18 @@ async function jobFor(agents: AgentApiDeps, vantage: string, jobId: string): Pro
   }
 }
 
-/** What an agent receives: the job without the store's bookkeeping, and how to keep it. */
+/**
+ * What an agent receives: the job without the store's bookkeeping, and how to keep it: a heartbeat every third of
+ * its lease, or of the job's own budget when that is shorter (in AWS the callback task's HeartbeatSeconds is the
+ * budget: a 6 s budget needs a heartbeat every 2 s, not every 10), at least one a second.
+ */
 function offer(job: AgentJob, leaseMs: number, maxBodyBytes: number | undefined) {
   const { taskToken: _token, ...rest } = job;
+  const budgetMs = Date.parse(job.deadline) - Date.parse(job.createdAt);
   return {
     job: rest,
     leaseMs,
-    heartbeatMs: Math.floor(leaseMs / 3),
+    heartbeatMs: Math.max(1000, Math.floor(Math.min(leaseMs, budgetMs > 0 ? budgetMs : leaseMs) / 3)),
     pageSize: AGENT_RESULTS_PAGE,
     // The body's envelope ({agent, page, last}) is well under a kilobyte.
     maxPageBytes: maxBodyBytes === undefined ? AGENT_PAGE_BYTES : maxBodyBytes - 1024,
@@ -164,7 +173,11 @@ export async function pollAgentJob(ctx: AgentRouteContext): Promise<Reply> {
   const until = Date.now() + (query.wait ?? AGENT_MAX_WAIT_SECONDS) * 1000;
   for (;;) {
     const job = await agents.jobs.take(vantage, query.agent, now(), leaseMs);
-    if (job) return json(200, offer(job, leaseMs, ctx.limits?.maxBodyBytes));
+    if (job) {
+      // An agent took it: the task's heartbeat clock now measures this agent's silence.
+      await agents.onHeartbeat?.(job);
+      return json(200, offer(job, leaseMs, ctx.limits?.maxBodyBytes));
+    }
     const left = until - Date.now();
     if (left <= 0 || agents.stopping?.aborted) return { status: 204, headers: {}, body: '' };
     const pause = Math.min(agents.pollMs ?? 250, left);
@@ -215,11 +228,13 @@ export async function postAgentResults(ctx: AgentRouteContext): Promise<Reply> {
     ]);
   }
   const now = (agents.now ?? (() => new Date()))();
-  if (now.toISOString() > job.deadline && job.status !== 'done') {
+  // The engine stops at the deadline and the pages go out after it: they are taken for a grace period more.
+  const lastCall = Date.parse(job.deadline) + AGENT_RESULTS_GRACE_SECONDS * 1000;
+  if (now.getTime() > lastCall && job.status !== 'done') {
     throw new ProblemError(
       409,
       'conflict',
-      `job ${jobId} is past its deadline (${job.deadline}): the run stopped waiting`,
+      `job ${jobId} is past its deadline (${job.deadline}) and the ${AGENT_RESULTS_GRACE_SECONDS} s after it for results: the run stopped waiting`,
     );
   }
   await agents.jobs.putResults(vantage, jobId, body.agent, body.page, body.results as ProbeResult[], now);
@@ -239,10 +254,28 @@ export async function releaseAgentJob(ctx: AgentRouteContext): Promise<Reply> {
   return json(200, { jobId, status: job.status });
 }
 
+/**
+ * `POST /agents/{vantage}/jobs/{jobId}/fail` `{agent, reason}`: the agent holding the job cannot run it (its probe
+ * engine failed, every target is outside what it may probe…): the job is closed `failed` and the run stops waiting
+ * for it at once, the vantage's flows `skipped` with the reason. (A stopping agent releases instead: the job may
+ * still be run by another.)
+ */
+export async function failAgentJob(ctx: AgentRouteContext): Promise<Reply> {
+  const agents = agentsOf(ctx);
+  const { vantage, jobId } = pathOf(ctx) as { vantage: string; jobId: string };
+  const { agent, reason } = parse(failJobBodySchema, bodyOf(ctx), 'the body is not valid', ['body']);
+  await jobFor(agents, vantage, jobId);
+  const now = (agents.now ?? (() => new Date()))();
+  const job = await agents.jobs.fail(vantage, jobId, agent, reason, now);
+  await agents.onFail?.(job);
+  return json(200, { jobId, status: job.status });
+}
+
 /** The agent routes, for the router's table. */
 export const AGENT_ROUTES = [
   { path: '/agents/{vantage}/jobs', methods: { GET: pollAgentJob } },
   { path: '/agents/{vantage}/jobs/{jobId}/heartbeat', methods: { POST: heartbeatAgentJob } },
   { path: '/agents/{vantage}/jobs/{jobId}/results', methods: { POST: postAgentResults } },
   { path: '/agents/{vantage}/jobs/{jobId}/release', methods: { POST: releaseAgentJob } },
+  { path: '/agents/{vantage}/jobs/{jobId}/fail', methods: { POST: failAgentJob } },
 ] as const;

@@ -67,6 +67,7 @@ const deps: ApiDeps = {
     jobs: new DynamoAgentJobStore(client, { tableName: settings.TABLE_NAME }),
     onComplete: callbacks.onComplete,
     onHeartbeat: callbacks.onHeartbeat,
+    onFail: callbacks.onFail,
   },
 };
 

@@ -23,7 +23,12 @@ import {
   verdictTableSchema,
 } from './schemas';
 import { checkRunSchema, findingRecordSchema } from '../../core/store';
-import { agentBodySchema, jobIdSchema, postResultsBodySchema } from '../../core/agent/jobs';
+import {
+  agentBodySchema,
+  failJobBodySchema,
+  jobIdSchema,
+  postResultsBodySchema,
+} from '../../core/agent/jobs';
 import { pollQuerySchema } from './agent-routes';
 
 type JsonSchema = Record<string, unknown>;
@@ -107,6 +112,10 @@ function agentPaths() {
       },
     },
     '/agents/{vantage}/jobs/{jobId}/release': post('Gives the job back (an agent stopping)', 'AgentBody'),
+    '/agents/{vantage}/jobs/{jobId}/fail': post(
+      'The agent cannot run the job, saying why: the run stops waiting for it (its flows skipped with the reason)',
+      'AgentFailure',
+    ),
   };
 }
 
@@ -288,6 +297,7 @@ export function buildOpenApi(): Record<string, unknown> {
         Health: schemaOf(healthSchema, 'output'),
         Problem: schemaOf(problemSchema, 'output'),
         AgentBody: schemaOf(agentBodySchema, 'input'),
+        AgentFailure: schemaOf(failJobBodySchema, 'input'),
         AgentResults: schemaOf(postResultsBodySchema, 'input'),
       },
     },

@@ -49,6 +49,13 @@ export interface ProbeJob {
   readonly deadline: number;
   /** Set (true) for an on-prem vantage's shard only: the state machine's Choice sends it to its callback task. */
   readonly agent?: true;
+  /**
+   * An on-prem vantage's shard only: how long its callback task waits for the agent's heartbeat (the shard's budget,
+   * the environment's `probe.budgetSeconds`), its `HeartbeatSecondsPath`.
+   */
+  readonly agentWaitSeconds?: number;
+  /** An on-prem vantage's shard only: the callback task's whole wait (its `TimeoutSecondsPath`), the grace included. */
+  readonly agentTimeoutSeconds?: number;
 }
 
 /** What the callback task of an on-prem vantage's shard outputs (its `SendTaskSuccess`): where the results are. */

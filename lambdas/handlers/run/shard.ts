@@ -11,14 +11,24 @@
  * N s".
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoAgentJobStore } from '../../aws/dynamo-agent-jobs';
-import { type AgentJob, type AgentJobStore, noAgentReason } from '../../core/agent/jobs';
+import { StepFunctionsCallbacks } from '../../aws/sfn-callbacks';
+import {
+  AGENT_JOB_FAILED,
+  agentFailedReason,
+  agentJobId,
+  agentTaskWait,
+  type AgentJobStore,
+  noAgentReason,
+} from '../../core/agent/jobs';
+import { NotFoundError } from '../../core/store';
 import type { SafetyMode } from '../../core/safety';
 import type { ProbeResult } from '../../core/probe';
 import { type RunData, type ShardOutcome, type ShardSummary, summarizeShard } from '../../core/run/run-data';
 import { resultStore, runData } from '../clients';
 import { instrument } from '../instrument';
-import { instruments, logger, metrics } from '../observability';
+import { instruments, logger, metrics, tracer } from '../observability';
 import { readSettings } from '../settings';
 import {
   errorReason,
@@ -43,7 +53,7 @@ export async function loadShard(raw: unknown, deps: { data: RunData; now?: () =>
     concurrency: job.concurrency,
     retries: job.retries,
     deadline: now + job.budgetMs,
-    ...(job.agent ? { agent: true as const } : {}),
+    ...(job.agent ? { agent: true as const, ...agentTaskWait(job.budgetMs) } : {}),
   };
 }
 
@@ -53,11 +63,23 @@ export const AGENT_TIMEOUTS = ['States.Timeout', 'States.HeartbeatTimeout'];
 /** What the `agent` and `store` steps need to reach the agents' jobs. */
 export interface AgentDeps {
   readonly jobs: AgentJobStore;
+  /**
+   * Ends a retried callback task whose job is closed already (AWS: `SendTaskSuccess` / `SendTaskFailure` with the
+   * new task's token). @default - none: such a task waits out its heartbeat, and the store step finds the job
+   */
+  readonly callbacks?: Pick<StepFunctionsCallbacks, 'onComplete' | 'onFail'>;
   /** The deployment's target policy, given to the agent with its job. */
   readonly policy: { readonly mode: SafetyMode; readonly allowedTargetCidrs: readonly string[] };
 }
 
-/** The callback task's step: stores the agent's job of an on-prem vantage's shard with the task's token. */
+/**
+ * The callback task's step: stores the agent's job of an on-prem vantage's shard with the task's token. The job's id
+ * is derived from the run, the vantage and the shard, so that a retried task (its Retry, or an invoke delivered
+ * again) makes no second job: the job waiting already gets the new token; an agent that took it keeps it, and its
+ * heartbeats and last page reach the live task. A job already done (or failed) by then, whose completion reached
+ * only the dead task, ends the new task at once: this step sends its `SendTaskSuccess` (or `SendTaskFailure`)
+ * itself.
+ */
 export async function createAgentJob(
   raw: unknown,
   taskToken: string,
@@ -71,6 +93,7 @@ export async function createAgentJob(
   const deadline = typeof job.deadline === 'number' ? job.deadline : now.getTime() + shard.budgetMs;
   const created = await deps.agents.jobs.create(
     {
+      jobId: agentJobId(job.checkId, shard.vantage, job.shard),
       checkId: job.checkId,
       vantage: shard.vantage,
       environmentName: (plan.environment as { name: string }).name,
@@ -85,6 +108,8 @@ export async function createAgentJob(
     },
     now,
   );
+  if (created.status === 'done') await deps.agents.callbacks?.onComplete({ ...created, taskToken });
+  if (created.status === 'failed') await deps.agents.callbacks?.onFail({ ...created, taskToken });
   return { vantage: created.vantage, jobId: created.jobId };
 }
 
@@ -113,38 +138,48 @@ export async function storeShard(
   return summarizeShard(outcome);
 }
 
-/** An on-prem vantage's shard: its agent's results, or its timeout as the vantage's reason. */
+/**
+ * An on-prem vantage's shard: its agent's results; or, when the task failed, the vantage's reason: the agent's own
+ * when it said it could not run the job (`SendTaskFailure`, {@link AGENT_JOB_FAILED}), "no agent … reported within
+ * N s" when the task timed out. A timed-out job is closed (`expired`, so that a late agent's results are refused),
+ * unless it is closed already (its completion or failure reached no live task: it came before a retried task's
+ * token, or at the last moment): its results, or its agent's reason, are then kept.
+ */
 async function storeAgentShard(
   input: { checkId: string; shard: number; vantage: string; agentJob?: { jobId: string; pages: number } } & {
     error?: Parameters<typeof errorReason>[0];
   },
   deps: { data: RunData; agents?: AgentDeps },
 ): Promise<ShardSummary> {
+  const { checkId, shard, vantage } = input;
+  const jobs = deps.agents?.jobs;
+  if (!jobs) throw new TypeError('the shard step has no agent job store');
+  const done = async (jobId: string, pages: number): Promise<ShardOutcome> => ({
+    shard,
+    vantage,
+    // The agent does not report its own duration: the shard's is unknown here.
+    output: { vantage, results: await jobs.results(vantage, jobId, pages), durationMs: 0 },
+  });
   let outcome: ShardOutcome;
   if (input.agentJob) {
-    if (!deps.agents) throw new TypeError('the shard step has no agent job store');
-    const job: AgentJob = await deps.agents.jobs.get(input.vantage, input.agentJob.jobId);
-    const results = await deps.agents.jobs.results(
-      input.vantage,
-      job.jobId,
-      job.pages ?? input.agentJob.pages,
-    );
-    // The agent does not report its own duration: the shard's is unknown here.
-    outcome = {
-      shard: input.shard,
-      vantage: input.vantage,
-      output: { vantage: input.vantage, results, durationMs: 0 },
-    };
+    const job = await jobs.get(vantage, input.agentJob.jobId);
+    outcome = await done(job.jobId, job.pages ?? input.agentJob.pages);
+  } else if (input.error!.Error === AGENT_JOB_FAILED) {
+    outcome = { shard, vantage, error: agentFailedReason(vantage, input.error!.Cause ?? 'no reason given') };
+  } else if (AGENT_TIMEOUTS.includes(input.error!.Error)) {
+    const job = await deps.data.getShard(checkId, shard);
+    const closed = await jobs.expire(vantage, agentJobId(checkId, vantage, shard)).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+    if (closed?.status === 'done') outcome = await done(closed.jobId, closed.pages ?? 0);
+    else if (closed?.status === 'failed')
+      outcome = { shard, vantage, error: agentFailedReason(vantage, closed.error ?? 'no reason given') };
+    else outcome = { shard, vantage, error: noAgentReason(vantage, job.budgetMs) };
   } else {
-    const shard = await deps.data.getShard(input.checkId, input.shard);
-    const timedOut = AGENT_TIMEOUTS.includes(input.error!.Error);
-    outcome = {
-      shard: input.shard,
-      vantage: input.vantage,
-      error: timedOut ? noAgentReason(input.vantage, shard.budgetMs) : errorReason(input.error!),
-    };
+    outcome = { shard, vantage, error: errorReason(input.error!) };
   }
-  await deps.data.putShardOutcome(input.checkId, outcome);
+  await deps.data.putShardOutcome(checkId, outcome);
   return summarizeShard(outcome);
 }
 
@@ -165,6 +200,7 @@ const { client } = resultStore(settings);
 const data = runData(settings, client);
 const agents: AgentDeps = {
   jobs: new DynamoAgentJobStore(client, { tableName: settings.TABLE_NAME }),
+  callbacks: new StepFunctionsCallbacks(tracer.captureAWSv3Client(new SFNClient({}))),
   policy: { mode: 'aws', allowedTargetCidrs: settings.ALLOWED_TARGET_CIDRS },
 };
 
