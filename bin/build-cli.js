@@ -7,6 +7,7 @@
 const {
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -140,7 +141,13 @@ async function buildCli() {
   });
   mkdirSync(OUTDIR, { recursive: true });
   for (const file of result.outputFiles) writeAtomically(file.path, file.contents);
-  const outputs = result.outputFiles.map((file) => relative(ROOT, file.path)).sort();
+  const outputs = result.outputFiles.map((file) => relative(ROOT, file.path));
+  const snapshot = await catalogSnapshot(esbuild);
+  if (snapshot) {
+    writeAtomically(CATALOG_SNAPSHOT, JSON.stringify(snapshot));
+    outputs.push(relative(ROOT, CATALOG_SNAPSHOT));
+  }
+  outputs.sort();
   for (const file of previous?.outputs ?? []) {
     if (!outputs.includes(file)) rmSync(join(ROOT, file), { force: true });
   }
@@ -150,7 +157,14 @@ async function buildCli() {
     (path) => !path.includes('node_modules/') && !/^[\w-]+:/.test(path),
   );
   const manifest = {
-    inputs: [...sources, ...BUILD_INPUTS.filter((path) => existsSync(join(ROOT, path)))].sort(),
+    // The catalog's data files too: an edit rebuilds the validated copy (without it, commands validate them).
+    inputs: [
+      ...sources,
+      ...BUILD_INPUTS.filter((path) => existsSync(join(ROOT, path))),
+      ...(existsSync(join(ROOT, CATALOG_DATA)) ? readdirSync(join(ROOT, CATALOG_DATA)) : [])
+        .filter((name) => name.endsWith('.json'))
+        .map((name) => join(CATALOG_DATA, name)),
+    ].sort(),
     outputs,
     // Which modules each file of the bundle holds: what a command loads can be told from the files it reads.
     modules: Object.fromEntries(
@@ -161,6 +175,45 @@ async function buildCli() {
   };
   writeAtomically(MANIFEST, `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
+}
+
+const CATALOG_DATA = join('lambdas', 'core', 'catalog', 'data');
+/** The build's validated copy of the built-in catalog (lambdas/core/catalog/snapshot.ts), beside the bundle. */
+const CATALOG_SNAPSHOT = join(OUTDIR, 'preflight-catalog.json');
+
+/**
+ * Validates the built-in catalog's data files with the catalog module itself (bundled here for the purpose) and
+ * returns the copy to write, or undefined when they do not validate: then every command validates them and says
+ * what is wrong, as it would without a copy.
+ */
+async function catalogSnapshot(esbuild) {
+  const entry = join(ROOT, 'lambdas', 'core', 'catalog', 'index.ts');
+  if (!existsSync(entry) || !existsSync(join(ROOT, CATALOG_DATA))) return undefined;
+  const result = await esbuild.build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    write: false,
+    logLevel: 'warning',
+  });
+  const Module = require('node:module');
+  // Compiled as if it were the source file, so that the module finds its data folder beside it.
+  const filename = entry.replace(/\.ts$/, '.js');
+  const catalog = new Module(filename);
+  catalog.filename = filename;
+  catalog.paths = Module._nodeModulePaths(ROOT);
+  catalog._compile(result.outputFiles[0].text, filename);
+  const sources = catalog.exports.readCatalogSources([join(ROOT, CATALOG_DATA)]);
+  try {
+    return catalog.exports.makeSnapshot(sources, catalog.exports.validateCatalogFiles(sources));
+  } catch (err) {
+    process.stderr.write(
+      `build-cli: the catalog does not validate, so no validated copy is written: ${err.message}\n`,
+    );
+    return undefined;
+  }
 }
 
 /** The agent alone, with nothing external: dist/preflight-agent.js runs with plain node on a bare machine. */

@@ -61,7 +61,7 @@ const HEAVY = [
 
 describe('what a command loads', () => {
   test.each([
-    [['catalog', '--json'], 'lambdas/core/catalog/index.ts'],
+    [['catalog', '--json'], 'lambdas/core/catalog/snapshot.ts'],
     [['plan', '--config', 'examples/wave-1.yaml'], 'lambdas/core/plan.ts'],
     [['probe', '--target', '127.0.0.1:1', '--json', '--timeout', '500'], 'lambdas/core/probe.ts'],
   ])(
@@ -86,6 +86,27 @@ describe('what a command loads', () => {
     expect(
       paths.filter((p) => /node_modules\/(zod|yaml)\/|lambdas\/core\/(catalog|environment)/.test(p)),
     ).toEqual([]);
+  });
+
+  test("catalog reads the build's validated copy of the catalog: no zod, no schema, and the same output", () => {
+    // Act
+    const { code, loaded } = modulesLoadedBy(['catalog', '--json']);
+    const fast = run(REPO, ['catalog', '--json']);
+    // The same data folder named explicitly: no copy applies, the files are validated as they are.
+    const validated = run(REPO, ['catalog', '--json'], [], {
+      PREFLIGHT_CATALOG_DIR: join(REPO, 'lambdas', 'core', 'catalog', 'data'),
+    });
+
+    // Assert
+    expect(code).toBe(0);
+    expect(loaded).toContain('lambdas/core/catalog/snapshot.ts');
+    expect(
+      [...loaded].filter((p) => /node_modules\/zod\/|lambdas\/core\/catalog\/(schema|index)\.ts/.test(p)),
+    ).toEqual([]);
+    expect(fast.code).toBe(0);
+    expect(validated.code).toBe(0);
+    expect(fast.stdout).toBe(validated.stdout);
+    expect(JSON.parse(fast.stdout).profiles.length).toBeGreaterThan(0);
   });
 
   test('the trace does see heavy modules where a command needs them: a file audit loads the auditor', () => {

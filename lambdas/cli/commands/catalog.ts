@@ -1,4 +1,6 @@
-import { type Catalog, defaultCatalog, type Requirement } from '../../core/catalog';
+import type { Catalog } from '../../core/catalog/assemble';
+import type { Requirement } from '../../core/catalog/schema';
+import { snapshotCatalog } from '../../core/catalog/snapshot';
 import { formatPortList } from '../../core/ports';
 import { InputError, parseCommandArgs } from '../args';
 import { type Io, painter, table } from '../output';
@@ -38,7 +40,10 @@ export async function catalogCommand(argv: string[], io: Io, injected?: Catalog)
     profile: { type: 'string' },
     json: { type: 'boolean', default: false },
   });
-  const catalog = injected ?? defaultCatalog();
+  // The build's validated copy when the data files are those it was made from (no schema code to load), else
+  // the files validated as they are.
+  const catalog =
+    injected ?? snapshotCatalog() ?? (await import('../../core/catalog/index.js')).defaultCatalog();
   let profiles = catalog.profiles;
   if (values.profile !== undefined) {
     const one = catalog.profile(values.profile);
