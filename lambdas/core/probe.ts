@@ -684,12 +684,12 @@ class Engine {
     return Math.min(this.cfg.ceiling, base * 2 ** Math.max(0, job.attempts - 1));
   }
 
-  private next(): Job | undefined {
-    const again = this.noSocket.pop();
-    if (again) return again;
-    // Ports of a host that has not answered yet hold their socket longest (the initial timeout, past the
-    // kernel's SYN retransmission): started first, their wait overlaps the quick answers of the other hosts
-    // instead of trailing after them.
+  /**
+   * The next port of a host that has not answered yet. Such ports hold their socket longest (the initial timeout,
+   * past the kernel's SYN retransmission): started first, their wait overlaps the quick answers of the other
+   * hosts instead of trailing after them.
+   */
+  private nextSilent(): Job | undefined {
     for (let i = 0, n = this.ready.length; i < n; i++) {
       const index = (this.silentRr + i) % n;
       const group = this.ready[index] as Group;
@@ -698,6 +698,14 @@ class Engine {
         return group.queue[group.head++];
       }
     }
+    return undefined;
+  }
+
+  private next(): Job | undefined {
+    const again = this.noSocket.pop();
+    if (again) return again;
+    const silent = this.nextSilent();
+    if (silent) return silent;
     while (this.ready.length > 0) {
       if (this.rr >= this.ready.length) this.rr = 0;
       const group = this.ready[this.rr] as Group;
@@ -723,15 +731,22 @@ class Engine {
       !this.stopping &&
       this.inFlight < Math.min(this.cfg.concurrency, this.descriptorLimit ?? Infinity)
     ) {
+      let job: Job | undefined;
       if (this.startedThisTurn >= PROBE_DEFAULTS.burst) {
         // The rest after the answers that came in meanwhile: an answer handled late is a round trip measured
         // long, and the timeouts of every host follow from those. Counted per turn of the event loop, not per
-        // call: every closed socket calls this.
-        this.queuePump();
-        return;
+        // call: every closed socket calls this. Once some host has answered, the ports of hosts that have not
+        // are not held back: they wait a second or more each, so a late start costs the whole run that long,
+        // while a few milliseconds more on an answer they may still give changes little.
+        job = this.timing.answeredBoundMs() === null ? undefined : this.nextSilent();
+        if (!job) {
+          this.queuePump();
+          return;
+        }
+      } else {
+        job = this.next();
+        if (!job) return;
       }
-      const job = this.next();
-      if (!job) return;
       const now = performance.now();
       // The timeout of a first attempt is the host's, doubled per retry: it has to fit. On a host that has
       // not answered yet, a first attempt is worth starting while the first SYN's wait (up to the kernel's
