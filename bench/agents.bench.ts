@@ -12,6 +12,7 @@ import { createServer, type IncomingMessage, request, type ServerResponse } from
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { startDynalite } from '../lambdas/aws/dynalite';
 import { DynamoAgentJobStore } from '../lambdas/aws/dynamo-agent-jobs';
@@ -43,6 +44,11 @@ export interface AgentsBenchResult {
   concurrentMs: number;
   /** concurrentMs / max(soloMs). */
   ratio: number;
+  /**
+   * The machine's own floor: three bare engines (bench/engine-worker.ts, one process each, no service) on the same
+   * labs, at once against the slowest alone, median of the rounds. Within it the agents cannot do better here.
+   */
+  engineFloor: { soloMs: number; concurrentMs: number; ratio: number };
   /** API requests per job during the concurrent run, by kind. */
   requestsPerJob: Record<string, number>;
   /** States of the concurrent run's ports, summed over the agents. */
@@ -72,6 +78,41 @@ function countingProxy(target: string) {
     req.pipe(upstream);
   });
   return { server, counts };
+}
+
+/** Three bare engines, one process each, on the labs: each alone, then the three at once, REPEAT rounds. */
+async function measureEngineFloor(labs: readonly Lab[]): Promise<AgentsBenchResult['engineFloor']> {
+  const workers = labs.map((lab) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'bench', 'engine-worker.ts')], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const waiting: ((ms: number) => void)[] = [];
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      waiting.shift()?.((JSON.parse(line) as { ms: number }).ms);
+    });
+    const job = JSON.stringify({ host: lab.ipv4, from: FIRST_PORT, to: FIRST_PORT + 999 });
+    return {
+      child,
+      probe: () =>
+        new Promise<number>((resolve) => {
+          waiting.push(resolve);
+          child.stdin!.write(`${job}\n`);
+        }),
+    };
+  });
+  try {
+    for (const w of workers) await w.probe(); // warm-up, as the agents had
+    const solo: number[][] = workers.map(() => []);
+    const together: number[] = [];
+    for (let r = 0; r < REPEAT; r++) {
+      for (let i = 0; i < workers.length; i++) solo[i]!.push(await workers[i]!.probe());
+      together.push(Math.max(...(await Promise.all(workers.map((w) => w.probe())))));
+    }
+    const soloMs = Math.max(...solo.map(median));
+    return { soloMs, concurrentMs: median(together), ratio: median(together) / soloMs };
+  } finally {
+    for (const w of workers) w.child.kill();
+  }
 }
 
 export async function measureAgentsBench(): Promise<AgentsBenchResult> {
@@ -207,6 +248,7 @@ export async function measureAgentsBench(): Promise<AgentsBenchResult> {
     }
     // Agents first: their held polls end at once when the service says it is stopping.
     for (const a of agents) a.kill('SIGTERM');
+    const engineFloor = await measureEngineFloor(labs);
     stopping.abort();
     proxy.server.closeAllConnections();
     await new Promise((resolve) => proxy.server.close(resolve));
@@ -216,6 +258,7 @@ export async function measureAgentsBench(): Promise<AgentsBenchResult> {
       soloMs,
       concurrentMs: median(together),
       ratio: median(together) / Math.max(...soloMs),
+      engineFloor,
       requestsPerJob,
       states,
     };
@@ -235,6 +278,7 @@ export async function benchAgents(): Promise<AgentsBenchResult> {
       `three agents × 1,000 ports (333 open, 333 dropped, 10 unreachable, 324 closed each), local service`,
       `  alone (medians of ${REPEAT}):        ${r.soloMs.map(f).join(', ')} (slowest ${f(Math.max(...r.soloMs))})`,
       `  concurrently (median of ${REPEAT}): ${f(r.concurrentMs)}  ratio ${r.ratio.toFixed(2)} (goal ≤ 1.20: ${r.ratio <= 1.2 ? 'met' : 'NOT met'})`,
+      `  the machine's floor, three bare engines without the service (medians of ${REPEAT}): alone ${f(r.engineFloor.soloMs)}, at once ${f(r.engineFloor.concurrentMs)}, ratio ${r.engineFloor.ratio.toFixed(2)}; the agents' ratio over it ${(r.ratio / r.engineFloor.ratio).toFixed(2)}`,
       `  API requests per job: ${Object.entries(r.requestsPerJob)
         .map(([k, n]) => `${k} ${n}`)
         .join(', ')} (total ${Object.values(r.requestsPerJob)
