@@ -1,5 +1,4 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { type RunningDynalite, startDynalite } from '../../lambdas/aws/dynalite';
 import { DynamoAgentJobStore } from '../../lambdas/aws/dynamo-agent-jobs';
@@ -8,7 +7,8 @@ import { agentCommand } from '../../lambdas/cli/commands/agent';
 import { awaitAgentJob } from '../../lambdas/core/agent/jobs';
 import { defaultCatalog } from '../../lambdas/core/catalog';
 import type { CheckStarter } from '../../lambdas/core/service';
-import { type ApiDeps, handleRequest } from '../../lambdas/handlers/api/router';
+import type { ApiDeps } from '../../lambdas/handlers/api/router';
+import { serveRouter } from '../support/router-server';
 
 // `preflight agent` given a job it cannot run: every target is outside the allowed target CIDRs the job carries (its
 // own check before connecting, against a name that now resolves elsewhere, say). It probes nothing, tells the API
@@ -32,29 +32,7 @@ beforeAll(async () => {
     allowedTargetCidrs: ['203.0.113.0/24'],
     agents: { jobs },
   };
-  server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      const at = new URL(req.url ?? '/', 'http://127.0.0.1');
-      void handleRequest(
-        {
-          method: req.method ?? 'GET',
-          path: at.pathname,
-          query: Object.fromEntries(at.searchParams),
-          headers: req.headers as Record<string, string>,
-          body: body === '' ? undefined : body,
-        },
-        deps,
-        () => undefined,
-      ).then((r) => {
-        res.writeHead(r.status, r.headers);
-        res.end(r.body);
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ({ server, url } = await serveRouter(deps));
 });
 afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));

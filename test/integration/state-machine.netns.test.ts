@@ -9,8 +9,7 @@
  * the Step Functions callbacks adapter, here on the harness's endpoint), and the agent is a real process
  * (`node bin/preflight.js agent`).
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { DescribeSecurityGroupsCommand, EC2Client, EC2ServiceException } from '@aws-sdk/client-ec2';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -20,8 +19,9 @@ import type { AgentJob } from '../../lambdas/core/agent/jobs';
 import { runReadiness } from '../../lambdas/core/finding/readiness';
 import { probeStep } from '../../lambdas/core/run/probe-step';
 import type { CheckStarter } from '../../lambdas/core/service';
-import { type ApiDeps, handleRequest } from '../../lambdas/handlers/api/router';
+import type { ApiDeps } from '../../lambdas/handlers/api/router';
 import { startAgent } from '../support/agent';
+import { serveRouter } from '../support/router-server';
 import { DynamoRunData } from '../../lambdas/aws/dynamo-run-data';
 import { defaultCatalog } from '../../lambdas/core/catalog';
 import { parseEnvironment } from '../../lambdas/core/environment';
@@ -271,29 +271,7 @@ async function serveAgentRoutes(): Promise<{ url: string; server: Server }> {
       onFail: callbacks.onFail,
     },
   };
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-      void handleRequest(
-        {
-          method: req.method ?? 'GET',
-          path: url.pathname,
-          query: Object.fromEntries(url.searchParams),
-          headers: req.headers as Record<string, string>,
-          body: body === '' ? undefined : body,
-        },
-        deps,
-        () => undefined,
-      ).then((r) => {
-        res.writeHead(r.status, r.headers);
-        res.end(r.body);
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+  return serveRouter(deps);
 }
 
 /**
