@@ -6,6 +6,9 @@
 import type { Environment } from './environment';
 import type { CheckRun, Trigger } from './store';
 
+/** Bytes of a request body the API takes by default; more is a 413 (`ApiLimits.maxBodyBytes`). */
+export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
+
 /** A request as any front end (node:http, API Gateway) hands it over. Header names in any case. */
 export interface ApiRequest {
   readonly method: string;

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { printable } from '../printable';
 import type { ProbeResult, ProbeTarget } from '../probe';
 import { PROBE_STATES } from '../probe';
+import { DEFAULT_MAX_BODY_BYTES } from '../service';
 import { checkIdSchema, newCheckId } from '../store';
 import type { SafetyMode } from '../target-policy';
 
@@ -35,8 +36,15 @@ export function agentTaskWait(budgetMs: number): { agentWaitSeconds: number; age
  * thousand results). A page is also bounded in bytes by the API's body limit: see {@link resultPages}.
  */
 export const AGENT_RESULTS_PAGE = 1000;
-/** Bytes a results page's body may have when the API does not say (its default body limit, less the envelope). */
-export const AGENT_PAGE_BYTES = 256 * 1024 - 1024;
+/**
+ * Bytes of results a page may hold under an API body limit: the limit less the page's envelope
+ * (`{agent, page, last}`, well under a kilobyte). @default - under the API's default limit
+ */
+export function pageBytesFor(maxBodyBytes: number = DEFAULT_MAX_BODY_BYTES): number {
+  return maxBodyBytes - 1024;
+}
+/** Bytes of results a page may hold under the API's default body limit. */
+export const AGENT_PAGE_BYTES = pageBytesFor();
 
 /**
  * `pending` (waiting for an agent), `taken` (leased to one), `done` (results complete), `failed` (its agent could

@@ -8,7 +8,6 @@ import { z } from 'zod';
 import {
   AGENT_LEASE_MS,
   AGENT_MAX_WAIT_SECONDS,
-  AGENT_PAGE_BYTES,
   AGENT_RESULTS_GRACE_SECONDS,
   AGENT_RESULTS_PAGE,
   type AgentJob,
@@ -18,6 +17,7 @@ import {
   failJobBodySchema,
   jobIdSchema,
   jobPorts,
+  pageBytesFor,
   postResultsBodySchema,
 } from '../../core/agent/jobs';
 import { environmentNameSchema, NotFoundError } from '../../core/store';
@@ -146,8 +146,7 @@ function offer(job: AgentJob, leaseMs: number, maxBodyBytes: number | undefined)
     leaseMs,
     heartbeatMs: Math.max(1000, Math.floor(Math.min(leaseMs, budgetMs > 0 ? budgetMs : leaseMs) / 3)),
     pageSize: AGENT_RESULTS_PAGE,
-    // The body's envelope ({agent, page, last}) is well under a kilobyte.
-    maxPageBytes: maxBodyBytes === undefined ? AGENT_PAGE_BYTES : maxBodyBytes - 1024,
+    maxPageBytes: pageBytesFor(maxBodyBytes),
   };
 }
 

@@ -34,6 +34,7 @@ import {
   type ApiRequest,
   type ApiResponse,
   type CheckStarter,
+  DEFAULT_MAX_BODY_BYTES,
   EnvironmentScheduleError,
   type EnvironmentSchedules,
   type IdempotencyCache,
@@ -72,7 +73,7 @@ export interface ApiLimits {
 }
 
 export const DEFAULT_LIMITS: ApiLimits = {
-  maxBodyBytes: 256 * 1024,
+  maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
   maxFlowsPerRun: MAX_FLOWS_PER_RUN,
   maxProbePairsPerRun: MAX_PROBE_PAIRS_PER_RUN,
   maxPageSize: PAGE_LIMIT_MAX,
