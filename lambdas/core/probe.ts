@@ -367,6 +367,9 @@ function validateIdentify(identify: unknown): {
  */
 class RunTiming {
   private secondSyn: number | undefined;
+  private readonly answered: RttEstimator[] = [];
+  private bound: number | null = null;
+  private stale = false;
 
   /**
    * When the kernel has sent a connect's second SYN at the latest (1 s and its timer's rounding); read when
@@ -376,9 +379,6 @@ class RunTiming {
     this.secondSyn ??= SYN_RETRANSMIT_MS + synRetransmitSlackMs();
     return this.secondSyn;
   }
-  private readonly answered: RttEstimator[] = [];
-  private bound: number | null = null;
-  private stale = false;
 
   /** Records that an estimator has a new sample. */
   sampled(estimator: RttEstimator, first: boolean): void {
@@ -444,7 +444,7 @@ class RttEstimator {
           : this.run.secondSynMs() + Math.max(PROBE_DEFAULTS.silentRttFloorMs, answered);
       return Math.min(this.ceiling, silent);
     }
-    return Math.min(this.ceiling, Math.max(this.floor, this.srtt + 4 * this.rttvar));
+    return Math.min(this.ceiling, Math.max(this.floor, this.boundMs() as number));
   }
 }
 
@@ -985,6 +985,9 @@ class Engine {
       const job = this.retryQueue[i] as Job;
       this.conclude(job, 'filtered', job.lastWaitMs, undefined);
     }
+    // A retry that was waiting for a socket keeps the answer it has, as one waiting in the queue does.
+    for (const job of this.noSocket)
+      if (job.lastWaitMs !== null) this.conclude(job, 'filtered', job.lastWaitMs, undefined);
     this.finish();
   }
 
