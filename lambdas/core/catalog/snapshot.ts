@@ -37,15 +37,29 @@ export function makeSnapshot(
   };
 }
 
+/** What the copy beside this module and the built-in folder gave, once read (a process reads them once). */
+let fromDefaults: { readonly catalog: Catalog | undefined } | undefined;
+
 /**
  * The built-in catalog from the copy beside this module, or undefined when `PREFLIGHT_CATALOG_DIR` is set, there
- * is no readable copy, or the data files differ from those it was made from in any way.
+ * is no readable copy, or the data files differ from those it was made from in any way. With the default folders
+ * the answer is read once per process (`preflight catalog` asks before it falls back to `defaultCatalog`, which
+ * asks again).
  */
 export function snapshotCatalog(
   env: Readonly<Record<string, string | undefined>> = process.env,
   options: { readonly snapshotDir?: string; readonly dataDir?: string } = {},
 ): Catalog | undefined {
   if (env.PREFLIGHT_CATALOG_DIR) return undefined;
+  if (options.snapshotDir !== undefined || options.dataDir !== undefined) return readSnapshot(options);
+  fromDefaults ??= { catalog: readSnapshot(options) };
+  return fromDefaults.catalog;
+}
+
+function readSnapshot(options: {
+  readonly snapshotDir?: string;
+  readonly dataDir?: string;
+}): Catalog | undefined {
   let snapshot: CatalogSnapshot;
   let sources: CatalogSource[];
   try {
