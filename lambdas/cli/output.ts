@@ -106,7 +106,7 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void } 
 
 /**
  * What a command tells the user when its probe ran out of file descriptors (the engine then holds fewer sockets
- * and tries the ports that got none again, so the results stand, only slower), or undefined.
+ * and tries the ports that got none again, so the results stand, only slower), or the empty string when it did not.
  */
 export function descriptorWarning(
   command: string,
